@@ -1,0 +1,41 @@
+# The two set-up commands: `make run` and `make test`. Everything else is a convenience.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: run test lint fmt bench clean db-stop install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)  ## serve the API on the embedded database, with demo data when the graph is empty
+	$(BIN)/vendr serve --demo
+
+test: $(STAMP) $(NODE_STAMP)  ## the whole suite against a real embedded FalkorDB
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check graph api seeds tests
+	$(BIN)/ruff format --check graph api seeds tests
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format graph api seeds tests
+	$(BIN)/ruff check --fix graph api seeds tests
+
+db-stop: $(STAMP)
+	$(BIN)/vendr db stop
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""The Sanic app factory. Nothing connects at import time: listeners build and close services."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from api import errors
+from api.errors import problem
+from api.routes import auth, health, images, users
+from graph.bootstrap import Services, bootstrap, shutdown
+from graph.settings import Settings
+
+BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp)
+
+
+def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sanic:
+    settings = settings or Settings()
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.OAS_UI_DEFAULT = "redoc"
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.API_TITLE = "Vendr"
+    app.config.API_VERSION = "1"
+    app.config.API_DESCRIPTION = "Graph-native second-hand and local marketplace"
+    app.config.CORS = False
+    app.ctx.settings = settings
+    app.ext.openapi.add_security_scheme("token", "http", scheme="bearer")
+    for bp in BLUEPRINTS:
+        app.blueprint(bp)
+    errors.install(app)
+
+    @app.before_server_start
+    async def start_services(app: Sanic) -> None:
+        # services handed in by the caller (tests) are theirs to close
+        if getattr(app.ctx, "services", None) is None:
+            app.ctx.services = await bootstrap(settings)
+            app.ctx.owns_services = True
+
+    @app.after_server_stop
+    async def stop_services(app: Sanic) -> None:
+        services: Services | None = getattr(app.ctx, "services", None)
+        if services is not None and getattr(app.ctx, "owns_services", False):
+            await shutdown(services)
+            app.ctx.services = None
+
+    @app.on_request
+    async def refuse_nul(request: Request) -> HTTPResponse | None:
+        if "\x00" in unquote(request.path) or "\x00" in unquote(request.query_string):
+            return problem(422, "Invalid input", "the URL must not contain NUL bytes")
+        return None
+
+    return app

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, empty, json
+from sanic_ext import openapi
+
+from api import views
+from api.auth import authenticated, client_ip, services
+from api.parsing import json_body
+from api.schemas import AuthOut, LoginIn, Problem, SignupIn
+from graph.commands import Login, Signup
+
+bp = Blueprint("auth", url_prefix="/v1/auth")
+
+
+@bp.post("/signup")
+@openapi.summary("Create a person or business account; returns the user and a token")
+@openapi.body({"application/json": SignupIn})
+@openapi.response(201, {"application/json": AuthOut})
+@openapi.response(409, {"application/problem+json": Problem})
+@openapi.response(422, {"application/problem+json": Problem})
+async def signup(request: Request) -> HTTPResponse:
+    svc = services(request)
+    await svc.limiter.hit("signup_ip", client_ip(request))
+    body = json_body(request, SignupIn)
+    user, token = await svc.accounts.signup(Signup(**body.model_dump()))
+    return json({"user": views.user_me(user), "token": token}, status=201)
+
+
+@bp.post("/login")
+@openapi.summary("Log in by email or phone")
+@openapi.body({"application/json": LoginIn})
+@openapi.response(200, {"application/json": AuthOut})
+@openapi.response(401, {"application/problem+json": Problem})
+async def login(request: Request) -> HTTPResponse:
+    svc = services(request)
+    await svc.limiter.hit("login_ip", client_ip(request))
+    body = json_body(request, LoginIn)
+    await svc.limiter.hit("login_account", body.email or body.phone or "")
+    user, token = await svc.accounts.login(Login(**body.model_dump()))
+    return json({"user": views.user_me(user), "token": token})
+
+
+@bp.post("/logout")
+@openapi.summary("Revoke the token used for this request")
+@openapi.response(204, None)
+@authenticated
+async def logout(request: Request) -> HTTPResponse:
+    await services(request).accounts.logout(request.ctx.token)
+    return empty()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import asyncio
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+from sanic_ext import openapi
+
+from api.auth import services
+from api.errors import problem
+
+bp = Blueprint("health", url_prefix="/v1")
+
+
+@bp.get("/heartbeat")
+@openapi.summary("Liveness: the process answers")
+async def heartbeat(request: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+@bp.get("/ready")
+@openapi.summary("Readiness: the graph and Redis are reachable")
+async def ready(request: Request) -> HTTPResponse:
+    svc = services(request)
+    graph_ok = await svc.store.ping()
+    try:
+        redis_ok = bool(await asyncio.wait_for(svc.redis.ping(), timeout=2))
+    except (OSError, TimeoutError, ConnectionError):
+        redis_ok = False
+    except Exception:  # redis raises its own hierarchy; any failure means not ready
+        redis_ok = False
+    checks = {"graph": graph_ok, "redis": redis_ok}
+    if all(checks.values()):
+        return json({"status": "ready", "checks": checks})
+    return problem(503, "Service unavailable", f"not ready: {checks}")

@@ -1,0 +1,78 @@
+"""Stored rows to response shapes (ISO times, {lat, lon} places, URLs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.schemas import ImageOut, Shop, UserMe, UserPublic
+from graph.ids import iso
+
+
+def image_url(image_id: str | None, *, thumb: bool = False) -> str | None:
+    if not image_id:
+        return None
+    return f"/v1/images/{image_id}" + ("?size=thumb" if thumb else "")
+
+
+def place(value: dict[str, float] | None) -> dict[str, float] | None:
+    if not value:
+        return None
+    return {"lat": round(value["latitude"], 6), "lon": round(value["longitude"], 6)}
+
+
+def _shop(row: dict[str, Any]) -> Shop | None:
+    if not row.get("shop_id"):
+        return None
+    return Shop(id=row["shop_id"], name=row["shop_name"], verified=bool(row["shop_verified"]))
+
+
+def user_me(row: dict[str, Any]) -> dict[str, Any]:
+    return UserMe(
+        id=row["id"],
+        handle=row["handle"],
+        display_name=row["display_name"],
+        kind=row["kind"],
+        bio=row.get("bio") or "",
+        city=row.get("city"),
+        location=place(row.get("location")),
+        show_city=bool(row.get("show_city", True)),
+        created_at=iso(row["created_at"]) or "",
+        avatar_url=image_url(row.get("avatar_id")),
+        shop=_shop(row),
+        email=row["email"],
+        phone=row.get("phone"),
+        email_verified=bool(row.get("email_verified")),
+        phone_verified=bool(row.get("phone_verified")),
+    ).model_dump(mode="json")
+
+
+def user_public(row: dict[str, Any]) -> dict[str, Any]:
+    rating = row.get("rating")
+    return UserPublic(
+        id=row["id"],
+        handle=row["handle"],
+        display_name=row["display_name"],
+        kind=row["kind"],
+        bio=row.get("bio") or "",
+        city=row.get("city"),
+        created_at=iso(row["created_at"]) or "",
+        avatar_url=image_url(row.get("avatar_id")),
+        shop=_shop(row),
+        email_verified=bool(row.get("email_verified")),
+        phone_verified=bool(row.get("phone_verified")),
+        trust=row["trust"],
+        rating={
+            "count": int(row.get("reviews") or 0),
+            "average": round(float(rating), 2) if rating is not None else None,
+        },
+    ).model_dump(mode="json")
+
+
+def image(row: dict[str, Any]) -> dict[str, Any]:
+    return ImageOut(
+        id=row["id"],
+        url=image_url(row["id"]) or "",
+        thumb_url=image_url(row["id"], thumb=True) or "",
+        width=row["width"],
+        height=row["height"],
+    ).model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Vendr's domain: services, the graph store port and its adapters, Cypher dialects."""

@@ -1,0 +1,284 @@
+"""Accounts: signup (persons and shops), login, logout, own and public profiles, avatars."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import asdict
+from typing import Any
+
+from graph import trust
+from graph.commands import Login, Signup, UpdateProfile
+from graph.errors import Conflict, Forbidden, NotFound, Unauthorized
+from graph.ids import event, new_id
+from graph.passwords import Passwords
+from graph.sessions import Sessions
+from graph.store import GraphStore, statement
+
+# The caller's own view: profile, own credentials' email/phone (never the hash), shop, avatar.
+_OWN_VIEW = """
+OPTIONAL MATCH (u)-[:OWNS]->(s:Shop)
+OPTIONAL MATCH (u)-[:HAS_AVATAR]->(a:Image)
+RETURN u.id AS id, u.handle AS handle, u.display_name AS display_name, u.kind AS kind,
+       u.bio AS bio, u.city AS city, u.location AS location, u.show_city AS show_city,
+       u.created_at AS created_at, u.email_verified AS email_verified,
+       u.phone_verified AS phone_verified, c.email AS email, c.phone AS phone,
+       s.id AS shop_id, s.name AS shop_name, s.verified AS shop_verified, a.id AS avatar_id
+"""
+
+SIGNUP = statement(
+    "accounts.signup",
+    """
+    OPTIONAL MATCH (taken_email:Credential {email: $email})
+    OPTIONAL MATCH (taken_phone:Credential {phone: $phone})
+    OPTIONAL MATCH (taken_handle:User {handle: $handle})
+    WITH taken_email, taken_phone, taken_handle
+    WHERE taken_email IS NULL AND taken_phone IS NULL AND taken_handle IS NULL
+    CREATE (u:User {id: $id, handle: $handle, display_name: $display_name, kind: $kind, bio: '',
+                    created_at: $now, status: 'active', show_city: true,
+                    email_verified: false, phone_verified: false, trust_score: 0})
+    CREATE (u)-[:HAS_CREDENTIAL]->(c:Credential {email: $email, phone: $phone,
+                                                password_hash: $password_hash})
+    FOREACH (_ IN CASE WHEN $shop_name IS NULL THEN [] ELSE [1] END |
+      CREATE (u)-[:OWNS]->(:Shop {id: $shop_id, name: $shop_name, verified: false,
+                                  created_at: $now}))
+    CREATE (e:Event {id: $event_id, type: 'user.signed_up', at: $now, actor_id: $id,
+                     subject_id: $id, data: $event_data})
+    WITH u, c
+    """
+    + _OWN_VIEW,
+    write=True,
+)
+
+TAKEN = statement(
+    "accounts.taken",
+    """
+    OPTIONAL MATCH (e:Credential {email: $email})
+    OPTIONAL MATCH (p:Credential {phone: $phone})
+    OPTIONAL MATCH (h:User {handle: $handle})
+    RETURN e IS NOT NULL AS email, p IS NOT NULL AS phone, h IS NOT NULL AS handle
+    """,
+)
+
+CREDENTIAL_BY_EMAIL = statement(
+    "accounts.credential_by_email",
+    """
+    MATCH (u:User)-[:HAS_CREDENTIAL]->(c:Credential {email: $email})
+    RETURN u.id AS id, u.status AS status, c.password_hash AS password_hash
+    """,
+)
+
+CREDENTIAL_BY_PHONE = statement(
+    "accounts.credential_by_phone",
+    """
+    MATCH (u:User)-[:HAS_CREDENTIAL]->(c:Credential {phone: $phone})
+    RETURN u.id AS id, u.status AS status, c.password_hash AS password_hash
+    """,
+)
+
+REHASH = statement(
+    "accounts.rehash",
+    """
+    MATCH (u:User {id: $id})-[:HAS_CREDENTIAL]->(c:Credential)
+    SET c.password_hash = $password_hash
+    CREATE (e:Event {id: $event_id, type: 'credential.rehashed', at: $now, actor_id: $id,
+                     subject_id: $id, data: $event_data})
+    RETURN u.id AS id
+    """,
+    write=True,
+)
+
+LOGGED_IN = statement(
+    "accounts.logged_in",
+    """
+    MATCH (u:User {id: $id})
+    SET u.last_login_at = $now
+    CREATE (e:Event {id: $event_id, type: 'user.logged_in', at: $now, actor_id: $id,
+                     subject_id: $id, data: $event_data})
+    RETURN u.id AS id
+    """,
+    write=True,
+)
+
+ME = statement(
+    "accounts.me",
+    "MATCH (u:User {id: $id})-[:HAS_CREDENTIAL]->(c:Credential) WHERE u.status = 'active'"
+    + _OWN_VIEW,
+)
+
+UPDATE_PROFILE = statement(
+    "accounts.update_profile",
+    """
+    MATCH (u:User {id: $id})-[:HAS_CREDENTIAL]->(c:Credential)
+    OPTIONAL MATCH (other:User {handle: $handle})
+    WITH u, c, other
+    WHERE other IS NULL OR other.id = $id
+    SET u += $changes
+    SET u.location = CASE WHEN $location IS NULL THEN u.location ELSE point($location) END
+    WITH u, c
+    OPTIONAL MATCH (u)-[:OWNS]->(shop:Shop)
+    FOREACH (_ IN CASE WHEN $shop_name IS NULL OR shop IS NULL THEN [] ELSE [1] END |
+      SET shop.name = $shop_name)
+    CREATE (e:Event {id: $event_id, type: 'user.updated', at: $now, actor_id: $id,
+                     subject_id: $id, data: $event_data})
+    WITH u, c
+    """
+    + _OWN_VIEW,
+    write=True,
+)
+
+SET_AVATAR = statement(
+    "accounts.set_avatar",
+    """
+    MATCH (u:User {id: $id})-[:HAS_CREDENTIAL]->(c:Credential)
+    MATCH (u)-[:UPLOADED]->(i:Image {id: $image_id})
+    OPTIONAL MATCH (u)-[old:HAS_AVATAR]->(:Image)
+    DELETE old
+    WITH DISTINCT u, c, i
+    CREATE (u)-[:HAS_AVATAR]->(i)
+    CREATE (e:Event {id: $event_id, type: 'user.avatar_set', at: $now, actor_id: $id,
+                     subject_id: $id, data: $event_data})
+    WITH u, c
+    """
+    + _OWN_VIEW,
+    write=True,
+)
+
+PUBLIC_PROFILE = statement(
+    "accounts.public_profile",
+    """
+    MATCH (u:User {id: $id}) WHERE u.status = 'active'
+    OPTIONAL MATCH (u)-[:OWNS]->(s:Shop)
+    OPTIONAL MATCH (u)-[:HAS_AVATAR]->(a:Image)
+    OPTIONAL MATCH (:User)-[:WROTE]->(r:Review)-[:ABOUT]->(u)
+    WITH u, s, a, count(r) AS reviews, avg(r.rating) AS rating
+    OPTIONAL MATCH (u)-[:LINKED]->(sa:SocialAccount) WHERE sa.verified_at IS NOT NULL
+    WITH u, s, a, reviews, rating, count(sa) AS socials
+    OPTIONAL MATCH (u)-[:PLACED]->(bought:Order {status: 'completed'})
+    WITH u, s, a, reviews, rating, socials, count(bought) AS bought
+    OPTIONAL MATCH (u)-[:LISTED]->(:Product)<-[:OF]-(sold:Order {status: 'completed'})
+    WITH u, s, a, reviews, rating, socials, bought, count(sold) AS sold
+    RETURN u.id AS id, u.handle AS handle, u.display_name AS display_name, u.kind AS kind,
+           u.bio AS bio, CASE WHEN u.show_city THEN u.city ELSE null END AS city,
+           u.created_at AS created_at, u.email_verified AS email_verified,
+           u.phone_verified AS phone_verified, s.id AS shop_id, s.name AS shop_name,
+           s.verified AS shop_verified, a.id AS avatar_id, reviews, rating, socials,
+           bought + sold AS completed_orders
+    """,
+)
+
+_HANDLE_CHARS = re.compile(r"[^a-z0-9_]+")
+
+
+def suggest_handle(display_name: str) -> str:
+    base = _HANDLE_CHARS.sub("", display_name.lower().replace(" ", "_"))[:20] or "user"
+    if len(base) < 3:
+        base = (base + "user")[:20]
+    return f"{base}_{secrets.randbelow(10_000):04d}"
+
+
+class AccountService:
+    def __init__(self, store: GraphStore, passwords: Passwords, sessions: Sessions) -> None:
+        self._store = store
+        self._passwords = passwords
+        self._sessions = sessions
+
+    async def signup(self, cmd: Signup) -> tuple[dict[str, Any], str]:
+        password_hash = await self._passwords.hash(cmd.password)
+        for attempt in range(3):
+            handle = cmd.handle or suggest_handle(cmd.display_name)
+            params = {
+                "id": new_id(),
+                "email": cmd.email,
+                "phone": cmd.phone,
+                "handle": handle,
+                "display_name": cmd.display_name,
+                "kind": cmd.kind,
+                "shop_name": cmd.shop_name if cmd.kind == "business" else None,
+                "shop_id": new_id(),
+                "password_hash": password_hash,
+                **event({"kind": cmd.kind}),
+            }
+            try:
+                rows = await self._store.run(SIGNUP, params)
+            except Conflict:
+                rows = []  # lost a race another signup won: the checks below name the field
+            if rows:
+                token = await self._sessions.issue(rows[0]["id"])
+                return rows[0], token
+            taken = (await self._store.run(TAKEN, params))[0]
+            fields = {k: "already registered" for k in ("email", "phone") if taken[k]}
+            if cmd.handle and taken["handle"]:
+                fields["handle"] = "already taken"
+            if fields:
+                raise Conflict("an account with these details exists", errors=fields)
+            if attempt == 2:
+                break  # a generated handle collided three times, or a race left nothing to name
+        raise Conflict("could not create the account; try again")
+
+    async def login(self, cmd: Login) -> tuple[dict[str, Any], str]:
+        if cmd.email is not None:
+            rows = await self._store.run(CREDENTIAL_BY_EMAIL, {"email": cmd.email})
+        else:
+            rows = await self._store.run(CREDENTIAL_BY_PHONE, {"phone": cmd.phone})
+        stored = rows[0]["password_hash"] if rows else None
+        if not await self._passwords.verify(stored, cmd.password) or not rows:
+            raise Unauthorized("invalid credentials")
+        user_id = rows[0]["id"]
+        if rows[0]["status"] != "active":
+            raise Forbidden("this account is not active")
+        if stored and self._passwords.needs_rehash(stored):
+            new_hash = await self._passwords.hash(cmd.password)
+            await self._store.run(REHASH, {"id": user_id, "password_hash": new_hash, **event()})
+        await self._store.run(LOGGED_IN, {"id": user_id, **event()})
+        token = await self._sessions.issue(user_id)
+        return await self.me(user_id), token
+
+    async def logout(self, token: str) -> None:
+        await self._sessions.revoke(token)
+
+    async def me(self, user_id: str) -> dict[str, Any]:
+        rows = await self._store.run(ME, {"id": user_id})
+        if not rows:
+            raise NotFound("account not found")
+        return rows[0]
+
+    async def update_profile(self, cmd: UpdateProfile) -> dict[str, Any]:
+        changes = {
+            k: v
+            for k, v in asdict(cmd).items()
+            if v is not None and k not in ("user_id", "location", "shop_name")
+        }
+        location = (
+            {"latitude": cmd.location.lat, "longitude": cmd.location.lon} if cmd.location else None
+        )
+        params = {
+            "id": cmd.user_id,
+            "handle": cmd.handle,
+            "changes": changes,
+            "location": location,
+            "shop_name": cmd.shop_name,
+            **event({"fields": sorted([*changes, *(["location"] if location else [])])}),
+        }
+        try:
+            rows = await self._store.run(UPDATE_PROFILE, params)
+        except Conflict as exc:
+            raise Conflict("handle already taken", errors={"handle": "already taken"}) from exc
+        if not rows:
+            await self.me(cmd.user_id)  # raises NotFound for a vanished account
+            raise Conflict("handle already taken", errors={"handle": "already taken"})
+        return rows[0]
+
+    async def set_avatar(self, user_id: str, image_id: str) -> dict[str, Any]:
+        rows = await self._store.run(SET_AVATAR, {"id": user_id, "image_id": image_id, **event()})
+        if not rows:
+            raise NotFound("no such image of yours")
+        return rows[0]
+
+    async def public_profile(self, user_id: str) -> dict[str, Any]:
+        rows = await self._store.run(PUBLIC_PROFILE, {"id": user_id})
+        if not rows:
+            raise NotFound("no such user")
+        row = rows[0]
+        row["trust"] = trust.baseline(row)
+        return row

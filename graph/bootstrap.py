@@ -1,0 +1,105 @@
+"""One place that wires everything: store, Redis, blobs and services, built from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+
+from graph import embedded
+from graph.accounts import AccountService
+from graph.blobs import BlobStore, LocalBlobStore
+from graph.images import ImageService
+from graph.passwords import Passwords
+from graph.ratelimit import RateLimiter
+from graph.sessions import Sessions
+from graph.settings import Settings
+from graph.store import GraphStore
+from graph.store.falkordb import FalkorStore
+from graph.store.neo4j import Neo4jStore
+
+RATE_RULES = {
+    "signup_ip": "10/hour",
+    "login_ip": "30/minute",
+    "login_account": "10/15minutes",
+    "upload_user": "60/hour",
+    "write_user": "120/minute",
+}
+
+
+class NotRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: GraphStore
+    redis: aioredis.Redis
+    blobs: BlobStore
+    sessions: Sessions
+    limiter: RateLimiter
+    accounts: AccountService
+    images: ImageService
+
+
+def graph_redis_url(settings: Settings) -> str | None:
+    """The Redis URL of the FalkorDB server, or None when the graph lives in Neo4j."""
+    if settings.embedded:
+        info = embedded.status(settings.data_dir)
+        if info is None:
+            raise NotRunning(
+                f"no embedded database runs for {settings.data_dir}; start it with `vendr db start`"
+            )
+        return info.url
+    scheme = urlsplit(settings.graph_url).scheme
+    if scheme in ("falkordb", "falkordbs", "redis", "rediss"):
+        return settings.graph_url.replace("falkordb", "redis", 1)
+    return None
+
+
+def redis_url(settings: Settings) -> str:
+    url = settings.redis_url or graph_redis_url(settings)
+    if not url:
+        raise NotRunning("VENDR_REDIS_URL is required when the graph is Neo4j")
+    return url
+
+
+def make_store(settings: Settings) -> GraphStore:
+    url = graph_redis_url(settings)
+    if url is not None:
+        pool = aioredis.ConnectionPool.from_url(url, max_connections=64)
+        return FalkorStore(pool, settings.graph_name)
+    return Neo4jStore.connect(
+        settings.graph_url, settings.neo4j_user, settings.neo4j_password, settings.graph_name
+    )
+
+
+async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Services:
+    store = make_store(settings)
+    pool = aioredis.ConnectionPool.from_url(redis_url(settings), max_connections=64)
+    redis = aioredis.Redis(connection_pool=pool)
+    if ensure_schema:
+        await store.ensure_schema()
+    blobs = LocalBlobStore(settings.blob_dir)
+    sessions = Sessions(redis, settings.redis_prefix, settings.token_ttl_seconds)
+    passwords = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
+    return Services(
+        settings=settings,
+        store=store,
+        redis=redis,
+        blobs=blobs,
+        sessions=sessions,
+        limiter=limiter,
+        accounts=AccountService(store, passwords, sessions),
+        images=ImageService(store, blobs, settings),
+    )
+
+
+async def shutdown(services: Services) -> None:
+    await services.store.close()
+    await services.redis.aclose()

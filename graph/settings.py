@@ -1,0 +1,48 @@
+"""Typed settings from the environment (12-factor). Defaults run on a laptop with no set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VENDR_", frozen=True)
+
+    graph_url: str = Field(
+        "embedded", description="embedded | falkordb://[:password@]host:port | neo4j://… | bolt://…"
+    )
+    graph_name: str = Field("vendr", description="FalkorDB graph key / Neo4j database name")
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = ""
+    redis_url: str = Field("", description="defaults to the embedded server")
+    redis_prefix: str = "vendr:"
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    rate_limits: Literal["on", "off"] = "on"
+    listing_ttl_days: int = 30
+    max_request_bytes: int = 12 * 1024 * 1024
+    max_json_bytes: int = 64 * 1024
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    image_max_side: int = 2048
+    thumb_side: int = 320
+    token_ttl_seconds: int = 30 * 24 * 3600
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
+    argon2_parallelism: int = 2
+    demo_users: int = 200
+    demo_products: int = 1000
+
+    @property
+    def embedded(self) -> bool:
+        return self.graph_url == "embedded"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"

@@ -1,0 +1,98 @@
+"""FalkorDB adapter (asyncio client over the Redis protocol)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from falkordb.asyncio import FalkorDB
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from graph.errors import Conflict, Invalid, StoreError, Unavailable
+from graph.store import schema
+from graph.store.cypher import Statement
+from graph.store.dialect import Dialect
+from graph.store.port import Params, Row
+from graph.store.values import plain
+
+QUERY_TIMEOUT_MS = 10_000
+
+
+def translate(exc: Exception) -> Exception:
+    message = str(exc)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return Unavailable("graph database unreachable")
+    if "unique constraint violation" in message:
+        return Conflict("already exists")
+    if "read-only" in message.lower() or "is to be executed only on read-write" in message:
+        return Invalid("this statement writes; run it with --write")
+    return StoreError(message)
+
+
+class FalkorStore:
+    dialect: Dialect = "falkordb"
+
+    def __init__(self, pool: aioredis.ConnectionPool, graph_name: str) -> None:
+        self._db = FalkorDB(connection_pool=pool)
+        self._pool = pool
+        self.graph_name = graph_name
+        self._graph = self._db.select_graph(graph_name)
+
+    async def run(self, st: Statement, params: Params | None = None) -> list[Row]:
+        return await self.run_text(st.falkordb, params, write=st.write)
+
+    async def run_text(self, text: str, params: Params | None = None, *, write: bool) -> list[Row]:
+        query = self._graph.query if write else self._graph.ro_query
+        try:
+            result = await query(text, dict(params or {}), timeout=QUERY_TIMEOUT_MS)
+        except ResponseError as exc:
+            if "empty key" in str(exc):
+                raise StoreError(f"graph {self.graph_name!r} does not exist yet") from exc
+            raise translate(exc) from exc
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise translate(exc) from exc
+        names = [c[1].decode() if isinstance(c[1], bytes) else str(c[1]) for c in result.header]
+        return [dict(zip(names, (plain(v) for v in row), strict=True)) for row in result.result_set]
+
+    async def ensure_schema(self) -> None:
+        conn = aioredis.Redis(connection_pool=self._pool)
+        for ddl in schema.falkordb_indexes():
+            try:
+                await self._graph.query(ddl)
+            except ResponseError as exc:
+                if "already indexed" not in str(exc) and "already exists" not in str(exc):
+                    raise translate(exc) from exc
+        for label, prop in schema.UNIQUE:
+            try:
+                await conn.execute_command(
+                    "GRAPH.CONSTRAINT",
+                    "CREATE",
+                    self.graph_name,
+                    "UNIQUE",
+                    "NODE",
+                    label,
+                    "PROPERTIES",
+                    1,
+                    prop,
+                )
+            except ResponseError as exc:
+                if "already exists" not in str(exc):
+                    raise translate(exc) from exc
+
+    async def ping(self) -> bool:
+        try:
+            await self._graph.ro_query("RETURN 1")
+        except (ResponseError, RedisConnectionError, RedisTimeoutError):
+            return False
+        return True
+
+    async def drop_all(self) -> None:
+        conn = aioredis.Redis(connection_pool=self._pool)
+        try:
+            await conn.execute_command("GRAPH.DELETE", self.graph_name)
+        except ResponseError as exc:
+            if "empty key" not in str(exc).lower() and "invalid graph" not in str(exc).lower():
+                raise translate(exc) from exc
+
+    async def close(self) -> None:
+        await self._pool.aclose()

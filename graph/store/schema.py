@@ -1,0 +1,63 @@
+"""The graph's indexes and uniqueness rules, as data. Each adapter turns them into its own DDL.
+
+Names here are the only labels and properties ever spliced into DDL: a fixed allow-list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# (label, property) pairs that must be unique; each is indexed too
+UNIQUE: tuple[tuple[str, str], ...] = (
+    ("User", "id"),
+    ("User", "handle"),
+    ("Credential", "email"),
+    ("Credential", "phone"),
+    ("Shop", "id"),
+    ("Image", "id"),
+    ("Event", "id"),
+    ("Product", "id"),
+    ("Tag", "name"),
+)
+
+# (label, property) range indexes for lookups and sorts
+INDEXED: tuple[tuple[str, str], ...] = (
+    ("User", "created_at"),
+    ("Event", "at"),
+    ("Product", "status"),
+    ("Product", "created_at"),
+    ("Product", "price"),
+    ("Product", "expires_at"),
+)
+
+# point properties queried by distance
+POINTS: tuple[tuple[str, str], ...] = (("Product", "location"), ("User", "location"))
+
+# full-text indexes: (index name for Neo4j, label, properties)
+FULLTEXT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("product_text", "Product", ("title", "description")),
+)
+
+
+def neo4j_ddl() -> Iterator[str]:
+    for label, prop in UNIQUE:
+        name = f"{label.lower()}_{prop}_unique"
+        yield f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
+    for label, prop in INDEXED:
+        name = f"{label.lower()}_{prop}"
+        yield f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+    for label, prop in POINTS:
+        name = f"{label.lower()}_{prop}_point"
+        yield f"CREATE POINT INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+    for name, label, props in FULLTEXT:
+        fields = ", ".join(f"n.{p}" for p in props)
+        yield f"CREATE FULLTEXT INDEX {name} IF NOT EXISTS FOR (n:{label}) ON EACH [{fields}]"
+
+
+def falkordb_indexes() -> Iterator[str]:
+    """Range indexes (FalkorDB indexes points with the same statement)."""
+    for label, prop in (*UNIQUE, *INDEXED, *POINTS):
+        yield f"CREATE INDEX FOR (n:{label}) ON (n.{prop})"
+    for _, label, props in FULLTEXT:
+        args = ", ".join(f"'{p}'" for p in props)
+        yield f"CALL db.idx.fulltext.createNodeIndex('{label}', {args})"

@@ -1,0 +1,1 @@
+"""Synthetic marketplace data: the demo set `make run` loads and benchmark data."""

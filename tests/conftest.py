@@ -1,0 +1,139 @@
+"""Fixtures: one real embedded FalkorDB per test session, a fresh graph and key prefix per test,
+the real Sanic app driven through Sanic's ASGI test client."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from sanic import Sanic
+
+from api.app import create_app
+from graph import embedded
+from graph.bootstrap import Services, bootstrap, shutdown
+from graph.settings import Settings
+
+Sanic.test_mode = True
+
+BACKENDS = ["falkordb", *(["neo4j"] if os.environ.get("NEO4J_URI") else [])]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("vendr-data")
+    embedded.start(path)
+    yield path
+    embedded.stop(path)
+
+
+def make_settings(data_dir: Path, backend: str = "falkordb", **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "graph_name": f"test_{uuid.uuid4().hex[:12]}",
+        "redis_prefix": f"test:{uuid.uuid4().hex[:12]}:",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8 * 1024,
+        "argon2_parallelism": 1,
+        "rate_limits": "off",
+    }
+    if backend == "neo4j":
+        info = embedded.status(data_dir)
+        assert info is not None
+        base |= {
+            "graph_url": os.environ["NEO4J_URI"],
+            "graph_name": os.environ.get("NEO4J_DATABASE", "neo4j"),
+            "neo4j_user": os.environ.get("NEO4J_USER", "neo4j"),
+            "neo4j_password": os.environ.get("NEO4J_PASSWORD", ""),
+            "redis_url": info.url,
+        }
+    return Settings(**(base | overrides))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def settings(data_dir: Path, backend: str, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(data_dir, backend, **settings_overrides)
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    svc = await bootstrap(settings)
+    if svc.store.dialect == "neo4j":
+        await svc.store.drop_all()
+    try:
+        yield svc
+    finally:
+        await svc.store.drop_all()
+        keys = [k async for k in svc.redis.scan_iter(match=settings.redis_prefix + "*")]
+        if keys:
+            await svc.redis.delete(*keys)
+        await shutdown(svc)
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> Sanic:
+    application = create_app(settings, name=f"vendr_{uuid.uuid4().hex[:8]}")
+    application.ctx.services = services
+    return application
+
+
+async def read(services: Services, text: str, **params: Any) -> list[dict[str, Any]]:
+    """An ad-hoc read for a test's own checks (kept out of the app's statement registry)."""
+    return await services.store.run_text(text, params, write=False)
+
+
+class Api:
+    """Small helper over the ASGI client: JSON calls with an optional bearer token."""
+
+    def __init__(self, app: Sanic) -> None:
+        self.client = app.asgi_client
+
+    async def call(self, method: str, url: str, token: str | None = None, **kw: Any) -> Any:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        _, response = await getattr(self.client, method)(url, headers=headers, **kw)
+        return response
+
+    async def signup(self, **fields: Any) -> tuple[dict[str, Any], str]:
+        body = {
+            "email": f"{uuid.uuid4().hex[:10]}@example.org",
+            "password": "correct horse battery",
+            "display_name": "Test User",
+        } | fields
+        response = await self.call("post", "/v1/auth/signup", json=body)
+        assert response.status == 201, response.text
+        return response.json["user"], response.json["token"]
+
+
+@pytest.fixture
+def api(app: Sanic) -> Api:
+    return Api(app)
+
+
+def png_bytes(size: tuple[int, int] = (64, 48), color: str = "teal", **save: Any) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG", **save)
+    return out.getvalue()
+
+
+def jpeg_bytes(size: tuple[int, int] = (64, 48), color: str = "orange", **save: Any) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG", **save)
+    return out.getvalue()

@@ -1,0 +1,95 @@
+"""Every statement exists for both backends: FalkorDB plans it, Neo4j's own linter passes it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from falkordb.asyncio import FalkorDB
+from redis.exceptions import ResponseError
+
+import api.app  # noqa: F401  - importing the app registers every statement the app can run
+from graph import admin
+from graph.store import REGISTRY, schema
+from graph.store.dialect import render
+
+ROOT = Path(__file__).resolve().parent.parent
+LINTER = ROOT / "tests" / "cypher_lint.mjs"
+
+
+def neo4j_lint(statements: dict[str, str]) -> dict[str, dict[str, list[str]]]:
+    node = shutil.which("node")
+    assert node, "node is required to lint the Neo4j dialect (make test installs the linter)"
+    payload = json.dumps([{"name": n, "text": t} for n, t in statements.items()])
+    done = subprocess.run(
+        [node, str(LINTER)], input=payload, capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return {r["name"]: r for r in json.loads(done.stdout)}
+
+
+def all_neo4j_texts() -> dict[str, str]:
+    texts = {name: st.neo4j for name, st in REGISTRY.items()}
+    texts |= {f"schema[{i}]": ddl for i, ddl in enumerate(schema.neo4j_ddl())}
+    texts |= {f"admin:{q.path.name}": q.neo4j for q in admin.all_queries(ROOT / "cypher")}
+    return texts
+
+
+def test_the_registry_is_not_empty_and_names_are_namespaced() -> None:
+    assert len(REGISTRY) >= 10
+    assert all("." in name for name in REGISTRY)
+
+
+def test_every_neo4j_statement_lints_clean() -> None:
+    report = neo4j_lint(all_neo4j_texts())
+    failures = {name: r["errors"] for name, r in report.items() if r["errors"]}
+    assert not failures, json.dumps(failures, indent=2)
+
+
+def test_the_linter_does_catch_falkordb_only_cypher() -> None:
+    report = neo4j_lint(
+        {
+            "falkor-distance": render(
+                "RETURN {{distance}}(point({latitude: 1, longitude: 2}), "
+                "point({latitude: 1, longitude: 3})) AS d",
+                "falkordb",
+            ),
+            "falkor-fulltext": render("{{product_fulltext}} RETURN node", "falkordb"),
+            "syntax": "MATCH (n RETURN n",
+        }
+    )
+    assert all(r["errors"] for r in report.values())
+
+
+async def test_every_falkordb_statement_is_planned_by_falkordb(services) -> None:
+    """GRAPH.EXPLAIN parses and plans without running: catches syntax, unknown functions and
+    procedures. The API tests then execute the statements for real."""
+    graph = FalkorDB(connection_pool=services.store._pool).select_graph(services.store.graph_name)
+    failures = {}
+    for name, st in REGISTRY.items():
+        params = dict.fromkeys(re.findall(r"\$(\w+)", st.falkordb))
+        try:
+            await graph.explain(st.falkordb, params)
+        except ResponseError as exc:
+            failures[name] = str(exc)
+    assert not failures, failures
+
+
+@pytest.mark.parametrize("query", admin.all_queries(ROOT / "cypher"), ids=lambda q: q.path.name)
+async def test_admin_files_run_read_only_on_falkordb(services, query) -> None:
+    await services.accounts.signup(
+        __import__("graph.commands", fromlist=["Signup"]).Signup(
+            email="admin-check@example.org", password="long enough", display_name="Admin check"
+        )
+    )
+    rows = await services.store.run_text(query.falkordb, query.defaults, write=False)
+    assert isinstance(rows, list)
+    assert query.defaults, f"{query.path.name} should declare its parameters"
+
+
+def test_dialect_fragments_are_spliced_only_from_the_table() -> None:
+    with pytest.raises(KeyError):
+        render("RETURN {{drop_everything}}", "neo4j")

@@ -1,0 +1,92 @@
+"""The embedded engine: one server per data dir, reused, stopped cleanly, and durable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from graph import embedded
+from graph.bootstrap import bootstrap, shutdown
+from graph.commands import Login, Signup
+from tests.conftest import make_settings
+
+
+def _wait_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            os.kill(pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still alive")
+
+
+def test_start_reuses_a_running_server_for_the_same_data_dir(tmp_path: Path) -> None:
+    first, started = embedded.start(tmp_path)
+    try:
+        again, started_again = embedded.start(tmp_path)
+        other, _ = embedded.start(tmp_path / "other")
+        assert started and not started_again
+        assert again == first
+        assert other.port != first.port and other.pid != first.pid
+        assert embedded.status(tmp_path) == first
+    finally:
+        embedded.stop(tmp_path / "other")
+        embedded.stop(tmp_path)
+    assert embedded.status(tmp_path) is None
+    _wait_dead(first.pid)
+    assert not embedded.stop(tmp_path)
+
+
+def test_the_server_listens_on_loopback_with_a_password(tmp_path: Path) -> None:
+    import redis
+
+    info, _ = embedded.start(tmp_path)
+    try:
+        anonymous = redis.Redis(host="127.0.0.1", port=info.port)
+        try:
+            anonymous.ping()
+            raise AssertionError("the server answered without a password")
+        except redis.AuthenticationError:
+            pass
+        finally:
+            anonymous.close()
+        config = redis.Redis.from_url(info.url).config_get("appendfsync")
+        assert config == {"appendfsync": "always"}
+        assert (tmp_path / "falkordb" / "password").stat().st_mode & 0o077 == 0
+    finally:
+        embedded.stop(tmp_path)
+
+
+async def test_an_acknowledged_signup_survives_kill_9_of_the_database(tmp_path: Path) -> None:
+    info, _ = embedded.start(tmp_path)
+    settings = make_settings(tmp_path)
+    services = await bootstrap(settings)
+    try:
+        user, _ = await services.accounts.signup(
+            Signup(email="durable@example.org", password="survives crashes", display_name="D")
+        )
+    finally:
+        await shutdown(services)
+
+    os.kill(info.pid, signal.SIGKILL)
+    _wait_dead(info.pid)
+    assert embedded.status(tmp_path) is None
+
+    restarted, started = embedded.start(tmp_path)
+    try:
+        assert started and restarted.pid != info.pid
+        services = await bootstrap(settings)
+        try:
+            me, _ = await services.accounts.login(
+                Login(email="durable@example.org", password="survives crashes")
+            )
+            assert me["id"] == user["id"]
+        finally:
+            await shutdown(services)
+    finally:
+        embedded.stop(tmp_path)

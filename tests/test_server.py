@@ -1,0 +1,119 @@
+"""`vendr serve` as `make run` runs it: a multi-worker server over its own embedded database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sanic import Sanic
+
+from graph import embedded
+from seeds.demo import DEMO_PASSWORD
+from tests.conftest import Api
+
+VENDR = Path(sys.executable).with_name("vendr")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def children(pid: int) -> list[str]:
+    """Command names of the direct children of `pid` (from /proc)."""
+    names = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        if ppid == pid:
+            names.append(name)
+    return names
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not come up")
+
+
+def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    port = free_port()
+    env = os.environ | {
+        "VENDR_DATA_DIR": str(tmp_path),
+        "VENDR_PORT": str(port),
+        "VENDR_WORKERS": "2",
+        "VENDR_ARGON2_MEMORY_KIB": "8192",
+    }
+    proc = subprocess.Popen(
+        [str(VENDR), "serve", "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/v1/heartbeat", proc)
+        db = embedded.status(tmp_path)
+        assert db is not None
+        assert httpx.get(f"{base}/v1/ready").json()["checks"] == {"graph": True, "redis": True}
+        login = httpx.post(
+            f"{base}/v1/auth/login",
+            json={"email": "anna@demo.vendr.test", "password": DEMO_PASSWORD},
+        )
+        assert login.status_code == 200, login.text
+        assert login.json()["user"]["city"]
+        spec = httpx.get(f"{base}/docs/openapi.json").json()
+        assert "/v1/auth/signup" in spec["paths"]
+        workers = [name for name in children(proc.pid) if "redis-server" not in name]
+        assert len(workers) >= 2, workers
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=60)[0].decode(errors="replace")
+    assert proc.returncode == 0, output[-3000:]
+    assert embedded.status(tmp_path) is None
+    try:
+        os.kill(db.pid, 0)
+        raise AssertionError("the embedded database outlived the server")
+    except ProcessLookupError:
+        pass
+
+
+async def test_openapi_documents_every_route(app: Sanic, api: Api) -> None:
+    response = await api.call("get", "/docs/openapi.json")
+    assert response.status == 200
+    documented = {
+        (method.upper(), path) for path, ops in response.json["paths"].items() for method in ops
+    }
+    routes = {
+        (method, "/" + _openapi_path(route.path))
+        for route in app.router.routes
+        for method in route.methods
+        if not route.path.startswith("docs") and method in {"GET", "POST", "PUT", "PATCH", "DELETE"}
+    }
+    assert routes, "no routes registered"
+    assert routes <= documented, routes - documented
+
+
+def _openapi_path(path: str) -> str:
+    parts = []
+    for part in path.split("/"):
+        if part.startswith("<") and part.endswith(">"):
+            part = "{" + part[1:-1].split(":")[0] + "}"
+        parts.append(part)
+    return "/".join(parts)
