@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import unquote
 
 from sanic import Request, Sanic
@@ -9,11 +10,12 @@ from sanic.response import HTTPResponse
 
 from api import errors
 from api.errors import problem
-from api.routes import auth, health, images, users
+from api.routes import auth, health, images, products, users
 from graph.bootstrap import Services, bootstrap, shutdown
+from graph.jobs import sweeper
 from graph.settings import Settings
 
-BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp)
+BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp, products.bp)
 
 
 def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sanic:
@@ -39,6 +41,25 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         if getattr(app.ctx, "services", None) is None:
             app.ctx.services = await bootstrap(settings)
             app.ctx.owns_services = True
+            if settings.jobs_interval_seconds > 0:
+                services = app.ctx.services
+                app.ctx.stop_jobs = asyncio.Event()
+                app.add_task(
+                    sweeper(
+                        services.jobs,
+                        services.redis,
+                        settings.redis_prefix,
+                        settings.jobs_interval_seconds,
+                        app.ctx.stop_jobs,
+                    ),
+                    name="sweeper",
+                )
+
+    @app.before_server_stop
+    async def stop_sweeper(app: Sanic) -> None:
+        stop = getattr(app.ctx, "stop_jobs", None)
+        if stop is not None:
+            stop.set()
 
     @app.after_server_stop
     async def stop_services(app: Sanic) -> None:

@@ -50,3 +50,22 @@ def authenticated(handler: Handler) -> Handler:
 
 async def limit_writes(request: Request, rule: str = "write_user") -> None:
     await services(request).limiter.hit(rule, request.ctx.user_id)
+
+
+def optional_user(handler: Handler) -> Handler:
+    """Like `authenticated`, but anonymous callers pass with request.ctx.user_id = None.
+    A token that is sent must be valid: a stale token is a 401, not a silent downgrade."""
+
+    @wraps(handler)
+    async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        token = bearer(request)
+        request.ctx.user_id = None
+        request.ctx.token = token
+        if token:
+            user_id = await services(request).sessions.resolve(token)
+            if not user_id:
+                raise Unauthorized("the bearer token is not valid")
+            request.ctx.user_id = user_id
+        return await handler(request, *args, **kwargs)
+
+    return wrapper

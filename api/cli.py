@@ -104,11 +104,55 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _demo_if_empty(settings: Settings) -> None:
     services = await bootstrap(settings)
     try:
-        from seeds.demo import load_demo_if_empty
+        from seeds.loader import load_demo_if_empty
 
         await load_demo_if_empty(services)
     finally:
         await shutdown(services)
+
+
+async def _jobs_once(settings: Settings) -> int:
+    services = await bootstrap(settings)
+    try:
+        report = await services.jobs.run_once()
+    finally:
+        await shutdown(services)
+    for name, value in vars(report).items():
+        print(f"{name}: {value}")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_jobs_once(settings))
+
+
+async def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    from seeds.loader import COUNT_USERS, seed
+
+    services = await bootstrap(settings)
+    try:
+        if (await services.store.run(COUNT_USERS))[0]["n"] and not args.force:
+            print("vendr: the graph already holds users; pass --force to add more", file=sys.stderr)
+            return 1
+        report = await seed(
+            services,
+            users=args.users,
+            products=args.products,
+            interactions=args.interactions,
+            seed=args.seed,
+        )
+    finally:
+        await shutdown(services)
+    print(
+        f"loaded {report.users} users, {report.products} listings, "
+        f"{report.interactions} interactions, {report.images} photos "
+        f"in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"
+    )
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_seed(args, settings))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -136,6 +180,18 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--write", action="store_true", help="allow the statement to write")
     run.set_defaults(func=cmd_cypher)
+    seed = sub.add_parser("seed", help="load a deterministic synthetic marketplace")
+    seed.add_argument("--users", type=int, default=1000)
+    seed.add_argument("--products", type=int, default=10_000)
+    seed.add_argument("--interactions", type=int, default=100_000)
+    seed.add_argument("--seed", type=int, default=1)
+    seed.add_argument("--force", action="store_true", help="add to a graph that has users")
+    seed.set_defaults(func=cmd_seed)
+
+    jobs = sub.add_parser("jobs", help="background upkeep")
+    jsub = jobs.add_subparsers(dest="jobs_command", required=True)
+    once = jsub.add_parser("run-once", help="expire, purge and recompute hype once, then exit")
+    once.set_defaults(func=cmd_jobs)
     return p
 
 

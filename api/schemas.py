@@ -150,3 +150,165 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: dict[str, str] | None = None
+
+
+CURRENCIES = frozenset(
+    "EUR USD GBP CHF SEK NOK DKK ISK PLN CZK HUF RON BGN TRY UAH CAD AUD NZD JPY CNY HKD SGD "
+    "KRW INR IDR THB MYR PHP VND BRL MXN ARS CLP COP PEN ZAR NGN KES EGP MAD ILS AED SAR".split()
+)
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+TagText = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+ImageId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Condition = Literal["new", "used", "not_specified"]
+
+
+class MoneyIO(Input):
+    amount: Annotated[int, Field(ge=0, le=10**10)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+    @model_validator(mode="after")
+    def known_currency(self) -> MoneyIO:
+        if self.currency not in CURRENCIES:
+            raise ValueError(f"unsupported currency {self.currency}")
+        return self
+
+
+class ProductIn(Input):
+    title: Title
+    description: Description = ""
+    price: MoneyIO
+    condition: Condition = "not_specified"
+    local_pickup: bool = True
+    location: PlaceIO | None = None
+    tags: Annotated[list[TagText], Field(max_length=10)] = []
+    image_ids: Annotated[list[ImageId], Field(min_length=1, max_length=5)]
+    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+
+
+class ProductPatch(Input):
+    title: Title | None = None
+    description: Description | None = None
+    price: MoneyIO | None = None
+    condition: Condition | None = None
+    local_pickup: bool | None = None
+    location: PlaceIO | None = None
+    tags: Annotated[list[TagText], Field(max_length=10)] | None = None
+    image_ids: Annotated[list[ImageId], Field(min_length=1, max_length=5)] | None = None
+    quantity: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    status: Literal["active", "reserved", "sold"] | None = None
+
+
+def _near(value: object) -> object:
+    """`near=52.37,4.89` into a place."""
+    if isinstance(value, str):
+        lat, sep, lon = value.partition(",")
+        if not sep:
+            raise ValueError("near is `lat,lon`")
+        try:
+            return {"lat": float(lat), "lon": float(lon)}
+        except ValueError as exc:
+            raise ValueError("near is `lat,lon` in degrees") from exc
+    return value
+
+
+Near = Annotated[PlaceIO, BeforeValidator(_near)]
+
+
+class Query(BaseModel):
+    """Query strings arrive as text: these models convert, and refuse unknown parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProductQuery(Query):
+    near: Near | None = None
+
+
+class BrowseQuery(Query):
+    near: Near | None = None
+    radius_km: Annotated[float, Field(gt=0, le=500)] | None = None
+    tags: Annotated[list[TagText], Field(max_length=10)] = []
+    q: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+    min_price: Annotated[int, Field(ge=0)] | None = None
+    max_price: Annotated[int, Field(ge=0)] | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    condition: Condition | None = None
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    sort: Literal["newest", "price_asc", "price_desc", "distance", "hype"] = "newest"
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+    @model_validator(mode="after")
+    def price_range(self) -> BrowseQuery:
+        if self.min_price is not None and self.max_price is not None:
+            if self.min_price > self.max_price:
+                raise ValueError("min_price is above max_price")
+        return self
+
+
+class PageQuery(Query):
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class TagQuery(Query):
+    prefix: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=40)
+    ] = ""
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class ProductImage(BaseModel):
+    id: str
+    url: str
+    thumb_url: str
+    width: int
+    height: int
+
+
+class Seller(BaseModel):
+    id: str
+    handle: str
+    display_name: str
+    kind: Literal["person", "business"]
+    shop_name: str | None
+    avatar_url: str | None
+    trust_score: float
+
+
+class ProductOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    price: dict[str, int | str]
+    condition: Condition
+    local_pickup: bool
+    location: PlaceIO | None
+    status: Literal["active", "reserved", "sold", "expired", "deleted"]
+    quantity: int
+    tags: list[str]
+    images: list[ProductImage]
+    seller: Seller
+    hype: float
+    created_at: str
+    updated_at: str
+    expires_at: str
+    distance_km: float | None
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class TagCount(BaseModel):
+    name: str
+    products: int
+
+
+class TagPage(BaseModel):
+    items: list[TagCount]

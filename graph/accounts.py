@@ -9,7 +9,7 @@ from typing import Any
 
 from graph import trust
 from graph.commands import Login, Signup, UpdateProfile
-from graph.errors import Conflict, Forbidden, NotFound, Unauthorized
+from graph.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from graph.ids import event, new_id
 from graph.passwords import Passwords
 from graph.sessions import Sessions
@@ -147,7 +147,9 @@ SET_AVATAR = statement(
 PUBLIC_PROFILE = statement(
     "accounts.public_profile",
     """
-    MATCH (u:User {id: $id}) WHERE u.status = 'active'
+    MATCH (u:User {id: $id})
+    WHERE u.status = 'active'
+      AND ($viewer_id IS NULL OR NOT (u)-[:BLOCKED]-(:User {id: $viewer_id}))
     OPTIONAL MATCH (u)-[:OWNS]->(s:Shop)
     OPTIONAL MATCH (u)-[:HAS_AVATAR]->(a:Image)
     OPTIONAL MATCH (:User)-[:WROTE]->(r:Review)-[:ABOUT]->(u)
@@ -164,6 +166,44 @@ PUBLIC_PROFILE = statement(
            u.phone_verified AS phone_verified, s.id AS shop_id, s.name AS shop_name,
            s.verified AS shop_verified, a.id AS avatar_id, reviews, rating, socials,
            bought + sold AS completed_orders
+    """,
+)
+
+BLOCK = statement(
+    "accounts.block",
+    """
+    MATCH (me:User {id: $user_id})
+    MATCH (other:User {id: $other_id})
+    WHERE other.id <> me.id
+    MERGE (me)-[b:BLOCKED]->(other)
+      ON CREATE SET b.at = $now
+    CREATE (e:Event {id: $event_id, type: 'user.blocked', at: $now, actor_id: $user_id,
+                     subject_id: $other_id, data: $event_data})
+    RETURN other.id AS id
+    """,
+    write=True,
+)
+
+UNBLOCK = statement(
+    "accounts.unblock",
+    """
+    MATCH (me:User {id: $user_id})-[b:BLOCKED]->(other:User {id: $other_id})
+    DELETE b
+    CREATE (e:Event {id: $event_id, type: 'user.unblocked', at: $now, actor_id: $user_id,
+                     subject_id: $other_id, data: $event_data})
+    RETURN other.id AS id
+    """,
+    write=True,
+)
+
+BLOCKED = statement(
+    "accounts.blocked",
+    """
+    MATCH (me:User {id: $user_id})-[b:BLOCKED]->(other:User)
+    RETURN other.id AS id, other.handle AS handle, other.display_name AS display_name,
+           b.at AS blocked_at
+    ORDER BY b.at DESC
+    LIMIT 1000
     """,
 )
 
@@ -275,8 +315,21 @@ class AccountService:
             raise NotFound("no such image of yours")
         return rows[0]
 
-    async def public_profile(self, user_id: str) -> dict[str, Any]:
-        rows = await self._store.run(PUBLIC_PROFILE, {"id": user_id})
+    async def block(self, user_id: str, other_id: str) -> None:
+        if user_id == other_id:
+            raise Invalid("you cannot block yourself", errors={"id": "yourself"})
+        rows = await self._store.run(BLOCK, {"user_id": user_id, "other_id": other_id, **event()})
+        if not rows:
+            raise NotFound("no such user")
+
+    async def unblock(self, user_id: str, other_id: str) -> None:
+        await self._store.run(UNBLOCK, {"user_id": user_id, "other_id": other_id, **event()})
+
+    async def blocked(self, user_id: str) -> list[dict[str, Any]]:
+        return await self._store.run(BLOCKED, {"user_id": user_id})
+
+    async def public_profile(self, user_id: str, viewer_id: str | None = None) -> dict[str, Any]:
+        rows = await self._store.run(PUBLIC_PROFILE, {"id": user_id, "viewer_id": viewer_id})
         if not rows:
             raise NotFound("no such user")
         row = rows[0]

@@ -16,6 +16,7 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
     def keys(self) -> list[str]: ...
+    def modified_at(self, key: str) -> float: ...
 
 
 class LocalBlobStore:
@@ -53,6 +54,13 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def modified_at(self, key: str) -> float:
+        """Seconds since the epoch when the blob was written (inf when it is not there)."""
+        try:
+            return self._path(key).stat().st_mtime
+        except (FileNotFoundError, ValueError):
+            return float("inf")
 
     def keys(self) -> list[str]:
         if not self.root.exists():

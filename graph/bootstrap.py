@@ -10,7 +10,10 @@ import redis.asyncio as aioredis
 from graph import embedded
 from graph.accounts import AccountService
 from graph.blobs import BlobStore, LocalBlobStore
+from graph.browse import BrowseService
+from graph.catalog import CatalogService
 from graph.images import ImageService
+from graph.jobs import Jobs
 from graph.passwords import Passwords
 from graph.ratelimit import RateLimiter
 from graph.sessions import Sessions
@@ -39,15 +42,19 @@ class Services:
     redis: aioredis.Redis
     blobs: BlobStore
     sessions: Sessions
+    passwords: Passwords
     limiter: RateLimiter
     accounts: AccountService
     images: ImageService
+    catalog: CatalogService
+    browse: BrowseService
+    jobs: Jobs
 
 
 def graph_redis_url(settings: Settings) -> str | None:
     """The Redis URL of the FalkorDB server, or None when the graph lives in Neo4j."""
     if settings.embedded:
-        info = embedded.status(settings.data_dir)
+        info = embedded.recorded(settings.data_dir)
         if info is None:
             raise NotRunning(
                 f"no embedded database runs for {settings.data_dir}; start it with `vendr db start`"
@@ -94,9 +101,13 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         redis=redis,
         blobs=blobs,
         sessions=sessions,
+        passwords=passwords,
         limiter=limiter,
         accounts=AccountService(store, passwords, sessions),
         images=ImageService(store, blobs, settings),
+        catalog=CatalogService(store, settings.listing_ttl_days),
+        browse=BrowseService(store),
+        jobs=Jobs(store, blobs, settings.purge_after_days),
     )
 
 

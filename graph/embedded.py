@@ -80,16 +80,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def status(data_dir: Path) -> ServerInfo | None:
-    """The running server for this data dir, or None."""
+def recorded(data_dir: Path) -> ServerInfo | None:
+    """The server recorded for this data dir if its process lives; no round trip to it."""
     path = _state_file(data_dir)
     try:
         info = ServerInfo(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    if _alive(info.pid) and _ping(info):
-        return info
-    return None
+    return info if _alive(info.pid) else None
+
+
+def status(data_dir: Path) -> ServerInfo | None:
+    """The running server for this data dir if it answers, or None."""
+    info = recorded(data_dir)
+    return info if info is not None and _ping(info) else None
 
 
 def _password(state: Path) -> str:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     workers: int = 2
     rate_limits: Literal["on", "off"] = "on"
     listing_ttl_days: int = 30
+    purge_after_days: int = 30
+    jobs_interval_seconds: float = 60.0
     max_request_bytes: int = 12 * 1024 * 1024
     max_json_bytes: int = 64 * 1024
     max_image_bytes: int = 10 * 1024 * 1024

@@ -14,7 +14,7 @@ import httpx
 from sanic import Sanic
 
 from graph import embedded
-from seeds.demo import DEMO_PASSWORD
+from seeds.loader import DEMO_PASSWORD
 from tests.conftest import Api
 
 VENDR = Path(sys.executable).with_name("vendr")
@@ -39,6 +39,18 @@ def children(pid: int) -> list[str]:
         if ppid == pid:
             names.append(name)
     return names
+
+
+def stop_server(proc: subprocess.Popen, data_dir: Path) -> str:
+    """Ctrl-C, as a person would; if the server hangs, kill it and its database and say so."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=60)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output = proc.communicate()[0].decode(errors="replace")
+        embedded.stop(data_dir)
+        raise AssertionError("the server did not stop on SIGINT:\n" + output[-5000:]) from None
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -83,8 +95,7 @@ def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_
         workers = [name for name in children(proc.pid) if "redis-server" not in name]
         assert len(workers) >= 2, workers
     finally:
-        proc.send_signal(signal.SIGINT)
-        output = proc.communicate(timeout=60)[0].decode(errors="replace")
+        output = stop_server(proc, tmp_path)
     assert proc.returncode == 0, output[-3000:]
     assert embedded.status(tmp_path) is None
     try:

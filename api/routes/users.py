@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse, empty, json
 from sanic_ext import openapi
 
 from api import views
-from api.auth import authenticated, limit_writes, services
-from api.parsing import json_body
+from api.auth import authenticated, limit_writes, optional_user, services
+from api.parsing import json_body, query_args
 from api.routes.images import MULTIPART, upload_bytes
-from api.schemas import ProfilePatch, UserMe, UserPublic
-from graph.commands import Place, UpdateProfile
+from api.schemas import PageQuery, ProductPage, ProfilePatch, UserMe, UserPublic
+from graph.commands import Browse, Place, UpdateProfile
+from graph.ids import iso
 
 bp = Blueprint("users", url_prefix="/v1/users")
 
@@ -52,5 +53,54 @@ async def put_avatar(request: Request) -> HTTPResponse:
 @bp.get("/<user_id:str>")
 @openapi.summary("Public profile with trust and rating summary")
 @openapi.response(200, {"application/json": UserPublic})
+@optional_user
 async def public(request: Request, user_id: str) -> HTTPResponse:
-    return json(views.user_public(await services(request).accounts.public_profile(user_id)))
+    row = await services(request).accounts.public_profile(user_id, request.ctx.user_id)
+    return json(views.user_public(row))
+
+
+@bp.get("/<user_id:str>/products")
+@openapi.summary("A seller's active listings, newest first")
+@openapi.parameter("cursor", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.response(200, {"application/json": ProductPage})
+@optional_user
+async def products(request: Request, user_id: str) -> HTTPResponse:
+    query = query_args(request, PageQuery)
+    svc = services(request)
+    await svc.accounts.public_profile(user_id, request.ctx.user_id)  # 404 when hidden
+    rows, cursor = await svc.browse.browse(
+        Browse(
+            viewer_id=request.ctx.user_id, owner_id=user_id, cursor=query.cursor, limit=query.limit
+        )
+    )
+    return json({"items": [views.product(r) for r in rows], "next_cursor": cursor})
+
+
+@bp.get("/me/blocked")
+@openapi.summary("The users you block")
+@authenticated
+async def blocked(request: Request) -> HTTPResponse:
+    rows = await services(request).accounts.blocked(request.ctx.user_id)
+    items = [r | {"blocked_at": iso(r["blocked_at"])} for r in rows]
+    return json({"items": items, "next_cursor": None})
+
+
+@bp.post("/<user_id:str>/block")
+@openapi.summary("Block a user: each stops seeing the other's profile and listings")
+@openapi.response(204, None)
+@authenticated
+async def block(request: Request, user_id: str) -> HTTPResponse:
+    await limit_writes(request)
+    await services(request).accounts.block(request.ctx.user_id, user_id)
+    return empty()
+
+
+@bp.delete("/<user_id:str>/block")
+@openapi.summary("Unblock a user")
+@openapi.response(204, None)
+@authenticated
+async def unblock(request: Request, user_id: str) -> HTTPResponse:
+    await limit_writes(request)
+    await services(request).accounts.unblock(request.ctx.user_id, user_id)
+    return empty()

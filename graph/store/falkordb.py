@@ -54,6 +54,10 @@ class FalkorStore:
         names = [c[1].decode() if isinstance(c[1], bytes) else str(c[1]) for c in result.header]
         return [dict(zip(names, (plain(v) for v in row), strict=True)) for row in result.result_set]
 
+    def text_query(self, words: list[str]) -> str:
+        # RediSearch: terms separated by spaces must all match; `*` makes the last a prefix
+        return " ".join([*words[:-1], words[-1] + "*"])
+
     async def ensure_schema(self) -> None:
         conn = aioredis.Redis(connection_pool=self._pool)
         for ddl in schema.falkordb_indexes():

@@ -49,6 +49,10 @@ class Neo4jStore:
             raise translate(exc) from exc
         return [{k: plain(record[k]) for k in result.keys} for record in result.records]
 
+    def text_query(self, words: list[str]) -> str:
+        # Lucene: explicit AND; lowercase terms are never operators
+        return " AND ".join([*words[:-1], words[-1] + "*"])
+
     async def ensure_schema(self) -> None:
         for ddl in schema.neo4j_ddl():
             await self.run_text(ddl, write=True)

@@ -23,6 +23,11 @@ class GraphStore(Protocol):
         """Run an ad-hoc statement (admin files); read-only unless `write`."""
         ...
 
+    def text_query(self, words: list[str]) -> str:
+        """A full-text query matching all `words` (the last as a prefix), in this backend's syntax.
+        Words are plain lowercase word characters, so nothing in them is query syntax."""
+        ...
+
     async def ensure_schema(self) -> None:
         """Create indexes and constraints; idempotent."""
         ...

@@ -28,6 +28,8 @@ INDEXED: tuple[tuple[str, str], ...] = (
     ("Product", "created_at"),
     ("Product", "price"),
     ("Product", "expires_at"),
+    ("Product", "hype"),
+    ("Product", "seller_id"),
 )
 
 # point properties queried by distance

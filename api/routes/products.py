@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, empty, json
+from sanic_ext import openapi
+
+from api import views
+from api.auth import authenticated, limit_writes, optional_user, services
+from api.parsing import json_body, query_args
+from api.schemas import (
+    BrowseQuery,
+    ProductIn,
+    ProductOut,
+    ProductPage,
+    ProductPatch,
+    ProductQuery,
+    TagPage,
+    TagQuery,
+)
+from graph.commands import Browse, CreateProduct, Money, Place, UpdateProduct
+
+bp = Blueprint("products", url_prefix="/v1")
+
+
+def _place(value: object) -> Place | None:
+    return Place(lat=value.lat, lon=value.lon) if value is not None else None  # type: ignore[attr-defined]
+
+
+@bp.post("/products")
+@openapi.summary("List something for sale")
+@openapi.body({"application/json": ProductIn})
+@openapi.response(201, {"application/json": ProductOut})
+@authenticated
+async def create(request: Request) -> HTTPResponse:
+    await limit_writes(request)
+    body = json_body(request, ProductIn)
+    row = await services(request).catalog.create(
+        CreateProduct(
+            owner_id=request.ctx.user_id,
+            title=body.title,
+            description=body.description,
+            price=Money(body.price.amount, body.price.currency),
+            condition=body.condition,
+            local_pickup=body.local_pickup,
+            location=_place(body.location),
+            tags=tuple(body.tags),
+            image_ids=tuple(body.image_ids),
+            quantity=body.quantity,
+        )
+    )
+    return json(views.product(row), status=201)
+
+
+@bp.get("/products")
+@openapi.summary("Browse and search listings; every filter combines")
+@openapi.parameter("near", str, "query", description="lat,lon")
+@openapi.parameter("radius_km", float, "query")
+@openapi.parameter("tags", str, "query", description="comma-separated; all must match")
+@openapi.parameter("q", str, "query", description="full text over title and description")
+@openapi.parameter("min_price", int, "query")
+@openapi.parameter("max_price", int, "query")
+@openapi.parameter("currency", str, "query")
+@openapi.parameter("condition", str, "query")
+@openapi.parameter("owner", str, "query", description="seller id")
+@openapi.parameter("sort", str, "query", description="newest|price_asc|price_desc|distance|hype")
+@openapi.parameter("cursor", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.response(200, {"application/json": ProductPage})
+@optional_user
+async def browse(request: Request) -> HTTPResponse:
+    query = query_args(request, BrowseQuery, lists=("tags",))
+    rows, cursor = await services(request).browse.browse(
+        Browse(
+            viewer_id=request.ctx.user_id,
+            near=_place(query.near),
+            radius_km=query.radius_km,
+            tags=tuple(query.tags),
+            q=query.q,
+            min_price=query.min_price,
+            max_price=query.max_price,
+            currency=query.currency,
+            condition=query.condition,
+            owner_id=query.owner,
+            sort=query.sort,
+            cursor=query.cursor,
+            limit=query.limit,
+        )
+    )
+    return json({"items": [views.product(r) for r in rows], "next_cursor": cursor})
+
+
+@bp.get("/products/<product_id:str>")
+@openapi.summary("One listing with seller, images, tags, hype; distance when `near` is given")
+@openapi.parameter("near", str, "query", description="lat,lon")
+@openapi.response(200, {"application/json": ProductOut})
+@optional_user
+async def get(request: Request, product_id: str) -> HTTPResponse:
+    query = query_args(request, ProductQuery)
+    row = await services(request).catalog.get(
+        product_id, viewer_id=request.ctx.user_id, near=_place(query.near)
+    )
+    return json(views.product(row))
+
+
+@bp.patch("/products/<product_id:str>")
+@openapi.summary("Change your listing (owner only)")
+@openapi.body({"application/json": ProductPatch})
+@openapi.response(200, {"application/json": ProductOut})
+@authenticated
+async def patch(request: Request, product_id: str) -> HTTPResponse:
+    await limit_writes(request)
+    body = json_body(request, ProductPatch)
+    given = body.model_dump(exclude_unset=True)
+    row = await services(request).catalog.update(
+        UpdateProduct(
+            user_id=request.ctx.user_id,
+            product_id=product_id,
+            title=body.title,
+            description=body.description,
+            price=Money(body.price.amount, body.price.currency) if body.price else None,
+            condition=body.condition,
+            local_pickup=body.local_pickup,
+            location=_place(body.location),
+            tags=tuple(body.tags) if "tags" in given and body.tags is not None else None,
+            image_ids=tuple(body.image_ids) if body.image_ids is not None else None,
+            quantity=body.quantity,
+            status=body.status,
+        )
+    )
+    return json(views.product(row))
+
+
+@bp.delete("/products/<product_id:str>")
+@openapi.summary("Delete your listing (owner only)")
+@openapi.response(204, None)
+@authenticated
+async def delete(request: Request, product_id: str) -> HTTPResponse:
+    await limit_writes(request)
+    await services(request).catalog.delete(request.ctx.user_id, product_id)
+    return empty()
+
+
+@bp.post("/products/<product_id:str>/renew")
+@openapi.summary("Extend your listing's expiry (does not change its hype)")
+@openapi.response(200, {"application/json": ProductOut})
+@authenticated
+async def renew(request: Request, product_id: str) -> HTTPResponse:
+    await limit_writes(request)
+    row = await services(request).catalog.renew(request.ctx.user_id, product_id)
+    return json(views.product(row))
+
+
+@bp.get("/tags")
+@openapi.summary("Tag autocomplete with counts of active listings")
+@openapi.parameter("prefix", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.response(200, {"application/json": TagPage})
+async def tags(request: Request) -> HTTPResponse:
+    query = query_args(request, TagQuery)
+    rows = await services(request).browse.tags(query.prefix, query.limit)
+    return json({"items": rows})

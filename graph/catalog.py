@@ -1,0 +1,314 @@
+"""Listings: create, read, change, delete (soft), renew. Owner-only writes, allowed transitions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from graph.commands import CreateProduct, Place, UpdateProduct
+from graph.errors import Conflict, Forbidden, Invalid, NotFound
+from graph.ids import event, new_id, now_ms
+from graph.store import GraphStore, statement
+from graph.tags import normalise_all
+
+DAY_MS = 86_400_000
+MAX_IMAGES = 5
+
+# status -> the statuses an owner may move a listing to by PATCH (sold is final; expiry and
+# deletion have their own routes)
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "active": frozenset({"reserved", "sold"}),
+    "reserved": frozenset({"active", "sold"}),
+    "sold": frozenset(),
+    "expired": frozenset(),
+    "deleted": frozenset(),
+}
+EDITABLE = ("active", "reserved", "expired")
+
+# The public shape of a listing; expects `p` (product) and `s` (seller) bound.
+PRODUCT_VIEW = """
+OPTIONAL MATCH (s)-[:OWNS]->(shop:Shop)
+OPTIONAL MATCH (s)-[:HAS_AVATAR]->(avatar:Image)
+RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS price,
+       p.currency AS currency, p.condition AS condition, p.local_pickup AS local_pickup,
+       p.location AS location, p.status AS status, p.quantity AS quantity,
+       p.created_at AS created_at, p.updated_at AS updated_at, p.expires_at AS expires_at,
+       p.hype AS hype,
+       [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags,
+       [(p)-[r:HAS_IMAGE]->(i:Image) | {id: i.id, pos: r.pos, width: i.w, height: i.h}] AS images,
+       s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name,
+       s.kind AS seller_kind, s.trust_score AS seller_trust, shop.name AS shop_name,
+       avatar.id AS seller_avatar,
+       CASE WHEN $near IS NULL THEN null
+            ELSE round({{distance}}(p.location, point($near)) * 1000.0) / 1000.0 END AS distance_m
+"""
+
+CONTEXT = statement(
+    "catalog.context",
+    """
+    MATCH (u:User {id: $user_id})
+    OPTIONAL MATCH (owner:User)-[:LISTED]->(p:Product {id: $product_id})
+    RETURN u.kind AS kind, u.location IS NOT NULL AS has_location,
+           [(u)-[:UPLOADED]->(i:Image) WHERE i.id IN $image_ids | i.id] AS owned_images,
+           owner.id AS owner_id, p.status AS status
+    """,
+)
+
+CREATE = statement(
+    "catalog.create",
+    """
+    MATCH (s:User {id: $user_id}) WHERE s.status = 'active'
+    WITH s, [(s)-[:UPLOADED]->(i:Image) WHERE i.id IN $image_ids | i.id] AS owned
+    WHERE size(owned) = size($image_ids) AND ($location IS NOT NULL OR s.location IS NOT NULL)
+    CREATE (p:Product {id: $id, title: $title, description: $description, price: $price,
+                       currency: $currency, condition: $condition, local_pickup: $local_pickup,
+                       status: 'active', quantity: $quantity, created_at: $now, updated_at: $now,
+                       expires_at: $expires_at, hype: 0.0, seller_id: $user_id})
+    SET p.location = CASE WHEN $location IS NULL THEN s.location ELSE point($location) END
+    CREATE (s)-[:LISTED]->(p)
+    FOREACH (pos IN range(0, size($image_ids) - 1) |
+      MERGE (i:Image {id: $image_ids[pos]})
+      CREATE (p)-[:HAS_IMAGE {pos: pos}]->(i))
+    FOREACH (name IN $tags |
+      MERGE (t:Tag {name: name})
+      CREATE (p)-[:TAGGED]->(t))
+    CREATE (e:Event {id: $event_id, type: 'product.created', at: $now, actor_id: $user_id,
+                     subject_id: $id, data: $event_data})
+    RETURN p.id AS id
+    """,
+    write=True,
+)
+
+GET = statement(
+    "catalog.get",
+    """
+    MATCH (s:User)-[:LISTED]->(p:Product {id: $id})
+    WHERE p.status <> 'deleted'
+      AND ((p.status <> 'expired' AND s.status = 'active') OR s.id = $viewer_id)
+      AND ($viewer_id IS NULL OR NOT (s)-[:BLOCKED]-(:User {id: $viewer_id}))
+    WITH p, s
+    """
+    + PRODUCT_VIEW,
+)
+
+UPDATE = statement(
+    "catalog.update",
+    """
+    MATCH (s:User {id: $user_id})-[:LISTED]->(p:Product {id: $id})
+    WHERE p.status IN $editable AND ($status IS NULL OR p.status IN $status_from)
+    WITH s, p, [(s)-[:UPLOADED]->(i:Image) WHERE i.id IN coalesce($image_ids, []) | i.id] AS owned
+    WHERE size(owned) = size(coalesce($image_ids, []))
+    SET p += $changes, p.updated_at = $now
+    SET p.location = CASE WHEN $location IS NULL THEN p.location ELSE point($location) END
+    WITH s, p
+    OPTIONAL MATCH (p)-[old_tag:TAGGED]->(:Tag)
+    WHERE $tags IS NOT NULL
+    DELETE old_tag
+    WITH DISTINCT s, p
+    OPTIONAL MATCH (p)-[old_image:HAS_IMAGE]->(:Image)
+    WHERE $image_ids IS NOT NULL
+    DELETE old_image
+    WITH DISTINCT s, p
+    FOREACH (name IN coalesce($tags, []) |
+      MERGE (t:Tag {name: name})
+      CREATE (p)-[:TAGGED]->(t))
+    FOREACH (pos IN range(0, size(coalesce($image_ids, [])) - 1) |
+      MERGE (i:Image {id: $image_ids[pos]})
+      CREATE (p)-[:HAS_IMAGE {pos: pos}]->(i))
+    CREATE (e:Event {id: $event_id, type: 'product.updated', at: $now, actor_id: $user_id,
+                     subject_id: $id, data: $event_data})
+    RETURN p.id AS id
+    """,
+    write=True,
+)
+
+DELETE = statement(
+    "catalog.delete",
+    """
+    MATCH (s:User {id: $user_id})-[:LISTED]->(p:Product {id: $id})
+    WHERE p.status <> 'deleted'
+    SET p.status = 'deleted', p.deleted_at = $now, p.updated_at = $now
+    CREATE (e:Event {id: $event_id, type: 'product.deleted', at: $now, actor_id: $user_id,
+                     subject_id: $id, data: $event_data})
+    RETURN p.id AS id
+    """,
+    write=True,
+)
+
+RENEW = statement(
+    "catalog.renew",
+    """
+    MATCH (s:User {id: $user_id})-[:LISTED]->(p:Product {id: $id})
+    WHERE p.status IN ['active', 'expired']
+    SET p.status = 'active', p.expires_at = $expires_at, p.renewed_at = $now,
+        p.updated_at = $now
+    CREATE (e:Event {id: $event_id, type: 'product.renewed', at: $now, actor_id: $user_id,
+                     subject_id: $id, data: $event_data})
+    RETURN p.id AS id
+    """,
+    write=True,
+)
+
+
+def _location(place: Place | None) -> dict[str, float] | None:
+    return {"latitude": place.lat, "longitude": place.lon} if place else None
+
+
+class CatalogService:
+    def __init__(self, store: GraphStore, listing_ttl_days: int) -> None:
+        self._store = store
+        self._ttl_ms = listing_ttl_days * DAY_MS
+
+    async def _context(
+        self, user_id: str, product_id: str | None = None, image_ids: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        rows = await self._store.run(
+            CONTEXT, {"user_id": user_id, "product_id": product_id, "image_ids": list(image_ids)}
+        )
+        if not rows:
+            raise NotFound("account not found")
+        return rows[0]
+
+    @staticmethod
+    def _check_images(image_ids: tuple[str, ...], owned: list[str]) -> None:
+        if not 1 <= len(image_ids) <= MAX_IMAGES:
+            raise Invalid("a listing has 1 to 5 images", errors={"image_ids": "1 to 5 images"})
+        if len(set(image_ids)) != len(image_ids):
+            raise Invalid("an image is listed twice", errors={"image_ids": "duplicate image"})
+        missing = sorted(set(image_ids) - set(owned))
+        if missing:
+            raise Invalid(
+                "images must be ones you uploaded",
+                errors={"image_ids": f"not your upload: {', '.join(missing)}"},
+            )
+
+    async def create(self, cmd: CreateProduct) -> dict[str, Any]:
+        tags = normalise_all(list(cmd.tags))
+        ctx = await self._context(cmd.owner_id, image_ids=cmd.image_ids)
+        self._check_images(cmd.image_ids, ctx["owned_images"])
+        if cmd.location is None and not ctx["has_location"]:
+            raise Invalid(
+                "give the listing a location, or set one on your profile",
+                errors={"location": "required when your profile has none"},
+            )
+        if cmd.quantity != 1 and ctx["kind"] != "business":
+            raise Invalid("only shops list quantities", errors={"quantity": "shops only"})
+        product_id = new_id()
+        now = now_ms()
+        params = {
+            "user_id": cmd.owner_id,
+            "id": product_id,
+            "title": cmd.title,
+            "description": cmd.description,
+            "price": cmd.price.amount,
+            "currency": cmd.price.currency,
+            "condition": cmd.condition,
+            "local_pickup": cmd.local_pickup,
+            "quantity": cmd.quantity,
+            "location": _location(cmd.location),
+            "image_ids": list(cmd.image_ids),
+            "tags": tags,
+            "expires_at": now + self._ttl_ms,
+            **event({"tags": tags}),
+            "now": now,
+        }
+        rows = await self._store.run(CREATE, params)
+        if not rows:  # an image or the location vanished between the checks and the write
+            raise Conflict("the listing changed while it was saved; try again")
+        return await self.get(product_id, viewer_id=cmd.owner_id)
+
+    async def get(
+        self, product_id: str, *, viewer_id: str | None = None, near: Place | None = None
+    ) -> dict[str, Any]:
+        rows = await self._store.run(
+            GET, {"id": product_id, "viewer_id": viewer_id, "near": _location(near)}
+        )
+        if not rows:
+            raise NotFound("no such listing")
+        return rows[0]
+
+    def _owned(self, ctx: dict[str, Any], user_id: str) -> None:
+        if ctx["owner_id"] is None or ctx["status"] == "deleted":
+            raise NotFound("no such listing")
+        if ctx["owner_id"] != user_id:
+            raise Forbidden("only the seller can change this listing")
+
+    async def update(self, cmd: UpdateProduct) -> dict[str, Any]:
+        tags = normalise_all(list(cmd.tags)) if cmd.tags is not None else None
+        ctx = await self._context(cmd.user_id, cmd.product_id, cmd.image_ids or ())
+        self._owned(ctx, cmd.user_id)
+        if cmd.image_ids is not None:
+            self._check_images(cmd.image_ids, ctx["owned_images"])
+        if ctx["status"] not in EDITABLE:
+            raise Conflict(f"a {ctx['status']} listing cannot be changed")
+        status_from = [s for s, targets in TRANSITIONS.items() if cmd.status in targets]
+        if cmd.status is not None and cmd.status != ctx["status"]:
+            if ctx["status"] not in status_from:
+                raise Conflict(
+                    f"a listing cannot go from {ctx['status']} to {cmd.status}",
+                    errors={"status": f"not allowed from {ctx['status']}"},
+                )
+        if cmd.quantity is not None and cmd.quantity != 1 and ctx["kind"] != "business":
+            raise Invalid("only shops list quantities", errors={"quantity": "shops only"})
+        changes = {
+            k: v
+            for k, v in asdict(cmd).items()
+            if v is not None
+            and k in ("title", "description", "condition", "local_pickup", "quantity", "status")
+        }
+        if cmd.price is not None:
+            changes |= {"price": cmd.price.amount, "currency": cmd.price.currency}
+        if cmd.status == ctx["status"]:
+            changes.pop("status", None)
+        params = {
+            "user_id": cmd.user_id,
+            "id": cmd.product_id,
+            "editable": list(EDITABLE),
+            "status": changes.get("status"),
+            "status_from": status_from,
+            "changes": changes,
+            "location": _location(cmd.location),
+            "tags": tags,
+            "image_ids": list(cmd.image_ids) if cmd.image_ids is not None else None,
+            **event(
+                {
+                    "fields": sorted(
+                        [
+                            *changes,
+                            *(["location"] if cmd.location else []),
+                            *(["tags"] if tags is not None else []),
+                            *(["image_ids"] if cmd.image_ids is not None else []),
+                        ]
+                    )
+                }
+            ),
+        }
+        rows = await self._store.run(UPDATE, params)
+        if not rows:
+            raise Conflict("the listing changed while it was saved; try again")
+        return await self.get(cmd.product_id, viewer_id=cmd.user_id)
+
+    async def delete(self, user_id: str, product_id: str) -> None:
+        ctx = await self._context(user_id, product_id)
+        self._owned(ctx, user_id)
+        rows = await self._store.run(DELETE, {"user_id": user_id, "id": product_id, **event()})
+        if not rows:
+            raise NotFound("no such listing")
+
+    async def renew(self, user_id: str, product_id: str) -> dict[str, Any]:
+        ctx = await self._context(user_id, product_id)
+        self._owned(ctx, user_id)
+        if ctx["status"] not in ("active", "expired"):
+            raise Conflict(f"a {ctx['status']} listing cannot be renewed")
+        now = now_ms()
+        params = {
+            "user_id": user_id,
+            "id": product_id,
+            "expires_at": now + self._ttl_ms,
+            **event(),
+            "now": now,
+        }
+        rows = await self._store.run(RENEW, params)
+        if not rows:
+            raise Conflict("the listing changed while it was renewed; try again")
+        return await self.get(product_id, viewer_id=user_id)

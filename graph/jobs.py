@@ -1,0 +1,203 @@
+"""Background upkeep: expire listings, purge old deleted/expired ones and unreferenced images,
+recompute hype. Each step is batched and idempotent, so any worker (or `vendr jobs run-once`)
+can run it; a Redis lock keeps workers from doing the same round twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from graph.blobs import BlobStore
+from graph.ids import now_ms
+from graph.store import GraphStore, statement
+
+log = logging.getLogger("vendr.jobs")
+
+DAY_MS = 86_400_000
+BATCH = 1000
+IMAGE_GRACE_MS = DAY_MS  # an upload not yet attached to a listing survives this long
+BLOB_GRACE_S = 3600  # a blob written before its graph node (uploads do that) survives this long
+HYPE_TAU_MS = 3 * DAY_MS  # engagement counts e^(-age / 3 days)
+HYPE_WINDOW_MS = 30 * DAY_MS
+
+EXPIRE = statement(
+    "jobs.expire",
+    """
+    MATCH (p:Product)
+    WHERE p.expires_at <= $now AND p.status = 'active'
+    WITH p LIMIT $batch
+    SET p.status = 'expired', p.expired_at = $now, p.updated_at = $now
+    CREATE (e:Event {id: randomUUID(), type: 'product.expired', at: $now, actor_id: 'system',
+                     subject_id: p.id, data: '{}'})
+    RETURN count(p) AS n
+    """,
+    write=True,
+)
+
+PURGE_PRODUCTS = statement(
+    "jobs.purge_products",
+    """
+    MATCH (p:Product)
+    WHERE ((p.status = 'deleted' AND p.deleted_at <= $cutoff)
+           OR (p.status = 'expired' AND p.expires_at <= $cutoff))
+      AND NOT (p)<-[:OF]-(:Order) AND NOT (p)<-[:ABOUT]-(:Room)
+    WITH p LIMIT $batch
+    CREATE (e:Event {id: randomUUID(), type: 'product.purged', at: $now, actor_id: 'system',
+                     subject_id: p.id, data: '{}'})
+    DETACH DELETE p
+    RETURN count(*) AS n
+    """,
+    write=True,
+)
+
+PURGE_IMAGES = statement(
+    "jobs.purge_images",
+    """
+    MATCH (i:Image)
+    WHERE i.created_at <= $cutoff
+      AND NOT (i)<-[:HAS_IMAGE]-(:Product) AND NOT (i)<-[:HAS_AVATAR]-(:User)
+    WITH i LIMIT $batch
+    WITH i, i.id AS id
+    DETACH DELETE i
+    RETURN collect(id) AS ids
+    """,
+    write=True,
+)
+
+KNOWN_IMAGES = statement(
+    "jobs.known_images",
+    """
+    UNWIND $ids AS id
+    MATCH (i:Image {id: id})
+    RETURN collect(i.id) AS ids
+    """,
+)
+
+HYPE = statement(
+    "jobs.hype",
+    """
+    MATCH (p:Product)
+    WHERE p.status = 'active' AND p.id > $after
+    WITH p ORDER BY p.id LIMIT $batch
+    OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-(:User)
+    WHERE r.at >= $since
+    WITH p, sum(coalesce(
+      CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
+      * exp(toFloat(r.at - $now) / $tau), 0.0)) AS engagement
+    // six decimals: the value survives a text round trip exactly, so hype cursors compare equal
+    SET p.hype = round((engagement + coalesce(p.boost, 0.0)) * 1000000.0) / 1000000.0
+    RETURN count(p) AS n, max(p.id) AS last
+    """,
+    write=True,
+)
+
+
+@dataclass
+class RoundReport:
+    expired: int = 0
+    purged_products: int = 0
+    purged_images: int = 0
+    purged_blobs: int = 0
+    hyped: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+class Jobs:
+    def __init__(self, store: GraphStore, blobs: BlobStore, purge_after_days: int) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._purge_after_ms = purge_after_days * DAY_MS
+
+    async def _drain(self, st: Any, params: dict[str, Any]) -> int:
+        total = 0
+        while True:
+            n = (await self._store.run(st, params | {"batch": BATCH, "now": now_ms()}))[0]["n"]
+            total += n
+            if n < BATCH:
+                return total
+
+    async def expire(self) -> int:
+        return await self._drain(EXPIRE, {})
+
+    async def purge_products(self) -> int:
+        return await self._drain(PURGE_PRODUCTS, {"cutoff": now_ms() - self._purge_after_ms})
+
+    async def purge_images(self) -> int:
+        purged = 0
+        while True:
+            params = {"cutoff": now_ms() - IMAGE_GRACE_MS, "batch": BATCH}
+            ids = (await self._store.run(PURGE_IMAGES, params))[0]["ids"]
+            for image_id in ids:
+                await asyncio.to_thread(self._drop_blob, image_id)
+            purged += len(ids)
+            if len(ids) < BATCH:
+                return purged
+
+    def _drop_blob(self, image_id: str) -> None:
+        self._blobs.delete(image_id)
+        self._blobs.delete(image_id + ".thumb")
+
+    async def purge_orphan_blobs(self) -> int:
+        """Blobs whose graph node is gone (a purge that died half-way) or never came."""
+        keys = sorted(await asyncio.to_thread(self._blobs.keys))
+        dropped = 0
+        for start in range(0, len(keys), BATCH):
+            chunk = keys[start : start + BATCH]
+            ids = sorted({k.split(".")[0] for k in chunk})
+            known = set((await self._store.run(KNOWN_IMAGES, {"ids": ids}))[0]["ids"])
+            for key in chunk:
+                age = time.time() - self._blobs.modified_at(key)
+                if key.split(".")[0] not in known and age > BLOB_GRACE_S:
+                    await asyncio.to_thread(self._blobs.delete, key)
+                    dropped += 1
+        return dropped
+
+    async def hype(self) -> int:
+        after, total = "", 0
+        while True:
+            params = {
+                "after": after,
+                "batch": BATCH,
+                "now": now_ms(),
+                "tau": float(HYPE_TAU_MS),
+                "since": now_ms() - HYPE_WINDOW_MS,
+            }
+            row = (await self._store.run(HYPE, params))[0]
+            total += row["n"]
+            if row["n"] < BATCH:
+                return total
+            after = row["last"]
+
+    async def run_once(self) -> RoundReport:
+        started = time.monotonic()
+        report = RoundReport()
+        report.expired = await self.expire()
+        report.purged_products = await self.purge_products()
+        report.purged_images = await self.purge_images()
+        report.purged_blobs = await self.purge_orphan_blobs()
+        report.hyped = await self.hype()
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+
+async def sweeper(
+    jobs: Jobs, redis: aioredis.Redis, prefix: str, interval_s: float, stop: asyncio.Event
+) -> None:
+    """Run a round every interval in whichever worker takes the lock first."""
+    lock = f"{prefix}jobs:lock"
+    while not stop.is_set():
+        if await redis.set(lock, "1", nx=True, ex=max(1, int(interval_s))):
+            try:
+                report = await jobs.run_once()
+                log.info("jobs round: %s", report)
+            except Exception:  # a failed round must not end the sweeper; the next one retries
+                log.exception("jobs round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)

@@ -1,0 +1,342 @@
+"""A deterministic synthetic marketplace: cities, people clustered around them, shops, a tag
+taxonomy with category price ranges, listings, and interactions driven by hidden tastes.
+
+Everything is a pure function of (sizes, seed, now): the same call gives the same rows, and
+`tastes(seed, users)` gives back the hidden preferences a recommender can be evaluated against.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY_MS = 86_400_000
+
+# name, latitude, longitude, relative population
+CITIES: tuple[tuple[str, float, float, float], ...] = (
+    ("Amsterdam", 52.3676, 4.9041, 9),
+    ("Rotterdam", 51.9244, 4.4777, 6),
+    ("Utrecht", 52.0907, 5.1214, 4),
+    ("The Hague", 52.0705, 4.3007, 5),
+    ("Eindhoven", 51.4416, 5.4697, 3),
+    ("Antwerp", 51.2194, 4.4025, 5),
+    ("Brussels", 50.8503, 4.3517, 7),
+    ("Cologne", 50.9375, 6.9603, 6),
+    ("Berlin", 52.5200, 13.4050, 12),
+    ("Hamburg", 53.5511, 9.9937, 8),
+    ("Paris", 48.8566, 2.3522, 14),
+    ("Lyon", 45.7640, 4.8357, 5),
+    ("Copenhagen", 55.6761, 12.5683, 6),
+)
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    price_range: tuple[int, int]  # minor units (cents)
+    items: tuple[str, ...]
+    tags: tuple[str, ...]
+    colour: tuple[int, int, int]
+
+
+TAXONOMY: tuple[Category, ...] = (
+    Category(
+        "clothing",
+        (500, 12_000),
+        (
+            "denim jacket",
+            "wool coat",
+            "summer dress",
+            "hoodie",
+            "leather boots",
+            "sneakers",
+            "silk scarf",
+        ),
+        ("vintage", "denim", "streetwear", "designer", "shoes"),
+        (176, 58, 46),
+    ),
+    Category(
+        "electronics",
+        (1_500, 90_000),
+        ("smartphone", "laptop", "headphones", "camera", "game console", "tablet", "smartwatch"),
+        ("refurbished", "apple", "gaming", "audio", "photography"),
+        (52, 73, 94),
+    ),
+    Category(
+        "furniture",
+        (2_000, 60_000),
+        ("armchair", "oak table", "bookshelf", "desk lamp", "sofa", "dining chairs", "wardrobe"),
+        ("mid-century", "scandinavian", "vintage", "oak", "lighting"),
+        (160, 110, 60),
+    ),
+    Category(
+        "books",
+        (200, 4_000),
+        ("novel", "cookbook", "comic", "art book", "textbook", "poetry collection"),
+        ("fiction", "cooking", "comics", "art", "study"),
+        (120, 90, 160),
+    ),
+    Category(
+        "bikes",
+        (3_000, 150_000),
+        ("city bike", "road bike", "cargo bike", "mountain bike", "kids bike", "e-bike"),
+        ("cycling", "commuter", "electric", "vintage", "kids"),
+        (39, 174, 96),
+    ),
+    Category(
+        "kids",
+        (300, 15_000),
+        ("stroller", "lego set", "baby carrier", "wooden toys", "kids jacket", "high chair"),
+        ("kids", "toys", "lego", "baby", "wooden"),
+        (241, 196, 15),
+    ),
+    Category(
+        "music",
+        (500, 80_000),
+        ("vinyl record", "acoustic guitar", "keyboard", "amplifier", "turntable", "drum kit"),
+        ("vinyl", "instruments", "audio", "vintage", "guitar"),
+        (142, 68, 173),
+    ),
+    Category(
+        "sports",
+        (500, 40_000),
+        ("tennis racket", "yoga mat", "skis", "running shoes", "dumbbells", "snowboard"),
+        ("fitness", "outdoor", "winter", "running", "shoes"),
+        (230, 126, 34),
+    ),
+    Category(
+        "home",
+        (300, 25_000),
+        ("coffee machine", "ceramic vase", "rug", "plant pot", "kitchen mixer", "mirror"),
+        ("kitchen", "ceramics", "decor", "plants", "scandinavian"),
+        (26, 188, 156),
+    ),
+)
+
+ADJECTIVES = (
+    "lovely",
+    "barely used",
+    "classic",
+    "retro",
+    "sturdy",
+    "compact",
+    "rare",
+    "cosy",
+    "handmade",
+    "well kept",
+)
+FIRST_NAMES = (
+    "anna",
+    "bram",
+    "chloe",
+    "daan",
+    "emma",
+    "finn",
+    "greta",
+    "hugo",
+    "iris",
+    "jonas",
+    "kim",
+    "lars",
+    "mila",
+    "noah",
+    "olga",
+    "pieter",
+    "quinn",
+    "ruth",
+    "sam",
+    "tess",
+    "umar",
+    "vera",
+    "wim",
+    "xena",
+    "yara",
+    "zoe",
+)
+SHOP_WORDS = (
+    "Second Spin",
+    "Attic Finds",
+    "Velo Vintage",
+    "Re:Wear",
+    "Kid & Co",
+    "Loop",
+    "Good Old",
+    "Tweedehands",
+    "Fundgrube",
+    "Brocante",
+)
+CONDITIONS = ("new", "used", "used", "used", "not_specified")
+
+
+@dataclass
+class Dataset:
+    users: list[dict[str, Any]] = field(default_factory=list)
+    products: list[dict[str, Any]] = field(default_factory=list)
+    interactions: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"VIEWED": [], "LIKED": [], "PASSED": [], "SAVED": []}
+    )
+    tastes: list[list[float]] = field(default_factory=list)
+
+
+def _jitter(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
+    """A point roughly `km` around (lat, lon): people cluster near the centre."""
+    distance = abs(rng.gauss(0, km))
+    bearing = rng.uniform(0, 2 * math.pi)
+    dlat = distance / 111.32 * math.cos(bearing)
+    dlon = distance / (111.32 * math.cos(math.radians(lat))) * math.sin(bearing)
+    return round(lat + dlat, 6), round(lon + dlon, 6)
+
+
+def tastes(seed: int, users: int) -> list[list[float]]:
+    """Each user's hidden preference over TAXONOMY: two or three favourite categories."""
+    rng = random.Random(f"tastes-{seed}")
+    out = []
+    for _ in range(users):
+        weights = [rng.random() * 0.15 for _ in TAXONOMY]
+        for fav in rng.sample(range(len(TAXONOMY)), rng.choice((2, 2, 3))):
+            weights[fav] += rng.uniform(1.0, 3.0)
+        total = sum(weights)
+        out.append([w / total for w in weights])
+    return out
+
+
+def _user_id(i: int) -> str:
+    return f"seed-u{i:07d}"
+
+
+def _product_id(i: int) -> str:
+    return f"seed-p{i:08d}"
+
+
+def generate(
+    users: int, products: int, interactions: int, seed: int, now: int, images_per_category: int = 4
+) -> Dataset:
+    rng = random.Random(seed)
+    data = Dataset(tastes=tastes(seed, users))
+    city_weights = [c[3] for c in CITIES]
+    homes = []
+    for i in range(users):
+        city = rng.choices(CITIES, weights=city_weights)[0]
+        lat, lon = _jitter(rng, city[1], city[2], 4.0)
+        homes.append((city, lat, lon))
+        business = rng.random() < 0.05
+        first = FIRST_NAMES[i % len(FIRST_NAMES)]
+        handle = first if i < len(FIRST_NAMES) else f"{first}{i}"
+        data.users.append(
+            {
+                "id": _user_id(i),
+                "handle": handle,
+                "display_name": first.capitalize()
+                if not business
+                else f"{rng.choice(SHOP_WORDS)} {i}",
+                "kind": "business" if business else "person",
+                "email": f"{handle}@demo.vendr.test",
+                "shop_name": f"{rng.choice(SHOP_WORDS)} {city[0]}" if business else None,
+                "shop_id": f"seed-s{i:07d}" if business else None,
+                "city": city[0],
+                "lat": lat,
+                "lon": lon,
+                "created_at": now - rng.randint(30, 900) * DAY_MS,
+            }
+        )
+    sellers = list(range(users))
+    by_category: list[list[int]] = [[] for _ in TAXONOMY]
+    for j in range(products):
+        owner = rng.choice(sellers)
+        # people sell what they like, mostly
+        cat_index = rng.choices(range(len(TAXONOMY)), weights=data.tastes[owner])[0]
+        cat = TAXONOMY[cat_index]
+        item = rng.choice(cat.items)
+        low, high = cat.price_range
+        price = int(round(math.exp(rng.uniform(math.log(low), math.log(high))) / 50) * 50)
+        _, lat, lon = homes[owner]
+        created = now - int(rng.uniform(0, 25) * DAY_MS)
+        tags = sorted({cat.name, *rng.sample(cat.tags, rng.randint(1, 3))})
+        business = data.users[owner]["kind"] == "business"
+        data.products.append(
+            {
+                "id": _product_id(j),
+                "owner": _user_id(owner),
+                "category": cat_index,
+                "title": f"{rng.choice(ADJECTIVES).capitalize()} {item}",
+                "description": f"{item.capitalize()} in {rng.choice(('good', 'great', 'fair'))} "
+                f"condition, pick up in {homes[owner][0][0]}.",
+                "price": max(price, 100),
+                "currency": "EUR",
+                "condition": "new" if business else rng.choice(CONDITIONS),
+                "local_pickup": rng.random() < 0.8,
+                "lat": lat,
+                "lon": lon,
+                "quantity": rng.randint(1, 20) if business else 1,
+                "created_at": created,
+                "expires_at": created + 30 * DAY_MS,
+                "tags": tags,
+                "images": [
+                    f"{cat_index}:{k}"
+                    for k in rng.sample(range(images_per_category), rng.randint(1, 3))
+                ],
+            }
+        )
+        by_category[cat_index].append(j)
+    _interactions(rng, data, homes, by_category, interactions, now)
+    return data
+
+
+def _interactions(
+    rng: random.Random,
+    data: Dataset,
+    homes: list[tuple[Any, float, float]],
+    by_category: list[list[int]],
+    total: int,
+    now: int,
+) -> None:
+    """Each user looks at listings from categories drawn from their taste; they like what fits
+    their taste, pass on the rest, and save some of what they like. Views come first in time."""
+    if not data.users or not data.products:
+        return
+    per_user = max(1, int(total / (len(data.users) * 1.6)))
+    seen: set[tuple[int, int]] = set()
+    emitted = 0
+    for u in range(len(data.users)):
+        taste = data.tastes[u]
+        start = data.users[u]["created_at"]
+        for _ in range(per_user):
+            if emitted >= total:
+                return
+            cat = rng.choices(range(len(TAXONOMY)), weights=taste)[0]
+            if not by_category[cat]:
+                continue
+            j = rng.choice(by_category[cat])
+            product = data.products[j]
+            if (u, j) in seen or product["owner"] == data.users[u]["id"]:
+                continue
+            seen.add((u, j))
+            at = rng.randint(max(start, product["created_at"]), now)
+            data.interactions["VIEWED"].append(
+                {"u": data.users[u]["id"], "p": product["id"], "at": at}
+            )
+            emitted += 1
+            affinity = taste[cat] * len(TAXONOMY)  # 1.0 = average interest
+            if rng.random() < min(0.8, 0.12 * affinity):
+                data.interactions["LIKED"].append(
+                    {"u": data.users[u]["id"], "p": product["id"], "at": at + 1000}
+                )
+                emitted += 1
+                if rng.random() < 0.3:
+                    data.interactions["SAVED"].append(
+                        {"u": data.users[u]["id"], "p": product["id"], "at": at + 2000}
+                    )
+                    emitted += 1
+            elif rng.random() < 0.6:
+                data.interactions["PASSED"].append(
+                    {"u": data.users[u]["id"], "p": product["id"], "at": at + 1000}
+                )
+                emitted += 1
+
+
+def batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]

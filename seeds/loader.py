@@ -1,0 +1,210 @@
+"""Bulk-load a generated marketplace with batched UNWIND statements, photos made with Pillow."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from graph.bootstrap import Services
+from graph.images import process
+from graph.store import Statement, statement
+from seeds.generator import TAXONOMY, Dataset, batches, generate
+
+log = logging.getLogger("vendr.seeds")
+
+DEMO_PASSWORD = "vendr-demo-pass"  # noqa: S105 - published demo accounts, local data only
+BATCH = 5000
+
+LOAD_USERS = statement(
+    "seeds.users",
+    """
+    UNWIND $rows AS r
+    CREATE (u:User {id: r.id, handle: r.handle, display_name: r.display_name, kind: r.kind,
+                    bio: '', city: r.city, created_at: r.created_at, status: 'active',
+                    show_city: true, email_verified: false, phone_verified: false,
+                    trust_score: 0})
+    SET u.location = point({latitude: r.lat, longitude: r.lon})
+    CREATE (u)-[:HAS_CREDENTIAL]->(:Credential {email: r.email, password_hash: $password_hash})
+    FOREACH (_ IN CASE WHEN r.shop_id IS NULL THEN [] ELSE [1] END |
+      CREATE (u)-[:OWNS]->(:Shop {id: r.shop_id, name: r.shop_name, verified: false,
+                                  created_at: r.created_at}))
+    RETURN count(u) AS n
+    """,
+    write=True,
+)
+
+LOAD_IMAGES = statement(
+    "seeds.images",
+    """
+    UNWIND $rows AS r
+    MERGE (i:Image {id: r.id})
+      ON CREATE SET i.sha256 = r.id, i.w = r.w, i.h = r.h, i.bytes = r.bytes, i.created_at = $now
+    RETURN count(i) AS n
+    """,
+    write=True,
+)
+
+LOAD_PRODUCTS = statement(
+    "seeds.products",
+    """
+    UNWIND $rows AS r
+    MATCH (u:User {id: r.owner})
+    CREATE (p:Product {id: r.id, title: r.title, description: r.description, price: r.price,
+                       currency: r.currency, condition: r.condition,
+                       local_pickup: r.local_pickup, status: 'active', quantity: r.quantity,
+                       created_at: r.created_at, updated_at: r.created_at,
+                       expires_at: r.expires_at, hype: 0.0, seller_id: r.owner})
+    SET p.location = point({latitude: r.lat, longitude: r.lon})
+    CREATE (u)-[:LISTED]->(p)
+    FOREACH (pos IN range(0, size(r.images) - 1) |
+      MERGE (i:Image {id: r.images[pos]})
+      CREATE (p)-[:HAS_IMAGE {pos: pos}]->(i))
+    FOREACH (name IN r.tags |
+      MERGE (t:Tag {name: name})
+      CREATE (p)-[:TAGGED]->(t))
+    RETURN count(p) AS n
+    """,
+    write=True,
+)
+
+COUNT_USERS = statement("seeds.count_users", "MATCH (u:User) RETURN count(u) AS n")
+
+
+def _edges(kind: str) -> Statement:
+    # one statement per relationship type: types cannot be parameters
+    return statement(
+        f"seeds.{kind.lower()}",
+        "UNWIND $rows AS r\n"
+        "MATCH (u:User {id: r.u})\n"
+        "MATCH (p:Product {id: r.p})\n"
+        "CREATE (u)-[:" + kind + " {at: r.at}]->(p)\n"
+        "RETURN count(*) AS n",
+        write=True,
+    )
+
+
+LOAD_EDGES: dict[str, Statement] = {k: _edges(k) for k in ("VIEWED", "LIKED", "PASSED", "SAVED")}
+
+
+def photo(category: int, variant: int, size: int = 480) -> bytes:
+    """A small still life for a category: its colour, a few shapes, the category name."""
+    cat = TAXONOMY[category]
+    img = Image.new("RGB", (size, size), tuple(min(255, c + 60) for c in cat.colour))
+    draw = ImageDraw.Draw(img)
+    r, g, b = cat.colour
+    for k in range(3 + variant):
+        angle = 2 * math.pi * (k + variant * 0.37) / (3 + variant)
+        cx = size / 2 + math.cos(angle) * size * 0.25
+        cy = size / 2 + math.sin(angle) * size * 0.25
+        radius = size * (0.08 + 0.03 * ((k + variant) % 3))
+        shade = ((r + 40 * k) % 256, (g + 25 * variant) % 256, (b + 15 * k) % 256)
+        box = (cx - radius, cy - radius, cx + radius, cy + radius)
+        (draw.ellipse if (k + variant) % 2 else draw.rectangle)(box, fill=shade)
+    draw.text((16, size - 32), f"{cat.name} #{variant + 1}", fill=(255, 255, 255))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+@dataclass
+class LoadReport:
+    users: int
+    products: int
+    interactions: int
+    images: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        rows = self.users + self.products + self.interactions
+        return rows / self.seconds if self.seconds else 0.0
+
+
+async def _run_batches(
+    services: Services, st: Statement, rows: list[dict[str, Any]], **params: Any
+) -> int:
+    total = 0
+    for chunk in batches(rows, BATCH):
+        total += (await services.store.run(st, {"rows": chunk, **params}))[0]["n"]
+    return total
+
+
+async def _load_photos(services: Services, per_category: int) -> dict[str, str]:
+    """Make each category's photos, store them like uploads, return variant key -> image id."""
+    settings = services.settings
+    ids: dict[str, str] = {}
+    rows = []
+    for cat in range(len(TAXONOMY)):
+        for variant in range(per_category):
+            processed = await asyncio.to_thread(
+                process,
+                photo(cat, variant),
+                max_pixels=settings.max_image_pixels,
+                max_side=settings.image_max_side,
+                thumb_side=settings.thumb_side,
+            )
+            await asyncio.to_thread(services.blobs.put, processed.sha256, processed.data)
+            await asyncio.to_thread(
+                services.blobs.put, processed.sha256 + ".thumb", processed.thumb
+            )
+            ids[f"{cat}:{variant}"] = processed.sha256
+            rows.append(
+                {
+                    "id": processed.sha256,
+                    "w": processed.width,
+                    "h": processed.height,
+                    "bytes": len(processed.data),
+                }
+            )
+    await services.store.run(LOAD_IMAGES, {"rows": rows, "now": int(time.time() * 1000)})
+    return ids
+
+
+async def load(services: Services, data: Dataset, *, per_category: int = 4) -> LoadReport:
+    started = time.monotonic()
+    photos = await _load_photos(services, per_category)
+    password_hash = await services.passwords.hash(DEMO_PASSWORD)
+    users = await _run_batches(services, LOAD_USERS, data.users, password_hash=password_hash)
+    products = [p | {"images": [photos[k] for k in p["images"]]} for p in data.products]
+    loaded = await _run_batches(services, LOAD_PRODUCTS, products)
+    edges = 0
+    for kind, rows in data.interactions.items():
+        edges += await _run_batches(services, LOAD_EDGES[kind], rows)
+    await services.jobs.hype()
+    return LoadReport(users, loaded, edges, len(photos), time.monotonic() - started)
+
+
+async def seed(
+    services: Services,
+    *,
+    users: int,
+    products: int,
+    interactions: int,
+    seed: int,
+    now: int | None = None,
+) -> LoadReport:
+    now = now if now is not None else int(time.time() * 1000)
+    data = generate(users, products, interactions, seed, now)
+    return await load(services, data)
+
+
+async def load_demo_if_empty(services: Services, *, seed_value: int = 7) -> bool:
+    if (await services.store.run(COUNT_USERS))[0]["n"]:
+        return False
+    settings = services.settings
+    report = await seed(
+        services,
+        users=settings.demo_users,
+        products=settings.demo_products,
+        interactions=settings.demo_products * 10,
+        seed=seed_value,
+    )
+    log.info("demo data: %s; log in as anna@demo.vendr.test / %s", report, DEMO_PASSWORD)
+    return True
