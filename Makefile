@@ -25,14 +25,17 @@ run: $(STAMP)  ## serve the API on the embedded database, with demo data when th
 test: $(STAMP) $(NODE_STAMP)  ## the whole suite against a real embedded FalkorDB
 	$(BIN)/pytest -q
 
+bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
+	$(BIN)/python -m bench.catalog
+
 lint: $(STAMP)
-	$(BIN)/ruff check graph api seeds tests
-	$(BIN)/ruff format --check graph api seeds tests
+	$(BIN)/ruff check graph api seeds tests bench
+	$(BIN)/ruff format --check graph api seeds tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format graph api seeds tests
-	$(BIN)/ruff check --fix graph api seeds tests
+	$(BIN)/ruff format graph api seeds tests bench
+	$(BIN)/ruff check --fix graph api seeds tests bench
 
 db-stop: $(STAMP)
 	$(BIN)/vendr db stop

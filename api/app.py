@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import unquote
 
+import orjson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
@@ -18,9 +19,14 @@ from graph.settings import Settings
 BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp, products.bp)
 
 
+def _dumps(value: object) -> str:
+    """orjson for responses: the browse pages are most of what the API serialises."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sanic:
     settings = settings or Settings()
-    app = Sanic(name)
+    app = Sanic(name, dumps=_dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_UI_DEFAULT = "redoc"
@@ -41,6 +47,8 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         if getattr(app.ctx, "services", None) is None:
             app.ctx.services = await bootstrap(settings)
             app.ctx.owns_services = True
+            # the browse planner's sample costs one scan: take it before the first request does
+            app.add_task(app.ctx.services.browse.warm(), name="warm-browse")
             if settings.jobs_interval_seconds > 0:
                 services = app.ctx.services
                 app.ctx.stop_jobs = asyncio.Event()

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from graph import trust
+from graph.cache import QueryCache
 from graph.commands import Login, Signup, UpdateProfile
 from graph.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from graph.ids import event, new_id
@@ -218,10 +219,13 @@ def suggest_handle(display_name: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: GraphStore, passwords: Passwords, sessions: Sessions) -> None:
+    def __init__(
+        self, store: GraphStore, passwords: Passwords, sessions: Sessions, cache: QueryCache
+    ) -> None:
         self._store = store
         self._passwords = passwords
         self._sessions = sessions
+        self._cache = cache
 
     async def signup(self, cmd: Signup) -> tuple[dict[str, Any], str]:
         password_hash = await self._passwords.hash(cmd.password)
@@ -307,12 +311,14 @@ class AccountService:
         if not rows:
             await self.me(cmd.user_id)  # raises NotFound for a vanished account
             raise Conflict("handle already taken", errors={"handle": "already taken"})
+        await self._cache.bump("catalog")  # listings show their seller's name
         return rows[0]
 
     async def set_avatar(self, user_id: str, image_id: str) -> dict[str, Any]:
         rows = await self._store.run(SET_AVATAR, {"id": user_id, "image_id": image_id, **event()})
         if not rows:
             raise NotFound("no such image of yours")
+        await self._cache.bump("catalog")  # listings show their seller's avatar
         return rows[0]
 
     async def block(self, user_id: str, other_id: str) -> None:
@@ -321,9 +327,11 @@ class AccountService:
         rows = await self._store.run(BLOCK, {"user_id": user_id, "other_id": other_id, **event()})
         if not rows:
             raise NotFound("no such user")
+        await self._cache.forget(f"hidden:{user_id}", f"hidden:{other_id}")
 
     async def unblock(self, user_id: str, other_id: str) -> None:
         await self._store.run(UNBLOCK, {"user_id": user_id, "other_id": other_id, **event()})
+        await self._cache.forget(f"hidden:{user_id}", f"hidden:{other_id}")
 
     async def blocked(self, user_id: str) -> list[dict[str, Any]]:
         return await self._store.run(BLOCKED, {"user_id": user_id})

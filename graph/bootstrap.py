@@ -11,6 +11,7 @@ from graph import embedded
 from graph.accounts import AccountService
 from graph.blobs import BlobStore, LocalBlobStore
 from graph.browse import BrowseService
+from graph.cache import QueryCache
 from graph.catalog import CatalogService
 from graph.images import ImageService
 from graph.jobs import Jobs
@@ -44,6 +45,7 @@ class Services:
     sessions: Sessions
     passwords: Passwords
     limiter: RateLimiter
+    cache: QueryCache
     accounts: AccountService
     images: ImageService
     catalog: CatalogService
@@ -95,6 +97,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
     limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
+    cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
     return Services(
         settings=settings,
         store=store,
@@ -103,11 +106,12 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         sessions=sessions,
         passwords=passwords,
         limiter=limiter,
-        accounts=AccountService(store, passwords, sessions),
+        cache=cache,
+        accounts=AccountService(store, passwords, sessions, cache),
         images=ImageService(store, blobs, settings),
-        catalog=CatalogService(store, settings.listing_ttl_days),
-        browse=BrowseService(store),
-        jobs=Jobs(store, blobs, settings.purge_after_days),
+        catalog=CatalogService(store, settings.listing_ttl_days, cache),
+        browse=BrowseService(store, cache),
+        jobs=Jobs(store, blobs, settings.purge_after_days, cache),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from graph.cache import QueryCache
 from graph.commands import CreateProduct, Place, UpdateProduct
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
@@ -155,9 +156,10 @@ def _location(place: Place | None) -> dict[str, float] | None:
 
 
 class CatalogService:
-    def __init__(self, store: GraphStore, listing_ttl_days: int) -> None:
+    def __init__(self, store: GraphStore, listing_ttl_days: int, cache: QueryCache) -> None:
         self._store = store
         self._ttl_ms = listing_ttl_days * DAY_MS
+        self._cache = cache
 
     async def _context(
         self, user_id: str, product_id: str | None = None, image_ids: tuple[str, ...] = ()
@@ -215,6 +217,7 @@ class CatalogService:
         rows = await self._store.run(CREATE, params)
         if not rows:  # an image or the location vanished between the checks and the write
             raise Conflict("the listing changed while it was saved; try again")
+        await self._cache.bump("catalog")
         return await self.get(product_id, viewer_id=cmd.owner_id)
 
     async def get(
@@ -286,6 +289,7 @@ class CatalogService:
         rows = await self._store.run(UPDATE, params)
         if not rows:
             raise Conflict("the listing changed while it was saved; try again")
+        await self._cache.bump("catalog")
         return await self.get(cmd.product_id, viewer_id=cmd.user_id)
 
     async def delete(self, user_id: str, product_id: str) -> None:
@@ -294,6 +298,7 @@ class CatalogService:
         rows = await self._store.run(DELETE, {"user_id": user_id, "id": product_id, **event()})
         if not rows:
             raise NotFound("no such listing")
+        await self._cache.bump("catalog")
 
     async def renew(self, user_id: str, product_id: str) -> dict[str, Any]:
         ctx = await self._context(user_id, product_id)
@@ -311,4 +316,5 @@ class CatalogService:
         rows = await self._store.run(RENEW, params)
         if not rows:
             raise Conflict("the listing changed while it was renewed; try again")
+        await self._cache.bump("catalog")
         return await self.get(product_id, viewer_id=user_id)

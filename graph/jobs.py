@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from graph.blobs import BlobStore
+from graph.cache import QueryCache
 from graph.ids import now_ms
 from graph.store import GraphStore, statement
 
@@ -110,10 +111,13 @@ class RoundReport:
 
 
 class Jobs:
-    def __init__(self, store: GraphStore, blobs: BlobStore, purge_after_days: int) -> None:
+    def __init__(
+        self, store: GraphStore, blobs: BlobStore, purge_after_days: int, cache: QueryCache
+    ) -> None:
         self._store = store
         self._blobs = blobs
         self._purge_after_ms = purge_after_days * DAY_MS
+        self._cache = cache
 
     async def _drain(self, st: Any, params: dict[str, Any]) -> int:
         total = 0
@@ -183,6 +187,7 @@ class Jobs:
         report.purged_images = await self.purge_images()
         report.purged_blobs = await self.purge_orphan_blobs()
         report.hyped = await self.hype()
+        await self._cache.bump("catalog")  # hype moved, listings expired or went
         report.seconds = round(time.monotonic() - started, 3)
         return report
 

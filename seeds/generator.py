@@ -182,11 +182,9 @@ class Dataset:
 
 
 def _jitter(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
-    """A point roughly `km` around (lat, lon): people cluster near the centre."""
-    distance = abs(rng.gauss(0, km))
-    bearing = rng.uniform(0, 2 * math.pi)
-    dlat = distance / 111.32 * math.cos(bearing)
-    dlon = distance / (111.32 * math.cos(math.radians(lat))) * math.sin(bearing)
+    """A point around (lat, lon), normally spread by `km` north-south and east-west."""
+    dlat = rng.gauss(0, km) / 111.32
+    dlon = rng.gauss(0, km) / (111.32 * math.cos(math.radians(lat)))
     return round(lat + dlat, 6), round(lon + dlon, 6)
 
 
@@ -220,7 +218,7 @@ def generate(
     homes = []
     for i in range(users):
         city = rng.choices(CITIES, weights=city_weights)[0]
-        lat, lon = _jitter(rng, city[1], city[2], 4.0)
+        lat, lon = _jitter(rng, city[1], city[2], 5.0)
         homes.append((city, lat, lon))
         business = rng.random() < 0.05
         first = FIRST_NAMES[i % len(FIRST_NAMES)]

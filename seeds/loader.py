@@ -178,6 +178,7 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
     for kind, rows in data.interactions.items():
         edges += await _run_batches(services, LOAD_EDGES[kind], rows)
     await services.jobs.hype()
+    await services.cache.bump("catalog")
     return LoadReport(users, loaded, edges, len(photos), time.monotonic() - started)
 
 

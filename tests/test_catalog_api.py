@@ -209,6 +209,7 @@ async def test_expired_listings_leave_browse_and_return_on_renew(api: Api, servi
         {"id": product["id"], "past": now_ms() - 1000},
         write=True,
     )
+    await services.cache.bump("catalog")  # as every write through the services does
     assert await titles() == ["Staying chair"]  # gone before any sweep
     report = await services.jobs.run_once()
     assert report.expired == 1
@@ -327,3 +328,30 @@ async def test_a_jpeg_upload_works_as_a_listing_photo(api: Api) -> None:
     )
     product = await listing(api, token, image_ids=[response.json["id"]])
     assert product["images"][0]["width"] == 900
+
+
+async def test_browse_pages_are_cached_until_the_catalog_changes(api: Api, services) -> None:
+    _, token = await api.signup()
+    first = await listing(api, token, title="First")
+    assert [p["title"] for p in (await api.call("get", "/v1/products")).json["items"]] == ["First"]
+    # a change behind the services' back is not seen: the page comes from the cache
+    await services.store.run_text(
+        "MATCH (p:Product {id: $id}) SET p.title = 'Renamed' RETURN p.id",
+        {"id": first["id"]},
+        write=True,
+    )
+    assert [p["title"] for p in (await api.call("get", "/v1/products")).json["items"]] == ["First"]
+    # any change through the services invalidates every cached page
+    await listing(api, token, title="Second")
+    titles = [p["title"] for p in (await api.call("get", "/v1/products")).json["items"]]
+    assert titles == ["Second", "Renamed"]
+
+
+async def test_listing_responses_match_the_documented_schema(api: Api) -> None:
+    from api.schemas import ProductOut, ProductPage
+
+    _, token = await api.signup(kind="business", shop_name="Schema Shop")
+    product = await listing(api, token)
+    assert ProductOut.model_validate(product).model_dump(mode="json") == product
+    page = (await api.call("get", "/v1/products?near=52.37,4.89")).json
+    assert ProductPage.model_validate(page).model_dump(mode="json") == page

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SOURCES = ["graph", "api", "seeds", "tests"]
+SOURCES = ["graph", "api", "seeds", "tests", "bench"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
