@@ -27,6 +27,7 @@ test: $(STAMP) $(NODE_STAMP)  ## the whole suite against a real embedded FalkorD
 
 bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
 	$(BIN)/python -m bench.catalog
+	$(BIN)/python -m bench.realtime
 
 lint: $(STAMP)
 	$(BIN)/ruff check graph api seeds tests bench

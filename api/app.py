@@ -11,12 +11,13 @@ from sanic.response import HTTPResponse
 
 from api import errors
 from api.errors import problem
-from api.routes import auth, health, images, products, users
+from api.realtime import Hub
+from api.routes import auth, health, images, products, rooms, users
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.jobs import sweeper
 from graph.settings import Settings
 
-BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp, products.bp)
+BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp, products.bp, rooms.bp)
 
 
 def _dumps(value: object) -> str:
@@ -47,6 +48,9 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         if getattr(app.ctx, "services", None) is None:
             app.ctx.services = await bootstrap(settings)
             app.ctx.owns_services = True
+        if getattr(app.ctx, "hub", None) is None:
+            app.ctx.hub = Hub(app.ctx.services.redis)
+        if getattr(app.ctx, "owns_services", False):
             # the browse planner's sample costs one scan: take it before the first request does
             app.add_task(app.ctx.services.browse.warm(), name="warm-browse")
             if settings.jobs_interval_seconds > 0:
@@ -64,10 +68,14 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
                 )
 
     @app.before_server_stop
-    async def stop_sweeper(app: Sanic) -> None:
+    async def stop_background(app: Sanic) -> None:
         stop = getattr(app.ctx, "stop_jobs", None)
         if stop is not None:
             stop.set()
+        hub: Hub | None = getattr(app.ctx, "hub", None)
+        if hub is not None:
+            await hub.close()
+            app.ctx.hub = None
 
     @app.after_server_stop
     async def stop_services(app: Sanic) -> None:
@@ -80,6 +88,14 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
     async def refuse_nul(request: Request) -> HTTPResponse | None:
         if "\x00" in unquote(request.path) or "\x00" in unquote(request.query_string):
             return problem(422, "Invalid input", "the URL must not contain NUL bytes")
+        return None
+
+    @app.on_request
+    async def websocket_token(request: Request) -> HTTPResponse | None:
+        """A token in the WebSocket URL is checked before the upgrade: a bad one never connects."""
+        token = request.args.get("token") if request.path == "/v1/ws" else None
+        if token and not await app.ctx.services.sessions.resolve(token):
+            return problem(401, "Unauthorized", "the token is not valid")
         return None
 
     return app

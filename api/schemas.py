@@ -312,3 +312,55 @@ class TagCount(BaseModel):
 
 class TagPage(BaseModel):
     items: list[TagCount]
+
+
+class RoomIn(Input):
+    product_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class MessageIn(Input):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class RoomsQuery(Query):
+    role: Literal["buyer", "seller"] | None = None
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class MessagesQuery(PageQuery):
+    pass
+
+
+class WsQuery(Query):
+    token: Annotated[str, StringConstraints(max_length=128)] | None = None
+    after: Annotated[str, StringConstraints(pattern=r"^[0-9a-hjkmnp-tv-z]{26}$")] | None = None
+
+
+class MessageOut(BaseModel):
+    id: str
+    room_id: str
+    sender_id: str
+    text: str
+    sent_at: str
+
+
+class RoomOut(BaseModel):
+    id: str
+    role: Literal["buyer", "seller"]
+    product: dict[str, object]
+    other: dict[str, object]
+    last_message: MessageOut | None
+    unread: int
+    created_at: str
+    last_message_at: str
+
+
+class RoomPage(BaseModel):
+    items: list[RoomOut]
+    next_cursor: str | None
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None

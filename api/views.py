@@ -119,3 +119,48 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
         "expires_at": iso(row["expires_at"]),
         "distance_km": round(distance / 1000.0, 3) if distance is not None else None,
     }
+
+
+def message(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "room_id": row["room_id"],
+        "sender_id": row["sender_id"],
+        "text": row["body"],
+        "sent_at": iso(row["sent_at"]),
+    }
+
+
+def room(row: dict[str, Any]) -> dict[str, Any]:
+    images = row.get("product_images") or []
+    last = None
+    if row.get("last_id"):
+        last = message(
+            {
+                "id": row["last_id"],
+                "room_id": row["id"],
+                "sender_id": row["last_sender_id"],
+                "body": row["last_body"],
+                "sent_at": row["last_sent_at"],
+            }
+        )
+    return {
+        "id": row["id"],
+        "role": row["role"],
+        "product": {
+            "id": row["product_id"],
+            "title": row["product_title"],
+            "price": {"amount": row["product_price"], "currency": row["product_currency"]},
+            "status": row["product_status"],
+            "thumb_url": image_url(images[0], thumb=True) if images else None,
+        },
+        "other": {
+            "id": row["other_id"],
+            "handle": row["other_handle"],
+            "display_name": row["other_name"],
+        },
+        "last_message": last,
+        "unread": int(row.get("unread") or 0),
+        "created_at": iso(row["created_at"]),
+        "last_message_at": iso(row["last_message_at"]),
+    }

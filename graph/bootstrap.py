@@ -15,6 +15,8 @@ from graph.cache import QueryCache
 from graph.catalog import CatalogService
 from graph.images import ImageService
 from graph.jobs import Jobs
+from graph.messaging import MessagingService
+from graph.notify import Notifier
 from graph.passwords import Passwords
 from graph.ratelimit import RateLimiter
 from graph.sessions import Sessions
@@ -29,6 +31,7 @@ RATE_RULES = {
     "login_account": "10/15minutes",
     "upload_user": "60/hour",
     "write_user": "120/minute",
+    "message_user": "60/minute",
 }
 
 
@@ -51,6 +54,8 @@ class Services:
     catalog: CatalogService
     browse: BrowseService
     jobs: Jobs
+    messaging: MessagingService
+    notifier: Notifier
 
 
 def graph_redis_url(settings: Settings) -> str | None:
@@ -112,6 +117,8 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         catalog=CatalogService(store, settings.listing_ttl_days, cache),
         browse=BrowseService(store, cache),
         jobs=Jobs(store, blobs, settings.purge_after_days, cache),
+        messaging=MessagingService(store),
+        notifier=Notifier(redis, settings.redis_prefix),
     )
 
 

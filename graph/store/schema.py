@@ -18,6 +18,9 @@ UNIQUE: tuple[tuple[str, str], ...] = (
     ("Event", "id"),
     ("Product", "id"),
     ("Tag", "name"),
+    ("Room", "id"),
+    ("Room", "key"),
+    ("Message", "id"),
 )
 
 # (label, property) range indexes for lookups and sorts

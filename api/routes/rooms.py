@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from sanic import Blueprint, Request, Websocket
+from sanic.response import HTTPResponse, empty, json
+from sanic_ext import openapi
+
+from api import views
+from api.auth import authenticated, limit_writes, services
+from api.parsing import json_body, query_args, validate
+from api.schemas import (
+    MessageIn,
+    MessageOut,
+    MessagePage,
+    MessagesQuery,
+    RoomIn,
+    RoomOut,
+    RoomPage,
+    RoomsQuery,
+    WsQuery,
+)
+from graph.browse import decode_cursor, encode_cursor
+from graph.errors import DomainError
+
+bp = Blueprint("rooms", url_prefix="/v1")
+
+AUTH_TIMEOUT_S = 10.0
+
+
+@bp.post("/rooms")
+@openapi.summary("The buyer's room with the seller about a listing (created once)")
+@openapi.body({"application/json": RoomIn})
+@openapi.response(201, {"application/json": RoomOut})
+@openapi.response(200, {"application/json": RoomOut})
+@authenticated
+async def open_room(request: Request) -> HTTPResponse:
+    await limit_writes(request)
+    body = json_body(request, RoomIn)
+    room, created = await services(request).messaging.open_room(
+        request.ctx.user_id, body.product_id
+    )
+    return json(views.room(room), status=201 if created else 200)
+
+
+@bp.get("/rooms")
+@openapi.summary("Your rooms, newest activity first, with the last message and unread count")
+@openapi.parameter("role", str, "query", description="buyer|seller")
+@openapi.parameter("cursor", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.response(200, {"application/json": RoomPage})
+@authenticated
+async def rooms(request: Request) -> HTTPResponse:
+    query = query_args(request, RoomsQuery)
+    cursor = decode_cursor(query.cursor, "rooms") if query.cursor else None
+    rows = await services(request).messaging.rooms(
+        request.ctx.user_id, query.role, cursor, query.limit + 1
+    )
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        next_cursor = encode_cursor("rooms", page[-1]["last_message_at"], page[-1]["id"])
+    return json({"items": [views.room(r) for r in page], "next_cursor": next_cursor})
+
+
+@bp.get("/rooms/<room_id:str>/messages")
+@openapi.summary("A room's messages, newest first")
+@openapi.parameter("cursor", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.response(200, {"application/json": MessagePage})
+@authenticated
+async def messages(request: Request, room_id: str) -> HTTPResponse:
+    query = query_args(request, MessagesQuery)
+    before = decode_cursor(query.cursor, "messages")[1] if query.cursor else None
+    rows = await services(request).messaging.messages(
+        request.ctx.user_id, room_id, before, query.limit + 1
+    )
+    page = rows[: query.limit]
+    next_cursor = encode_cursor("messages", 0, page[-1]["id"]) if len(rows) > query.limit else None
+    return json({"items": [views.message(r) for r in page], "next_cursor": next_cursor})
+
+
+@bp.post("/rooms/<room_id:str>/messages")
+@openapi.summary("Send a message; members connected anywhere get it over the WebSocket")
+@openapi.body({"application/json": MessageIn})
+@openapi.response(201, {"application/json": MessageOut})
+@authenticated
+async def send(request: Request, room_id: str) -> HTTPResponse:
+    svc = services(request)
+    await svc.limiter.hit("message_user", request.ctx.user_id)
+    body = json_body(request, MessageIn)
+    row = await svc.messaging.send(request.ctx.user_id, room_id, body.text)
+    message = views.message(row)
+    # the graph has it: now tell both members' connections, wherever they are
+    await svc.notifier.publish(
+        [row["recipient_id"], request.ctx.user_id],
+        {"type": "message.created", "room_id": room_id, "message": message},
+    )
+    return json(message, status=201)
+
+
+@bp.post("/rooms/<room_id:str>/read")
+@openapi.summary("Mark the room read up to now")
+@openapi.response(204, None)
+@authenticated
+async def read(request: Request, room_id: str) -> HTTPResponse:
+    await services(request).messaging.read(request.ctx.user_id, room_id)
+    return empty()
+
+
+async def _first_frame_token(ws: Websocket) -> str | None:
+    try:
+        raw = await asyncio.wait_for(ws.recv(), timeout=AUTH_TIMEOUT_S)
+        frame = orjson.loads(raw or b"{}")
+    except (TimeoutError, orjson.JSONDecodeError):
+        return None
+    if isinstance(frame, dict) and frame.get("type") == "auth":
+        token = frame.get("token")
+        return token if isinstance(token, str) else None
+    return None
+
+
+@bp.websocket("/ws")
+@openapi.summary("Realtime pushes: message.created (and offer/order updates) for your rooms")
+@openapi.parameter("token", str, "query", description="bearer token, or send {type: auth, token}")
+@openapi.parameter("after", str, "query", description="the last message id seen: replays newer")
+async def ws(request: Request, ws: Websocket) -> None:
+    svc = services(request)
+    try:
+        query = validate(WsQuery, {k: v[-1] for k, v in request.args.items()})
+    except DomainError as exc:
+        await ws.close(code=4422, reason=exc.detail[:100])
+        return
+    token = query.token or await _first_frame_token(ws)
+    user_id = await svc.sessions.resolve(token) if token else None
+    if not user_id:
+        await ws.close(code=4401, reason="unauthorized")
+        return
+    hub = request.app.ctx.hub
+    channel = svc.notifier.channel(user_id)
+    queue = await hub.subscribe(channel)  # before the replay: nothing falls between the two
+    try:
+        last_id = ""
+        if query.after:
+            for row in await svc.messaging.missed(user_id, query.after):
+                message = views.message(row)
+                await ws.send(_push(message))
+                last_id = message["id"]
+        await ws.send(orjson.dumps({"type": "ready"}).decode())
+        await _pump(ws, queue, last_id)
+    finally:
+        await hub.unsubscribe(channel, queue)
+
+
+def _push(message: dict[str, Any]) -> str:
+    payload = {"type": "message.created", "room_id": message["room_id"], "message": message}
+    return orjson.dumps(payload).decode()
+
+
+async def _pump(ws: Websocket, queue: asyncio.Queue[bytes], last_id: str) -> None:
+    """Forward pushes until the client goes; skip what the replay already sent."""
+    closed = asyncio.create_task(_until_closed(ws))
+    try:
+        while not closed.done():
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            raw = getter.result()
+            payload = orjson.loads(raw)
+            message_id = payload.get("message", {}).get("id", "")
+            if message_id and message_id <= last_id:
+                continue
+            await ws.send(raw.decode() if isinstance(raw, bytes) else raw)
+    finally:
+        closed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closed
+
+
+async def _until_closed(ws: Websocket) -> None:
+    """Read (and ignore) client frames until the connection ends."""
+    with contextlib.suppress(Exception):
+        while await ws.recv() is not None:
+            pass

@@ -1,0 +1,232 @@
+"""Buyer-seller rooms and messages. Written to the graph first; the caller then publishes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from graph.errors import Invalid, NotFound
+from graph.ids import event, id_time_ms, new_id
+from graph.store import GraphStore, statement
+
+Role = Literal["buyer", "seller"]
+MAX_PAGE = 100
+MISSED_LIMIT = 500
+
+OPEN_ROOM = statement(
+    "messaging.open_room",
+    """
+    MATCH (buyer:User {id: $buyer_id}) WHERE buyer.status = 'active'
+    MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
+    WHERE seller.status = 'active' AND seller.id <> buyer.id
+      AND p.status IN ['active', 'reserved', 'sold']
+      AND NOT (buyer)-[:BLOCKED]-(seller)
+    MERGE (r:Room {key: $key})
+      ON CREATE SET r.id = $id, r.created_at = $now, r.last_message_at = $now,
+                    r.product_id = p.id, r.buyer_id = buyer.id, r.seller_id = seller.id
+    WITH buyer, seller, p, r, r.id = $id AS created
+    FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
+      CREATE (buyer)-[:MEMBER {role: 'buyer', last_read_at: $now, unread: 0}]->(r)
+      CREATE (seller)-[:MEMBER {role: 'seller', last_read_at: 0, unread: 0}]->(r)
+      CREATE (r)-[:ABOUT]->(p)
+      CREATE (:Event {id: $event_id, type: 'room.opened', at: $now, actor_id: $buyer_id,
+                      subject_id: $id, data: $event_data}))
+    RETURN r.id AS id, created
+    """,
+    write=True,
+)
+
+OPEN_CHECK = statement(
+    "messaging.open_check",
+    """
+    OPTIONAL MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
+    OPTIONAL MATCH (buyer:User {id: $buyer_id})
+    WITH p, seller, buyer,
+         CASE WHEN buyer IS NULL OR seller IS NULL THEN 0
+              ELSE size([(buyer)-[b:BLOCKED]-(seller) | b]) END AS blocks
+    RETURN p IS NOT NULL AND p.status <> 'deleted' AS exists, seller.id AS seller_id,
+           blocks > 0 AS blocked
+    """,
+)
+
+# A room as its member sees it; expects `me`, `m` (my MEMBER edge) and `r` bound.
+ROOM_VIEW = """
+MATCH (r)-[:ABOUT]->(p:Product)
+MATCH (other:User)-[:MEMBER]->(r)
+WHERE other.id <> me.id
+OPTIONAL MATCH (last:Message {id: r.last_message_id})
+RETURN r.id AS id, m.role AS role, m.unread AS unread, r.created_at AS created_at,
+       r.last_message_at AS last_message_at,
+       p.id AS product_id, p.title AS product_title, p.price AS product_price,
+       p.currency AS product_currency, p.status AS product_status,
+       [(p)-[hi:HAS_IMAGE]->(i:Image) WHERE hi.pos = 0 | i.id] AS product_images,
+       other.id AS other_id, other.handle AS other_handle,
+       other.display_name AS other_name,
+       last.id AS last_id, last.body AS last_body, last.sent_at AS last_sent_at,
+       last.sender_id AS last_sender_id
+"""
+
+ROOM = statement(
+    "messaging.room",
+    """
+    MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room {id: $room_id})
+    WHERE NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
+    WITH me, m, r
+    """
+    + ROOM_VIEW,
+)
+
+ROOMS = statement(
+    "messaging.rooms",
+    """
+    MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room)
+    WHERE ($role IS NULL OR m.role = $role)
+      AND ($after_id IS NULL OR r.last_message_at < $after
+           OR (r.last_message_at = $after AND r.id < $after_id))
+      AND NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
+    WITH me, m, r
+    ORDER BY r.last_message_at DESC, r.id DESC
+    LIMIT $limit
+    """
+    + ROOM_VIEW
+    + "ORDER BY last_message_at DESC, id DESC",
+)
+
+MESSAGE_FIELDS = """
+msg.id AS id, msg.room_id AS room_id, msg.sender_id AS sender_id, msg.body AS body,
+msg.sent_at AS sent_at
+"""
+
+SEND = statement(
+    "messaging.send",
+    """
+    MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room {id: $room_id})
+    MATCH (other:User)-[om:MEMBER]->(r)
+    WHERE other.id <> me.id AND NOT (me)-[:BLOCKED]-(other)
+    CREATE (msg:Message {id: $id, room_id: $room_id, sender_id: $user_id, body: $body,
+                         sent_at: $now})-[:IN]->(r)
+    SET r.last_message_at = $now, r.last_message_id = $id,
+        om.unread = coalesce(om.unread, 0) + 1, m.last_read_at = $now, m.unread = 0
+    CREATE (e:Event {id: $event_id, type: 'message.sent', at: $now, actor_id: $user_id,
+                     subject_id: $id, data: $event_data})
+    RETURN other.id AS recipient_id,
+    """
+    + MESSAGE_FIELDS,
+    write=True,
+)
+
+MESSAGES = statement(
+    "messaging.messages",
+    """
+    MATCH (me:User {id: $user_id})-[:MEMBER]->(r:Room {id: $room_id})
+    WHERE NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
+    MATCH (msg:Message)-[:IN]->(r)
+    WHERE $before IS NULL OR msg.id < $before
+    WITH msg ORDER BY msg.id DESC LIMIT $limit
+    RETURN
+    """
+    + MESSAGE_FIELDS
+    + "ORDER BY id DESC",
+)
+
+READ = statement(
+    "messaging.read",
+    """
+    MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room {id: $room_id})
+    SET m.last_read_at = $now, m.unread = 0
+    CREATE (e:Event {id: $event_id, type: 'room.read', at: $now, actor_id: $user_id,
+                     subject_id: $room_id, data: $event_data})
+    RETURN r.id AS id
+    """,
+    write=True,
+)
+
+MISSED = statement(
+    "messaging.missed",
+    """
+    MATCH (me:User {id: $user_id})-[:MEMBER]->(r:Room)
+    WHERE r.last_message_at >= $since
+    MATCH (msg:Message)-[:IN]->(r)
+    WHERE msg.id > $after
+    WITH msg ORDER BY msg.id ASC LIMIT $limit
+    RETURN
+    """
+    + MESSAGE_FIELDS
+    + "ORDER BY id ASC",
+)
+
+
+class MessagingService:
+    def __init__(self, store: GraphStore) -> None:
+        self._store = store
+
+    async def open_room(self, buyer_id: str, product_id: str) -> tuple[dict[str, Any], bool]:
+        room_id = new_id()
+        params = {
+            "buyer_id": buyer_id,
+            "product_id": product_id,
+            "key": f"{product_id}:{buyer_id}",
+            "id": room_id,
+            **event({"product_id": product_id}),
+        }
+        rows = await self._store.run(OPEN_ROOM, params)
+        if not rows:
+            check = (await self._store.run(OPEN_CHECK, params))[0]
+            if not check["exists"] or check["blocked"]:
+                raise NotFound("no such listing")
+            if check["seller_id"] == buyer_id:
+                raise Invalid("this is your own listing", errors={"product_id": "your own"})
+            raise NotFound("no such listing")
+        return await self.room(buyer_id, rows[0]["id"]), bool(rows[0]["created"])
+
+    async def room(self, user_id: str, room_id: str) -> dict[str, Any]:
+        rows = await self._store.run(ROOM, {"user_id": user_id, "room_id": room_id})
+        if not rows:
+            raise NotFound("no such room")
+        return rows[0]
+
+    async def rooms(
+        self, user_id: str, role: Role | None, cursor: tuple[int, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        after, after_id = cursor if cursor else (None, None)
+        params = {
+            "user_id": user_id,
+            "role": role,
+            "after": after,
+            "after_id": after_id,
+            "limit": limit,
+        }
+        return await self._store.run(ROOMS, params)
+
+    async def send(self, user_id: str, room_id: str, body: str) -> dict[str, Any]:
+        message_id = new_id()
+        params = {
+            "user_id": user_id,
+            "room_id": room_id,
+            "id": message_id,
+            "body": body,
+            **event({"room_id": room_id, "length": len(body)}),
+        }
+        rows = await self._store.run(SEND, params)
+        if not rows:
+            raise NotFound("no such room")
+        return rows[0]
+
+    async def messages(
+        self, user_id: str, room_id: str, before: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        await self.room(user_id, room_id)  # 404 for non-members before anything else
+        params = {"user_id": user_id, "room_id": room_id, "before": before, "limit": limit}
+        return await self._store.run(MESSAGES, params)
+
+    async def read(self, user_id: str, room_id: str) -> None:
+        rows = await self._store.run(READ, {"user_id": user_id, "room_id": room_id, **event()})
+        if not rows:
+            raise NotFound("no such room")
+
+    async def missed(self, user_id: str, after: str) -> list[dict[str, Any]]:
+        """Messages in the user's rooms newer than `after` (a message id), oldest first."""
+        since = id_time_ms(after)
+        if since is None:
+            raise Invalid("not a message id", errors={"after": "malformed"})
+        params = {"user_id": user_id, "after": after, "since": since - 1, "limit": MISSED_LIMIT}
+        return await self._store.run(MISSED, params)

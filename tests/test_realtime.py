@@ -1,0 +1,213 @@
+"""Realtime delivery against real servers: two server processes (one worker each) on one
+database and one Redis, clients on either, pushes crossing between them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.conftest import png_bytes
+from tests.test_server import free_port, wait_until_up
+
+VENDR = Path(sys.executable).with_name("vendr")
+
+
+@pytest.fixture(scope="module")
+def two_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
+    env = os.environ | {
+        "VENDR_DATA_DIR": str(data_dir),
+        "VENDR_GRAPH_NAME": f"rt_{uuid.uuid4().hex[:8]}",
+        "VENDR_REDIS_PREFIX": f"rt:{uuid.uuid4().hex[:8]}:",
+        "VENDR_WORKERS": "1",
+        "VENDR_RATE_LIMITS": "off",
+        "VENDR_ARGON2_MEMORY_KIB": "8192",
+        "VENDR_ARGON2_TIME_COST": "1",
+        "VENDR_JOBS_INTERVAL_SECONDS": "0",
+    }
+    procs, bases = [], []
+    try:
+        for _ in range(2):
+            port = free_port()
+            proc = subprocess.Popen(
+                [str(VENDR), "serve"],
+                env=env | {"VENDR_PORT": str(port)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            procs.append(proc)
+            base = f"http://127.0.0.1:{port}"
+            wait_until_up(f"{base}/v1/heartbeat", proc)
+            bases.append(base)
+        yield bases[0], bases[1]
+    finally:
+        for proc in procs:
+            with contextlib.suppress(AssertionError):
+                proc.send_signal(signal.SIGINT)
+                proc.communicate(timeout=30)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def signup(base: str, name: str) -> tuple[dict[str, Any], str]:
+    body = {
+        "email": f"{name}-{uuid.uuid4().hex[:6]}@example.org",
+        "password": "long enough",
+        "display_name": name,
+    }
+    response = httpx.post(f"{base}/v1/auth/signup", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["user"], response.json()["token"]
+
+
+def call(base: str, method: str, path: str, token: str, **kw: Any) -> httpx.Response:
+    return httpx.request(method, base + path, headers={"authorization": f"Bearer {token}"}, **kw)
+
+
+def setup_room(a: str, b: str) -> dict[str, Any]:
+    seller, seller_token = signup(a, "seller")
+    buyer, buyer_token = signup(b, "buyer")
+    _, stranger_token = signup(a, "stranger")
+    image = call(
+        a,
+        "POST",
+        "/v1/images",
+        seller_token,
+        files={"image": ("p.png", png_bytes(color="navy"), "image/png")},
+    ).json()["id"]
+    product = call(
+        a,
+        "POST",
+        "/v1/products",
+        seller_token,
+        json={
+            "title": "Record player",
+            "price": {"amount": 4000, "currency": "EUR"},
+            "location": {"lat": 52.37, "lon": 4.89},
+            "image_ids": [image],
+        },
+    ).json()
+    room = call(b, "POST", "/v1/rooms", buyer_token, json={"product_id": product["id"]}).json()
+    return {
+        "seller": seller,
+        "seller_token": seller_token,
+        "buyer": buyer,
+        "buyer_token": buyer_token,
+        "stranger_token": stranger_token,
+        "room": room,
+    }
+
+
+def ws_url(base: str, token: str, after: str | None = None) -> str:
+    url = base.replace("http://", "ws://") + f"/v1/ws?token={token}"
+    return url + (f"&after={after}" if after else "")
+
+
+async def next_push(ws: Any, wait: float = 5.0) -> dict[str, Any]:
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), wait))
+        if frame["type"] != "ready":
+            return frame
+
+
+async def test_a_message_sent_through_one_server_reaches_a_socket_on_the_other(
+    two_servers: tuple[str, str],
+) -> None:
+    a, b = two_servers
+    s = setup_room(a, b)
+    room_id = s["room"]["id"]
+    async with (
+        connect(ws_url(a, s["buyer_token"])) as buyer_ws,
+        connect(ws_url(b, s["seller_token"])) as seller_ws,
+        connect(ws_url(a, s["stranger_token"])) as stranger_ws,
+    ):
+        for ws in (buyer_ws, seller_ws, stranger_ws):
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
+        sent = call(
+            b,
+            "POST",
+            f"/v1/rooms/{room_id}/messages",
+            s["seller_token"],
+            json={"text": "Still available!"},
+        )
+        assert sent.status_code == 201
+        push = await next_push(buyer_ws)
+        assert push["type"] == "message.created"
+        assert push["room_id"] == room_id
+        assert push["message"]["text"] == "Still available!"
+        assert push["message"]["id"] == sent.json()["id"]
+        # the sender's own connections hear it too (another device, the same user)
+        assert (await next_push(seller_ws))["message"]["id"] == sent.json()["id"]
+        # and someone outside the room hears nothing
+        with pytest.raises(TimeoutError):
+            await next_push(stranger_ws, wait=1.0)
+
+
+async def test_an_offline_client_catches_up_from_history_and_on_reconnect(
+    two_servers: tuple[str, str],
+) -> None:
+    a, b = two_servers
+    s = setup_room(a, b)
+    room_id = s["room"]["id"]
+    first = call(
+        a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": "first"}
+    ).json()
+    # the buyer is offline for these two
+    for text in ("second", "third"):
+        assert (
+            call(
+                a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": text}
+            ).status_code
+            == 201
+        )
+    rooms = call(b, "GET", "/v1/rooms?role=buyer", s["buyer_token"]).json()["items"]
+    assert rooms[0]["unread"] == 3
+    assert rooms[0]["last_message"]["text"] == "third"
+    async with connect(ws_url(b, s["buyer_token"], after=first["id"])) as ws:
+        replayed = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(3)]
+    assert [f.get("message", {}).get("text") for f in replayed] == ["second", "third", None]
+    assert replayed[-1]["type"] == "ready"
+
+
+async def test_bad_tokens_never_connect(two_servers: tuple[str, str]) -> None:
+    a, _ = two_servers
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(a, "not-a-token")):
+            pass
+    assert refused.value.response.status_code == 401
+    # a first-frame token that is wrong closes the socket with 4401
+    async with connect(a.replace("http://", "ws://") + "/v1/ws") as ws:
+        await ws.send(json.dumps({"type": "auth", "token": "wrong"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd.code == 4401
+
+
+async def test_first_frame_authentication(two_servers: tuple[str, str]) -> None:
+    a, b = two_servers
+    s = setup_room(a, b)
+    async with connect(a.replace("http://", "ws://") + "/v1/ws") as ws:
+        await ws.send(json.dumps({"type": "auth", "token": s["buyer_token"]}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
+        call(
+            b,
+            "POST",
+            f"/v1/rooms/{s['room']['id']}/messages",
+            s["seller_token"],
+            json={"text": "hello"},
+        )
+        assert (await next_push(ws))["message"]["text"] == "hello"
