@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint fmt bench clean db-stop install
+.PHONY: run test lint fmt bench eval clean db-stop install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(STAMP) $(NODE_STAMP)  ## the whole suite against a real embedded FalkorD
 bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
 	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.realtime
+
+eval: $(STAMP)  ## offline evaluation of the feed against baselines; report in bench/eval.md
+	$(BIN)/python -m bench.eval
 
 lint: $(STAMP)
 	$(BIN)/ruff check graph api seeds tests bench

@@ -12,12 +12,12 @@ from sanic.response import HTTPResponse
 from api import errors
 from api.errors import problem
 from api.realtime import Hub
-from api.routes import auth, health, images, products, rooms, users
+from api.routes import auth, feed, health, images, products, rooms, users
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.jobs import sweeper
 from graph.settings import Settings
 
-BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp, products.bp, rooms.bp)
+BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp, products.bp, rooms.bp, feed.bp)
 
 
 def _dumps(value: object) -> str:

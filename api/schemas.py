@@ -364,3 +364,25 @@ class RoomPage(BaseModel):
 class MessagePage(BaseModel):
     items: list[MessageOut]
     next_cursor: str | None
+
+
+class SwipeIn(Input):
+    dir: Literal["right", "left"]
+
+
+class FeedQuery(Query):
+    near: Near | None = None
+    radius_km: Annotated[float, Field(gt=0, le=500)] | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+
+
+class FeedCard(BaseModel):
+    product: ProductOut
+    score: float
+    reasons: list[str]
+    explain: list[dict[str, object]]
+
+
+class FeedPage(BaseModel):
+    items: list[FeedCard]
+    next_cursor: str | None

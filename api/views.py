@@ -164,3 +164,13 @@ def room(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "last_message_at": iso(row["last_message_at"]),
     }
+
+
+def card(c: Any) -> dict[str, Any]:
+    """A feed card: the listing, its score, the reasons as text and as data."""
+    return {
+        "product": product(c.product),
+        "score": c.score,
+        "reasons": [r["text"] for r in c.reasons],
+        "explain": c.reasons,
+    }

@@ -117,6 +117,10 @@ async def run(users: int, products: int, interactions: int, seconds: float, clie
         generated = time.monotonic() - started
         loaded = await load(services, data)
         product_ids = [p["id"] for p in data.products]
+        # feed readers: seeded people who have liked things, logged in
+        likers = sorted({row["u"] for row in data.interactions["LIKED"]})
+        readers = random.Random(5).sample(likers, min(300, len(likers)))
+        tokens = [await services.sessions.issue(user) for user in readers]
     finally:
         await shutdown(services)
 
@@ -142,6 +146,15 @@ async def run(users: int, products: int, interactions: int, seconds: float, clie
             kinds_latency = await by_kind(api, kinds, path, 1500)
             api_rps = await throughput(api, path, clients, seconds)
             bare_rps = await throughput(bare, lambda i: "/bare", clients, seconds)
+
+            def feed_path(i: int) -> str:
+                return "/v1/feed?limit=20"
+
+            def as_reader(i: int) -> dict[str, str]:
+                return {"authorization": f"Bearer {tokens[i % len(tokens)]}"}
+
+            feed_latency = await latency(api, feed_path, 600, headers=as_reader)
+            feed_rps = await throughput(api, feed_path, clients, seconds, headers=as_reader)
         # every request a cache miss: what the graph queries themselves cost
         cold_env = api_env | {"VENDR_CACHE_TTL_SECONDS": "0"}
         with server([str(BIN / "vendr"), "serve"], cold_env, api + "/v1/heartbeat"):
@@ -192,7 +205,24 @@ async def run(users: int, products: int, interactions: int, seconds: float, clie
         f"endpoint's. This run: p99 {'met' if api_latency.p99_ms < 50 else 'NOT met'}, "
         f"throughput ratio {'met' if api_rps.rps / bare_rps.rps >= 0.2 else 'NOT met'}.",
         "",
-        "### By request kind (1 client)",
+        "## Feed through the HTTP API",
+        "",
+        f"`GET /v1/feed?limit=20` for {len(tokens)} seeded people who have liked things, in turn "
+        "(each deck: co-liked candidates, the best in the person's tags near them and anywhere, "
+        "nearby popular listings; ranked, two cards per seller at most).",
+        "",
+        "| | feed | bare Sanic endpoint | ratio |",
+        "|---|---|---|---|",
+        f"| p50, 1 client | {feed_latency.p50_ms:.1f} ms | {bare_latency.p50_ms:.1f} ms | |",
+        f"| p99, 1 client | **{feed_latency.p99_ms:.1f} ms** | {bare_latency.p99_ms:.1f} ms | |",
+        f"| throughput, {clients} clients, {seconds:.0f} s | {feed_rps.rps:,.0f} req/s | "
+        f"{bare_rps.rps:,.0f} req/s | **{feed_rps.rps / bare_rps.rps:.3f}** |",
+        f"| errors | {feed_latency.errors + feed_rps.errors} | | |",
+        "",
+        f"Target: feed p99 under 100 ms at one client: "
+        f"{'met' if feed_latency.p99_ms < 100 else 'NOT met'} in this run.",
+        "",
+        "### Browse by request kind (1 client)",
         "",
         "| kind | requests | p50 | p99 | p50, cache off | p99, cache off |",
         "|---|---|---|---|---|---|",

@@ -85,14 +85,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def latency(base: str, paths: Callable[[int], str], n: int, warmup: int = 30) -> Latency:
+Headers = Callable[[int], dict[str, str]]
+
+
+def _no_headers(i: int) -> dict[str, str]:
+    return {}
+
+
+async def latency(
+    base: str,
+    paths: Callable[[int], str],
+    n: int,
+    warmup: int = 30,
+    headers: Headers = _no_headers,
+) -> Latency:
     """One client, one request at a time."""
     times: list[float] = []
     errors = 0
     async with aiohttp.ClientSession(base_url=base) as client:
         for i in range(warmup + n):
             started = time.perf_counter()
-            async with client.get(paths(i)) as response:
+            async with client.get(paths(i), headers=headers(i)) as response:
                 await response.read()
             elapsed = (time.perf_counter() - started) * 1000
             if i >= warmup:
@@ -102,7 +115,11 @@ async def latency(base: str, paths: Callable[[int], str], n: int, warmup: int = 
 
 
 async def throughput(
-    base: str, paths: Callable[[int], str], clients: int, seconds: float
+    base: str,
+    paths: Callable[[int], str],
+    clients: int,
+    seconds: float,
+    headers: Headers = _no_headers,
 ) -> Throughput:
     """`clients` concurrent keep-alive connections for a fixed time."""
     done = 0
@@ -113,7 +130,8 @@ async def throughput(
     async def worker(client: aiohttp.ClientSession) -> None:
         nonlocal done, errors
         while time.monotonic() < deadline:
-            async with client.get(paths(next(counter))) as response:
+            i = next(counter)
+            async with client.get(paths(i), headers=headers(i)) as response:
                 await response.read()
             done += 1
             errors += response.status != 200

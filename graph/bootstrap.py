@@ -13,6 +13,7 @@ from graph.blobs import BlobStore, LocalBlobStore
 from graph.browse import BrowseService
 from graph.cache import QueryCache
 from graph.catalog import CatalogService
+from graph.feed import FeedService
 from graph.images import ImageService
 from graph.jobs import Jobs
 from graph.messaging import MessagingService
@@ -32,6 +33,7 @@ RATE_RULES = {
     "upload_user": "60/hour",
     "write_user": "120/minute",
     "message_user": "60/minute",
+    "swipe_user": "600/minute",
 }
 
 
@@ -55,6 +57,7 @@ class Services:
     browse: BrowseService
     jobs: Jobs
     messaging: MessagingService
+    feed: FeedService
     notifier: Notifier
 
 
@@ -103,6 +106,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     )
     limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
+    browse = BrowseService(store, cache)
     return Services(
         settings=settings,
         store=store,
@@ -115,9 +119,10 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         accounts=AccountService(store, passwords, sessions, cache),
         images=ImageService(store, blobs, settings),
         catalog=CatalogService(store, settings.listing_ttl_days, cache),
-        browse=BrowseService(store, cache),
+        browse=browse,
         jobs=Jobs(store, blobs, settings.purge_after_days, cache),
         messaging=MessagingService(store),
+        feed=FeedService(store, browse),
         notifier=Notifier(redis, settings.redis_prefix),
     )
 

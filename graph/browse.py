@@ -405,7 +405,7 @@ class BrowseService:
             "currency": cmd.currency,
             "condition": cmd.condition,
             "owner_id": cmd.owner_id,
-            "hidden_sellers": await self._hidden(cmd.viewer_id),
+            "hidden_sellers": await self.hidden_sellers(cmd.viewer_id),
             "after": after,
             "after_id": after_id,
             "limit": cmd.limit + 1,
@@ -434,7 +434,7 @@ class BrowseService:
     async def warm(self) -> None:
         await self._planner.sample()
 
-    async def _hidden(self, viewer_id: str | None) -> list[str]:
+    async def hidden_sellers(self, viewer_id: str | None) -> list[str]:
         """Sellers hidden from the viewer: blocked either way."""
         if not viewer_id:
             return []

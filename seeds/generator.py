@@ -169,6 +169,7 @@ SHOP_WORDS = (
     "Brocante",
 )
 CONDITIONS = ("new", "used", "used", "used", "not_specified")
+LOCAL_SHARE = 0.7  # of what people look at is in their own city
 
 
 @dataclass
@@ -291,10 +292,16 @@ def _interactions(
     total: int,
     now: int,
 ) -> None:
-    """Each user looks at listings from categories drawn from their taste; they like what fits
-    their taste, pass on the rest, and save some of what they like. Views come first in time."""
+    """Each user looks at listings from categories drawn from their taste, mostly in their own
+    city (a local marketplace); they like what fits their taste, pass on the rest, and save some
+    of what they like. Views come first in time."""
     if not data.users or not data.products:
         return
+    city_of = {user["id"]: user["city"] for user in data.users}
+    local: dict[tuple[str, int], list[int]] = {}
+    for cat, indices in enumerate(by_category):
+        for j in indices:
+            local.setdefault((city_of[data.products[j]["owner"]], cat), []).append(j)
     per_user = max(1, int(total / (len(data.users) * 1.6)))
     seen: set[tuple[int, int]] = set()
     emitted = 0
@@ -305,9 +312,11 @@ def _interactions(
             if emitted >= total:
                 return
             cat = rng.choices(range(len(TAXONOMY)), weights=taste)[0]
-            if not by_category[cat]:
+            nearby = local.get((data.users[u]["city"], cat))
+            pool = nearby if nearby and rng.random() < LOCAL_SHARE else by_category[cat]
+            if not pool:
                 continue
-            j = rng.choice(by_category[cat])
+            j = rng.choice(pool)
             product = data.products[j]
             if (u, j) in seen or product["owner"] == data.users[u]["id"]:
                 continue

@@ -73,7 +73,9 @@ async def test_every_falkordb_statement_is_planned_by_falkordb(services) -> None
     for name, st in REGISTRY.items():
         # nulls everywhere but the counts LIMIT needs
         params = {
-            name: 1 if name in ("limit", "batch", "size") else None
+            name: 1
+            if name in ("limit", "batch", "size", "seeds", "likers", "their_likes")
+            else None
             for name in re.findall(r"\$(\w+)", st.falkordb)
         }
         try:

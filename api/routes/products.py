@@ -96,9 +96,11 @@ async def browse(request: Request) -> HTTPResponse:
 @optional_user
 async def get(request: Request, product_id: str) -> HTTPResponse:
     query = query_args(request, ProductQuery)
-    row = await services(request).catalog.get(
-        product_id, viewer_id=request.ctx.user_id, near=_place(query.near)
-    )
+    svc = services(request)
+    viewer = request.ctx.user_id
+    row = await svc.catalog.get(product_id, viewer_id=viewer, near=_place(query.near))
+    if viewer and viewer != row["seller_id"]:
+        await svc.feed.viewed(viewer, product_id)  # views feed hype and recommendations
     return json(views.product(row))
 
 

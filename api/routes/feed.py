@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, empty, json
+from sanic_ext import openapi
+
+from api import views
+from api.auth import authenticated, limit_writes, services
+from api.parsing import json_body, query_args
+from api.schemas import FeedPage, FeedQuery, PageQuery, ProductPage, SwipeIn
+from graph.browse import decode_cursor, encode_cursor
+from graph.commands import Place
+
+bp = Blueprint("feed", url_prefix="/v1")
+
+
+@bp.get("/feed")
+@openapi.summary("Your swipe deck: cards with a score and the reasons for them")
+@openapi.parameter("near", str, "query", description="lat,lon (defaults to your profile's)")
+@openapi.parameter("radius_km", float, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.response(200, {"application/json": FeedPage})
+@authenticated
+async def feed(request: Request) -> HTTPResponse:
+    query = query_args(request, FeedQuery)
+    near = Place(query.near.lat, query.near.lon) if query.near else None
+    cards = await services(request).feed.deck(
+        request.ctx.user_id, near, query.radius_km, query.limit
+    )
+    return json({"items": [views.card(c) for c in cards], "next_cursor": None})
+
+
+@bp.post("/products/<product_id:str>/swipe")
+@openapi.summary("Swipe right (like; opens your room with the seller) or left (pass)")
+@openapi.body({"application/json": SwipeIn})
+@authenticated
+async def swipe(request: Request, product_id: str) -> HTTPResponse:
+    svc = services(request)
+    await limit_writes(request, "swipe_user")
+    body = json_body(request, SwipeIn)
+    await svc.feed.swipe(request.ctx.user_id, product_id, body.dir)
+    if body.dir == "left":
+        return json({"product_id": product_id, "dir": "left", "room": None})
+    room, _ = await svc.messaging.open_room(request.ctx.user_id, product_id)
+    return json({"product_id": product_id, "dir": "right", "room": views.room(room)})
+
+
+@bp.put("/users/me/saved/<product_id:str>")
+@openapi.summary("Save a listing for later")
+@openapi.response(204, None)
+@authenticated
+async def save(request: Request, product_id: str) -> HTTPResponse:
+    await limit_writes(request)
+    await services(request).feed.save(request.ctx.user_id, product_id)
+    return empty()
+
+
+@bp.delete("/users/me/saved/<product_id:str>")
+@openapi.summary("Forget a saved listing")
+@openapi.response(204, None)
+@authenticated
+async def unsave(request: Request, product_id: str) -> HTTPResponse:
+    await limit_writes(request)
+    await services(request).feed.unsave(request.ctx.user_id, product_id)
+    return empty()
+
+
+@bp.get("/users/me/saved")
+@openapi.summary("Your saved listings, last saved first")
+@openapi.parameter("cursor", str, "query")
+@openapi.parameter("limit", int, "query")
+@openapi.response(200, {"application/json": ProductPage})
+@authenticated
+async def saved(request: Request) -> HTTPResponse:
+    query = query_args(request, PageQuery)
+    svc = services(request)
+    cursor = decode_cursor(query.cursor, "saved") if query.cursor else None
+    hidden = await svc.browse.hidden_sellers(request.ctx.user_id)
+    rows = await svc.feed.saved(request.ctx.user_id, cursor, query.limit + 1, hidden)
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit:
+        next_cursor = encode_cursor("saved", page[-1]["saved_at"], page[-1]["id"])
+    return json({"items": [views.product(r) for r in page], "next_cursor": next_cursor})
