@@ -19,7 +19,7 @@ from graph.catalog import PRODUCT_VIEW
 from graph.commands import Browse, Place
 from graph.errors import Invalid, NotFound
 from graph.ids import event, now_ms
-from graph.store import GraphStore, statement
+from graph.store import GraphStore, Statement, statement
 
 DAY_MS = 86_400_000
 MAX_PER_SELLER = 2
@@ -27,6 +27,7 @@ POPULAR_HYPE = 5.0
 NEW_DAYS = 3
 SEEDS, LIKERS, THEIR_LIKES = 10, 15, 8  # co-like fan-out caps
 TOP_TAGS, PER_TAG, NEARBY = 5, 30, 60
+COLIKED_MAX = 80
 
 WEIGHTS = {
     "affinity": 0.35,
@@ -37,43 +38,39 @@ WEIGHTS = {
     "trust": 0.05,
 }
 
+
+def _swipe(name: str, kind: str, undo: str, event_type: str) -> Statement:
+    # relationship types cannot be parameters: these come from the two fixed calls below
+    return statement(
+        name,
+        """
+        MATCH (me:User {id: $user_id})
+        MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
+        WHERE seller.id <> me.id AND seller.status = 'active' AND p.status = 'active'
+          AND p.expires_at > $now AND NOT (me)-[:BLOCKED]-(seller)
+        OPTIONAL MATCH (me)-[old:"""
+        + undo
+        + """]->(p)
+        DELETE old
+        WITH DISTINCT me, p
+        MERGE (me)-[swiped:"""
+        + kind
+        + """]->(p)
+          ON CREATE SET swiped.at = $now
+        CREATE (e:Event {id: $event_id, type: '"""
+        + event_type
+        + """', at: $now, actor_id: $user_id,
+                         subject_id: $product_id, data: $event_data})
+        RETURN p.id AS id
+        """,
+        write=True,
+    )
+
+
+# a swipe replaces the opposite one: changing your mind is allowed
 SWIPE = {
-    "right": statement(
-        "feed.like",
-        """
-        MATCH (me:User {id: $user_id})
-        MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
-        WHERE seller.id <> me.id AND seller.status = 'active' AND p.status = 'active'
-          AND p.expires_at > $now AND NOT (me)-[:BLOCKED]-(seller)
-        OPTIONAL MATCH (me)-[old:PASSED]->(p)
-        DELETE old
-        WITH DISTINCT me, p
-        MERGE (me)-[liked:LIKED]->(p)
-          ON CREATE SET liked.at = $now
-        CREATE (e:Event {id: $event_id, type: 'product.liked', at: $now, actor_id: $user_id,
-                         subject_id: $product_id, data: $event_data})
-        RETURN p.id AS id
-        """,
-        write=True,
-    ),
-    "left": statement(
-        "feed.pass",
-        """
-        MATCH (me:User {id: $user_id})
-        MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
-        WHERE seller.id <> me.id AND seller.status = 'active' AND p.status = 'active'
-          AND p.expires_at > $now AND NOT (me)-[:BLOCKED]-(seller)
-        OPTIONAL MATCH (me)-[old:LIKED]->(p)
-        DELETE old
-        WITH DISTINCT me, p
-        MERGE (me)-[passed:PASSED]->(p)
-          ON CREATE SET passed.at = $now
-        CREATE (e:Event {id: $event_id, type: 'product.passed', at: $now, actor_id: $user_id,
-                         subject_id: $product_id, data: $event_data})
-        RETURN p.id AS id
-        """,
-        write=True,
-    ),
+    "right": _swipe("feed.like", "LIKED", "PASSED", "product.liked"),
+    "left": _swipe("feed.pass", "PASSED", "LIKED", "product.passed"),
 }
 
 OWNER = statement(
@@ -200,7 +197,9 @@ DETAILS = statement(
     "feed.details",
     """
     UNWIND $ids AS id
-    MATCH (s:User)-[:LISTED]->(p:Product {id: id})
+    MATCH (p:Product {id: id})
+    WITH p
+    MATCH (s:User)-[:LISTED]->(p)
     WHERE p.status = 'active' AND p.expires_at > $now AND s.status = 'active'
       AND NOT s.id IN $hidden_sellers
     WITH p, s
@@ -416,7 +415,9 @@ class FeedService:
             rows, _ = await self._browse.browse(page)
             for row in rows:
                 candidates.setdefault(row["id"], Candidate(row)).sources.add("browse")
-        missing = [pid for pid in paths if pid not in candidates]
+        # the most co-liked first, and no more of them than a deck could use
+        strongest = sorted(paths, key=lambda pid: (-paths[pid], pid))[:COLIKED_MAX]
+        missing = [pid for pid in strongest if pid not in candidates]
         if missing:
             params = {"ids": missing, "now": now, "hidden_sellers": hidden, "near": _point(near)}
             for row in await self._store.run(DETAILS, params):
