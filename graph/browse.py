@@ -84,7 +84,6 @@ class Sort:
     order: str
     cursor_field: str  # the row field the cursor keeps
     key: str | None  # the product property a window can range over
-    descending: bool
     page_order: str  # the same order over the returned columns
 
 
@@ -95,7 +94,6 @@ SORTS: dict[str, Sort] = {
         page_order="created_at DESC, id DESC",
         cursor_field="created_at",
         key="created_at",
-        descending=True,
     ),
     "price_asc": Sort(
         after="p.price > $after OR (p.price = $after AND p.id > $after_id)",
@@ -103,7 +101,6 @@ SORTS: dict[str, Sort] = {
         page_order="price ASC, id ASC",
         cursor_field="price",
         key="price",
-        descending=False,
     ),
     "price_desc": Sort(
         after="p.price < $after OR (p.price = $after AND p.id < $after_id)",
@@ -111,7 +108,6 @@ SORTS: dict[str, Sort] = {
         page_order="price DESC, id DESC",
         cursor_field="price",
         key="price",
-        descending=True,
     ),
     "distance": Sort(
         after="d > $after OR (d = $after AND p.id > $after_id)",
@@ -119,7 +115,6 @@ SORTS: dict[str, Sort] = {
         page_order="distance_m ASC, id ASC",
         cursor_field="distance_m",
         key=None,
-        descending=False,
     ),
     "hype": Sort(
         after="p.hype < $after OR (p.hype = $after AND p.id < $after_id)",
@@ -127,7 +122,6 @@ SORTS: dict[str, Sort] = {
         page_order="hype DESC, id DESC",
         cursor_field="hype",
         key="hype",
-        descending=True,
     ),
 }
 

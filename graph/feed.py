@@ -9,6 +9,7 @@ cards per seller.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ MAX_PER_SELLER = 2
 POPULAR_HYPE = 5.0
 NEW_DAYS = 3
 SEEDS, LIKERS, THEIR_LIKES = 10, 15, 8  # co-like fan-out caps
-TOP_TAGS, PER_TAG, NEARBY = 5, 30, 60
+TOP_TAGS, PER_TAG, NEARBY = 3, 30, 60
+GRID_DEGREES = 0.05  # candidate pages around a snapped point are shared by neighbours' decks
 COLIKED_MAX = 80
 
 WEIGHTS = {
@@ -383,36 +385,30 @@ class FeedService:
             if row["paths"] > best_seed.get(row["id"], (0, "", ""))[0]:
                 best_seed[row["id"]] = (row["paths"], row["seed_id"], row["seed_title"])
         top_tags = sorted(weights, key=lambda t: -weights[t])[:TOP_TAGS]
-        # the best in your tags, near you too when there is a place (most deals are local)
+        # the best in your tags, near you too when there is a place (most deals are local);
+        # around a point snapped to a grid, so neighbours share the cached pages
+        area = _snap(near) if near is not None else None
         pages = [
             Browse(viewer_id=user_id, tags=(tag,), sort="hype", limit=PER_TAG) for tag in top_tags
         ]
-        if near is not None:
+        if area is not None:
             pages += [
                 Browse(
                     viewer_id=user_id,
                     tags=(tag,),
-                    near=near,
+                    near=area,
                     radius_km=radius_km or 25.0,
                     sort="hype",
                     limit=PER_TAG,
                 )
                 for tag in top_tags
             ]
-        if near is not None:
-            pages.append(
-                Browse(
-                    viewer_id=user_id,
-                    near=near,
-                    radius_km=radius_km or 25.0,
-                    sort="hype",
-                    limit=NEARBY,
-                )
+        pages.append(
+            Browse(
+                viewer_id=user_id, near=area, radius_km=radius_km or 25.0, sort="hype", limit=NEARBY
             )
-        else:
-            pages.append(Browse(viewer_id=user_id, sort="hype", limit=NEARBY))
-        for page in pages:
-            rows, _ = await self._browse.browse(page)
+        )
+        for rows, _ in await asyncio.gather(*(self._browse.browse(page) for page in pages)):
             for row in rows:
                 candidates.setdefault(row["id"], Candidate(row)).sources.add("browse")
         # the most co-liked first, and no more of them than a deck could use
@@ -452,11 +448,18 @@ def _point(near: Place | None) -> dict[str, float] | None:
     return {"latitude": near.lat, "longitude": near.lon} if near else None
 
 
+def _snap(place: Place) -> Place:
+    return Place(
+        round(place.lat / GRID_DEGREES) * GRID_DEGREES,
+        round(place.lon / GRID_DEGREES) * GRID_DEGREES,
+    )
+
+
 def _with_distance(candidates: dict[str, Candidate], near: Place) -> None:
-    """Distance from `near` for every card (browse pages by tag carry none)."""
+    """Distance from the user's own point for every card (pages came from a snapped one)."""
     for cand in candidates.values():
         loc = cand.row.get("location")
-        if loc and cand.row.get("distance_m") is None:
+        if loc:
             cand.row["distance_m"] = round(
                 haversine_m(loc["latitude"], loc["longitude"], near.lat, near.lon), 3
             )
