@@ -328,8 +328,7 @@ class RoomsQuery(Query):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
-class MessagesQuery(PageQuery):
-    pass
+MessagesQuery = PageQuery
 
 
 class WsQuery(Query):

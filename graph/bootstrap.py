@@ -38,7 +38,7 @@ RATE_RULES = {
 
 
 class NotRunning(RuntimeError):
-    pass
+    """The configured database is not there to connect to."""
 
 
 @dataclass

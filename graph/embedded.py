@@ -37,7 +37,7 @@ class ServerInfo:
 
 
 class EmbeddedError(RuntimeError):
-    pass
+    """The embedded server would not start."""
 
 
 def _state_dir(data_dir: Path) -> Path:
