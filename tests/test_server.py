@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -47,8 +48,9 @@ def stop_server(proc: subprocess.Popen, data_dir: Path) -> str:
     try:
         return proc.communicate(timeout=60)[0].decode(errors="replace")
     except subprocess.TimeoutExpired:
-        proc.kill()
-        output = proc.communicate()[0].decode(errors="replace")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its workers too: they hold the pipe open
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
         embedded.stop(data_dir)
         raise AssertionError("the server did not stop on SIGINT:\n" + output[-5000:]) from None
 
@@ -76,7 +78,11 @@ def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_
         "VENDR_ARGON2_MEMORY_KIB": "8192",
     }
     proc = subprocess.Popen(
-        [str(VENDR), "serve", "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [str(VENDR), "serve", "--demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -92,6 +98,13 @@ def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_
         assert login.json()["user"]["city"]
         spec = httpx.get(f"{base}/docs/openapi.json").json()
         assert "/v1/auth/signup" in spec["paths"]
+        # both workers answer (a Ctrl-C while one still starts would test Sanic, not us)
+        seen: set[str] = set()
+        deadline = time.monotonic() + 60
+        while len(seen) < 2 and time.monotonic() < deadline:
+            with httpx.Client() as fresh:  # a new connection each time: spread over workers
+                seen.add(fresh.get(f"{base}/v1/heartbeat").json()["worker"])
+        assert len(seen) == 2, seen
         workers = [name for name in children(proc.pid) if "redis-server" not in name]
         assert len(workers) >= 2, workers
     finally:

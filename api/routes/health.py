@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
@@ -11,11 +12,14 @@ from api.errors import problem
 
 bp = Blueprint("health", url_prefix="/v1")
 
+# names the worker process that answered: shows how a load balancer spreads requests
+WORKER = secrets.token_hex(4)
+
 
 @bp.get("/heartbeat")
 @openapi.summary("Liveness: the process answers")
 async def heartbeat(request: Request) -> HTTPResponse:
-    return json({"status": "ok"})
+    return json({"status": "ok", "worker": WORKER})
 
 
 @bp.get("/ready")
