@@ -7,6 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from graph import embedded
 from graph.bootstrap import bootstrap, shutdown
 from graph.commands import Login, Signup
@@ -49,10 +51,8 @@ def test_the_server_listens_on_loopback_with_a_password(tmp_path: Path) -> None:
     try:
         anonymous = redis.Redis(host="127.0.0.1", port=info.port)
         try:
-            anonymous.ping()
-            raise AssertionError("the server answered without a password")
-        except redis.AuthenticationError:
-            pass
+            with pytest.raises(redis.AuthenticationError):
+                anonymous.ping()
         finally:
             anonymous.close()
         config = redis.Redis.from_url(info.url).config_get("appendfsync")

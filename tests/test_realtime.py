@@ -20,8 +20,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.common import free_port, wait_up
 from tests.conftest import png_bytes
-from tests.test_server import free_port, wait_until_up
 
 VENDR = Path(sys.executable).with_name("vendr")
 
@@ -50,7 +50,7 @@ def two_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
             )
             procs.append(proc)
             base = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{base}/v1/heartbeat", proc)
+            wait_up(f"{base}/v1/heartbeat", proc)
             bases.append(base)
         yield bases[0], bases[1]
     finally:

@@ -5,26 +5,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sanic import Sanic
 
+from bench.common import free_port, wait_up
 from graph import embedded
 from seeds.loader import DEMO_PASSWORD
 from tests.conftest import Api
 
 VENDR = Path(sys.executable).with_name("vendr")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def children(pid: int) -> list[str]:
@@ -55,20 +50,6 @@ def stop_server(proc: subprocess.Popen, data_dir: Path) -> str:
         raise AssertionError("the server did not stop on SIGINT:\n" + output[-5000:]) from None
 
 
-def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not come up")
-
-
 def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_path: Path) -> None:
     port = free_port()
     env = os.environ | {
@@ -86,7 +67,7 @@ def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{base}/v1/heartbeat", proc)
+        wait_up(f"{base}/v1/heartbeat", proc)
         db = embedded.status(tmp_path)
         assert db is not None
         assert httpx.get(f"{base}/v1/ready").json()["checks"] == {"graph": True, "redis": True}
@@ -111,11 +92,8 @@ def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_
         output = stop_server(proc, tmp_path)
     assert proc.returncode == 0, output[-3000:]
     assert embedded.status(tmp_path) is None
-    try:
+    with pytest.raises(ProcessLookupError):  # the embedded database went with the server
         os.kill(db.pid, 0)
-        raise AssertionError("the embedded database outlived the server")
-    except ProcessLookupError:
-        pass
 
 
 async def test_openapi_documents_every_route(app: Sanic, api: Api) -> None:
