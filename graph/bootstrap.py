@@ -19,6 +19,7 @@ from graph.jobs import Jobs
 from graph.messaging import MessagingService
 from graph.notify import Notifier
 from graph.passwords import Passwords
+from graph.pools import Pools
 from graph.ratelimit import RateLimiter
 from graph.sessions import Sessions
 from graph.settings import Settings
@@ -56,6 +57,7 @@ class Services:
     catalog: CatalogService
     browse: BrowseService
     jobs: Jobs
+    pools: Pools
     messaging: MessagingService
     feed: FeedService
     notifier: Notifier
@@ -107,6 +109,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
     browse = BrowseService(store, cache)
+    pools = Pools(store, redis, settings.redis_prefix)
     return Services(
         settings=settings,
         store=store,
@@ -118,11 +121,19 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         cache=cache,
         accounts=AccountService(store, passwords, sessions, cache),
         images=ImageService(store, blobs, settings),
-        catalog=CatalogService(store, settings.listing_ttl_days, cache),
+        catalog=CatalogService(store, settings.listing_ttl_days, cache, pools),
         browse=browse,
-        jobs=Jobs(store, blobs, settings.purge_after_days, cache),
+        jobs=Jobs(
+            store,
+            blobs,
+            settings.purge_after_days,
+            cache,
+            pools,
+            settings.feed_pools_rebuild_seconds,
+        ),
         messaging=MessagingService(store),
-        feed=FeedService(store, browse),
+        pools=pools,
+        feed=FeedService(store, browse, pools),
         notifier=Notifier(redis, settings.redis_prefix),
     )
 

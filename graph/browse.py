@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from graph.cache import QueryCache
 from graph.catalog import PRODUCT_VIEW
 from graph.commands import Browse, SortKey
 from graph.errors import Invalid
+from graph.geo import haversine_m
 from graph.ids import now_ms
 from graph.store import GraphStore, Statement, statement
 from graph.tags import normalise_all
@@ -264,13 +264,6 @@ ACTIVE = statement(
 )
 
 
-def _haversine_m(a: dict[str, float], lat: float, lon: float) -> float:
-    p1, p2 = math.radians(a["latitude"]), math.radians(lat)
-    dp, dl = p2 - p1, math.radians(lon - a["longitude"])
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_378_137.0 * math.asin(math.sqrt(h))
-
-
 class Planner:
     """Picks the entry point by estimated cost, from a random sample of active listings
     (shared by all workers through the cache, refreshed every few minutes)."""
@@ -311,7 +304,16 @@ class Planner:
         near = [True] * len(rows)
         if cmd.near:
             radius = (cmd.radius_km or DEFAULT_RADIUS_KM) * 1000
-            near = [_haversine_m(r["location"], cmd.near.lat, cmd.near.lon) <= radius for r in rows]
+            near = [
+                haversine_m(
+                    r["location"]["latitude"],
+                    r["location"]["longitude"],
+                    cmd.near.lat,
+                    cmd.near.lon,
+                )
+                <= radius
+                for r in rows
+            ]
         passes = [
             t and g and self._price_condition(r, cmd)
             for r, t, g in zip(rows, tagged, near, strict=True)

@@ -9,6 +9,7 @@ from graph.cache import QueryCache
 from graph.commands import CreateProduct, Place, UpdateProduct
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
+from graph.pools import Pools
 from graph.store import GraphStore, statement
 from graph.tags import normalise_all
 
@@ -156,10 +157,18 @@ def _location(place: Place | None) -> dict[str, float] | None:
 
 
 class CatalogService:
-    def __init__(self, store: GraphStore, listing_ttl_days: int, cache: QueryCache) -> None:
+    def __init__(
+        self, store: GraphStore, listing_ttl_days: int, cache: QueryCache, pools: Pools
+    ) -> None:
         self._store = store
         self._ttl_ms = listing_ttl_days * DAY_MS
         self._cache = cache
+        self._pools = pools
+
+    async def _changed(self, product_id: str) -> None:
+        """After a listing's write: browse caches of older versions go, its pools follow."""
+        await self._cache.bump("catalog")
+        await self._pools.refresh([product_id])
 
     async def _context(
         self, user_id: str, product_id: str | None = None, image_ids: tuple[str, ...] = ()
@@ -217,7 +226,7 @@ class CatalogService:
         rows = await self._store.run(CREATE, params)
         if not rows:  # an image or the location vanished between the checks and the write
             raise Conflict("the listing changed while it was saved; try again")
-        await self._cache.bump("catalog")
+        await self._changed(product_id)
         return await self.get(product_id, viewer_id=cmd.owner_id)
 
     async def get(
@@ -289,7 +298,7 @@ class CatalogService:
         rows = await self._store.run(UPDATE, params)
         if not rows:
             raise Conflict("the listing changed while it was saved; try again")
-        await self._cache.bump("catalog")
+        await self._changed(cmd.product_id)
         return await self.get(cmd.product_id, viewer_id=cmd.user_id)
 
     async def delete(self, user_id: str, product_id: str) -> None:
@@ -298,7 +307,7 @@ class CatalogService:
         rows = await self._store.run(DELETE, {"user_id": user_id, "id": product_id, **event()})
         if not rows:
             raise NotFound("no such listing")
-        await self._cache.bump("catalog")
+        await self._changed(product_id)
 
     async def renew(self, user_id: str, product_id: str) -> dict[str, Any]:
         ctx = await self._context(user_id, product_id)
@@ -316,5 +325,5 @@ class CatalogService:
         rows = await self._store.run(RENEW, params)
         if not rows:
             raise Conflict("the listing changed while it was renewed; try again")
-        await self._cache.bump("catalog")
+        await self._changed(product_id)
         return await self.get(product_id, viewer_id=user_id)

@@ -1,9 +1,12 @@
 """The swipe deck: candidates from bounded traversals, one ranking, reasons that are true.
 
-Candidates come from (1) listings co-liked by people who liked what you liked, (2) the best
-listings in the tags you like, and (3) nearby popular listings; each traversal is capped so a
-popular listing's thousands of likers cannot blow a query up. One score then weighs tag
-affinity, co-likes, distance, freshness, hype and seller trust, and the deck keeps at most two
+Candidates come from (1) listings co-liked by people who liked what you liked, a graph
+traversal capped at every hop so a popular listing's thousands of likers cannot blow it up,
+(2) the best listings in the tags you like, near you and anywhere, and (3) the most engaging
+and the newest listings near you; (2) and (3) are read from the candidate pools (`graph.pools`).
+One score weighs tag affinity, co-likes, distance, freshness, hype and seller trust; the best
+are then read back from the graph, which alone decides what may be shown (active, not expired,
+not yours, not swiped, seller not blocked), ranked again on what it says, and dealt at most two
 cards per seller.
 """
 
@@ -12,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from graph.browse import BrowseService
+from graph.browse import DEFAULT_RADIUS_KM, BrowseService
 from graph.catalog import PRODUCT_VIEW
-from graph.commands import Browse, Place
+from graph.commands import Place
 from graph.errors import Invalid, NotFound
+from graph.geo import haversine_m
 from graph.ids import event, now_ms
+from graph.pools import Item, Pools
 from graph.store import GraphStore, Statement, statement
 
 DAY_MS = 86_400_000
@@ -27,8 +32,7 @@ MAX_PER_SELLER = 2
 POPULAR_HYPE = 5.0
 NEW_DAYS = 3
 SEEDS, LIKERS, THEIR_LIKES = 10, 15, 8  # co-like fan-out caps
-TOP_TAGS, PER_TAG, NEARBY = 3, 30, 60
-GRID_DEGREES = 0.05  # candidate pages around a snapped point are shared by neighbours' decks
+TOP_TAGS = 3
 COLIKED_MAX = 80
 
 WEIGHTS = {
@@ -182,7 +186,12 @@ COLIKED = statement(
       WHERE c.id <> seed.id AND c.status = 'active'
       RETURN c LIMIT $their_likes
     }
-    RETURN c.id AS id, seed.id AS seed_id, seed.title AS seed_title, count(*) AS paths
+    WITH c, seed, count(*) AS n
+    ORDER BY n DESC, seed.id
+    // per candidate: how many paths lead to it, and the liked listing most of them start from
+    WITH c, sum(n) AS paths, collect({id: seed.id, title: seed.title})[0] AS best
+    RETURN c.id AS id, paths, best.id AS seed_id, best.title AS seed_title
+    ORDER BY paths DESC, id LIMIT $most
     """,
 )
 
@@ -215,7 +224,6 @@ class Candidate:
     row: dict[str, Any]
     colike_paths: int = 0
     colike_seed: tuple[str, str] | None = None  # (product id, title) you liked
-    sources: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -237,6 +245,49 @@ def tag_weights(profile: list[dict[str, Any]], interests: list[dict[str, Any]]) 
     return dict(weights)
 
 
+def score(
+    cand: Candidate, weights: dict[str, float], top: float, now: int
+) -> tuple[float, dict[str, float]]:
+    p = cand.row
+    tags = p.get("tags") or []
+    affinity = sum(weights.get(t, 0.0) for t in tags) / (top * 2) if top else 0.0
+    distance = p.get("distance_m")
+    age_days = max(0.0, (now - p["created_at"]) / DAY_MS)
+    hype = float(p.get("hype") or 0.0)
+    parts = {
+        "affinity": min(1.0, affinity),
+        "colike": min(1.0, cand.colike_paths / 3),
+        "distance": math.exp(-distance / 15_000) if distance is not None else 0.0,
+        "fresh": math.exp(-age_days / 7),
+        "hype": hype / (hype + POPULAR_HYPE),
+        "trust": float(p.get("seller_trust") or 0) / 100,
+    }
+    return sum(WEIGHTS[k] * v for k, v in parts.items()), parts
+
+
+def ranked(
+    candidates: dict[str, Candidate], weights: dict[str, float], now: int, limit: int
+) -> list[tuple[float, Candidate, dict[str, float]]]:
+    """Best first, at most two per seller, at most `limit`."""
+    top = max(weights.values(), default=0.0)
+    scored = []
+    for cand in candidates.values():
+        value, parts = score(cand, weights, top, now)
+        scored.append((value, cand.row["id"], cand, parts))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    out = []
+    per_seller: Counter[str] = Counter()
+    for value, _, cand, parts in scored:
+        seller = cand.row["seller_id"]
+        if per_seller[seller] >= MAX_PER_SELLER:
+            continue
+        per_seller[seller] += 1
+        out.append((value, cand, parts))
+        if len(out) == limit:
+            break
+    return out
+
+
 def rank(
     candidates: dict[str, Candidate],
     weights: dict[str, float],
@@ -245,37 +296,10 @@ def rank(
     limit: int,
 ) -> list[Card]:
     """Score every candidate, then deal the deck best first, at most two cards per seller."""
-    top = max(weights.values(), default=0.0)
-    scored = []
-    for cand in candidates.values():
-        p = cand.row
-        tags = p.get("tags") or []
-        affinity = sum(weights.get(t, 0.0) for t in tags) / (top * 2) if top else 0.0
-        distance = p.get("distance_m")
-        age_days = max(0.0, (now - p["created_at"]) / DAY_MS)
-        hype = float(p.get("hype") or 0.0)
-        parts = {
-            "affinity": min(1.0, affinity),
-            "colike": min(1.0, cand.colike_paths / 3),
-            "distance": math.exp(-distance / 15_000) if distance is not None else 0.0,
-            "fresh": math.exp(-age_days / 7),
-            "hype": hype / (hype + POPULAR_HYPE),
-            "trust": float(p.get("seller_trust") or 0) / 100,
-        }
-        score = sum(WEIGHTS[k] * v for k, v in parts.items())
-        scored.append((score, p["id"], cand, parts))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    deck: list[Card] = []
-    per_seller: Counter[str] = Counter()
-    for score, _, cand, parts in scored:
-        seller = cand.row["seller_id"]
-        if per_seller[seller] >= MAX_PER_SELLER:
-            continue
-        per_seller[seller] += 1
-        deck.append(Card(cand.row, round(score, 4), reasons(cand, parts, weights, liked_tags, now)))
-        if len(deck) == limit:
-            break
-    return deck
+    return [
+        Card(cand.row, round(value, 4), reasons(cand, parts, weights, liked_tags, now))
+        for value, cand, parts in ranked(candidates, weights, now, limit)
+    ]
 
 
 def reasons(
@@ -318,15 +342,17 @@ def reasons(
 
 
 class FeedService:
-    def __init__(self, store: GraphStore, browse: BrowseService) -> None:
+    def __init__(self, store: GraphStore, browse: BrowseService, pools: Pools) -> None:
         self._store = store
         self._browse = browse
+        self._pools = pools
 
     async def swipe(self, user_id: str, product_id: str, direction: str) -> None:
         params = {"user_id": user_id, "product_id": product_id, **event({"dir": direction})}
         rows = await self._store.run(SWIPE[direction], params)
         if not rows:
             await self._explain_missing(user_id, product_id)
+        await self._pools.mark_engaged(product_id)
 
     async def _explain_missing(self, user_id: str, product_id: str) -> None:
         owner = await self._store.run(OWNER, {"product_id": product_id})
@@ -340,9 +366,14 @@ class FeedService:
         )
         if not rows:
             raise NotFound("no such listing")
+        await self._pools.mark_engaged(product_id)
 
     async def unsave(self, user_id: str, product_id: str) -> None:
-        await self._store.run(UNSAVE, {"user_id": user_id, "product_id": product_id, **event()})
+        rows = await self._store.run(
+            UNSAVE, {"user_id": user_id, "product_id": product_id, **event()}
+        )
+        if rows:
+            await self._pools.mark_engaged(product_id)
 
     async def saved(
         self, user_id: str, cursor: tuple[Any, str] | None, limit: int, hidden: list[str]
@@ -359,114 +390,113 @@ class FeedService:
         return await self._store.run(SAVED, params)
 
     async def viewed(self, user_id: str, product_id: str) -> None:
-        await self._store.run(VIEW, {"user_id": user_id, "product_id": product_id, **event()})
+        rows = await self._store.run(
+            VIEW, {"user_id": user_id, "product_id": product_id, **event()}
+        )
+        if rows:
+            await self._pools.mark_engaged(product_id)
 
     async def deck(
         self, user_id: str, near: Place | None, radius_km: float | None, limit: int
     ) -> list[Card]:
         now = now_ms()
-        profile = await self._store.run(PROFILE, {"user_id": user_id})
-        me = (await self._store.run(INTERESTS, {"user_id": user_id}))[0]
+        profile, interests, hidden, colikes = await asyncio.gather(
+            self._store.run(PROFILE, {"user_id": user_id}),
+            self._store.run(INTERESTS, {"user_id": user_id}),
+            self._browse.hidden_sellers(user_id),
+            self._store.run(
+                COLIKED,
+                {
+                    "user_id": user_id,
+                    "seeds": SEEDS,
+                    "likers": LIKERS,
+                    "their_likes": THEIR_LIKES,
+                    "most": COLIKED_MAX,
+                },
+            ),
+        )
+        if not interests:
+            raise NotFound("no such user")
+        me = interests[0]
         if near is None and me["location"]:
             near = Place(me["location"]["latitude"], me["location"]["longitude"])
         weights = tag_weights(profile, me["interests"])
         liked_tags = {t: row["id"] for row in reversed(profile) for t in row["tags"]}
-        hidden = await self._browse.hidden_sellers(user_id)
-        candidates: dict[str, Candidate] = {}
-
-        colikes = await self._store.run(
-            COLIKED,
-            {"user_id": user_id, "seeds": SEEDS, "likers": LIKERS, "their_likes": THEIR_LIKES},
-        )
-        best_seed: dict[str, tuple[int, str, str]] = {}
-        paths: dict[str, int] = defaultdict(int)
-        for row in colikes:
-            paths[row["id"]] += row["paths"]
-            if row["paths"] > best_seed.get(row["id"], (0, "", ""))[0]:
-                best_seed[row["id"]] = (row["paths"], row["seed_id"], row["seed_title"])
-        top_tags = sorted(weights, key=lambda t: -weights[t])[:TOP_TAGS]
-        # the best in your tags, near you too when there is a place (most deals are local);
-        # around a point snapped to a grid, so neighbours share the cached pages
-        area = _snap(near) if near is not None else None
-        pages = [
-            Browse(viewer_id=user_id, tags=(tag,), sort="hype", limit=PER_TAG) for tag in top_tags
-        ]
-        if area is not None:
-            pages += [
-                Browse(
-                    viewer_id=user_id,
-                    tags=(tag,),
-                    near=area,
-                    radius_km=radius_km or 25.0,
-                    sort="hype",
-                    limit=PER_TAG,
-                )
-                for tag in top_tags
-            ]
-        pages.append(
-            Browse(
-                viewer_id=user_id, near=area, radius_km=radius_km or 25.0, sort="hype", limit=NEARBY
-            )
-        )
-        for rows, _ in await asyncio.gather(*(self._browse.browse(page) for page in pages)):
-            for row in rows:
-                candidates.setdefault(row["id"], Candidate(row)).sources.add("browse")
-        # the most co-liked first, and no more of them than a deck could use
-        strongest = sorted(paths, key=lambda pid: (-paths[pid], pid))[:COLIKED_MAX]
-        missing = [pid for pid in strongest if pid not in candidates]
-        if missing:
-            params = {"ids": missing, "now": now, "hidden_sellers": hidden, "near": _point(near)}
+        paths = {row["id"]: row["paths"] for row in colikes}
+        best_seed = {row["id"]: (row["seed_id"], row["seed_title"]) for row in colikes}
+        top_tags = sorted(weights, key=lambda t: (-weights[t], t))[:TOP_TAGS]
+        radius_m = (radius_km or DEFAULT_RADIUS_KM) * 1000.0
+        pooled = await self._pools.candidates(near, radius_m, top_tags, paths, now)
+        items = {
+            pid: item
+            for pid, item in pooled.items.items()
+            if item.seller_id != user_id and item.seller_id not in hidden
+        }
+        if items:
+            seen = await self._store.run(SEEN, {"user_id": user_id, "ids": list(items)})
+            for pid in seen[0]["ids"] if seen else ():
+                items.pop(pid, None)
+        # rank on what the pools know, then read the best from the graph (which has the last
+        # word on what may be shown) and rank those again on what it says
+        rough = {
+            pid: self._candidate(_row(item, near), pid, paths, best_seed)
+            for pid, item in items.items()
+        }
+        order = [c.row["id"] for _, c, _ in ranked(rough, weights, now, len(rough))]
+        chunk = limit + max(10, limit // 2)
+        read: dict[str, Candidate] = {}
+        deck: list[Card] = []
+        for start in range(0, min(len(order), 3 * chunk), chunk):
+            params = {
+                "ids": order[start : start + chunk],
+                "now": now,
+                "hidden_sellers": hidden,
+                "near": _point(near),
+            }
             for row in await self._store.run(DETAILS, params):
-                candidates[row["id"]] = Candidate(row)
-        for pid, cand in candidates.items():
-            cand.colike_paths = paths.get(pid, 0)
-            if pid in best_seed:
-                cand.colike_seed = best_seed[pid][1:]
-        await self._exclude(user_id, candidates, hidden, now)
-        if near is not None:
-            _with_distance(candidates, near)
-        return rank(candidates, weights, liked_tags, now, limit)
+                read[row["id"]] = self._candidate(row, row["id"], paths, best_seed)
+            if near is not None:
+                _with_distance(read, near)
+            deck = rank(read, weights, liked_tags, now, limit)
+            if len(deck) == limit:
+                break
+        return deck
 
-    async def _exclude(
-        self, user_id: str, candidates: dict[str, Candidate], hidden: list[str], now: int
-    ) -> None:
-        seen = await self._store.run(SEEN, {"user_id": user_id, "ids": list(candidates)})
-        drop = set(seen[0]["ids"]) if seen else set()
-        for pid, cand in list(candidates.items()):
-            row = cand.row
-            if (
-                pid in drop
-                or row["seller_id"] == user_id
-                or row["seller_id"] in hidden
-                or row["status"] != "active"
-                or row["expires_at"] <= now
-            ):
-                del candidates[pid]
+    @staticmethod
+    def _candidate(
+        row: dict[str, Any],
+        pid: str,
+        paths: dict[str, int],
+        best_seed: dict[str, tuple[str, str]],
+    ) -> Candidate:
+        return Candidate(row, paths.get(pid, 0), best_seed.get(pid))
+
+
+def _row(item: Item, near: Place | None) -> dict[str, Any]:
+    """A pool item in the shape ranking reads a product in."""
+    distance = None
+    if near is not None and item.lat is not None and item.lon is not None:
+        distance = haversine_m(item.lat, item.lon, near.lat, near.lon)
+    return {
+        "id": item.id,
+        "seller_id": item.seller_id,
+        "tags": list(item.tags),
+        "created_at": item.created_at,
+        "hype": item.hype,
+        "seller_trust": item.trust,
+        "distance_m": distance,
+    }
 
 
 def _point(near: Place | None) -> dict[str, float] | None:
     return {"latitude": near.lat, "longitude": near.lon} if near else None
 
 
-def _snap(place: Place) -> Place:
-    return Place(
-        round(place.lat / GRID_DEGREES) * GRID_DEGREES,
-        round(place.lon / GRID_DEGREES) * GRID_DEGREES,
-    )
-
-
 def _with_distance(candidates: dict[str, Candidate], near: Place) -> None:
-    """Distance from the user's own point for every card (pages came from a snapped one)."""
+    """Distance from the user's own point, the one the reasons quote."""
     for cand in candidates.values():
         loc = cand.row.get("location")
         if loc:
             cand.row["distance_m"] = round(
                 haversine_m(loc["latitude"], loc["longitude"], near.lat, near.lon), 3
             )
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_378_137.0 * math.asin(math.sqrt(a))

@@ -1,6 +1,7 @@
 """Background upkeep: expire listings, purge old deleted/expired ones and unreferenced images,
-recompute hype. Each step is batched and idempotent, so any worker (or `vendr jobs run-once`)
-can run it; a Redis lock keeps workers from doing the same round twice."""
+recompute hype, keep the feed's candidate pools current. Each step is batched and idempotent,
+so any worker (or `vendr jobs run-once`) can run it; a Redis lock keeps workers from doing the
+same round twice."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import redis.asyncio as aioredis
 from graph.blobs import BlobStore
 from graph.cache import QueryCache
 from graph.ids import now_ms
+from graph.pools import Pools
 from graph.store import GraphStore, statement
 
 log = logging.getLogger("vendr.jobs")
@@ -106,18 +108,28 @@ class RoundReport:
     purged_images: int = 0
     purged_blobs: int = 0
     hyped: int = 0
+    rescored: int = 0
+    pools_rebuilt: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
 class Jobs:
     def __init__(
-        self, store: GraphStore, blobs: BlobStore, purge_after_days: int, cache: QueryCache
+        self,
+        store: GraphStore,
+        blobs: BlobStore,
+        purge_after_days: int,
+        cache: QueryCache,
+        pools: Pools,
+        pools_every_s: float,
     ) -> None:
         self._store = store
         self._blobs = blobs
         self._purge_after_ms = purge_after_days * DAY_MS
         self._cache = cache
+        self._pools = pools
+        self._pools_every_s = pools_every_s
 
     async def _drain(self, st: Any, params: dict[str, Any]) -> int:
         total = 0
@@ -188,6 +200,10 @@ class Jobs:
         report.purged_blobs = await self.purge_orphan_blobs()
         report.hyped = await self.hype()
         await self._cache.bump("catalog")  # hype moved, listings expired or went
+        # the feed's pools: re-score what people engaged with, rebuild now and then
+        report.rescored = await self._pools.refresh_engaged()
+        if await self._pools.due(self._pools_every_s):
+            report.pools_rebuilt = await self._pools.rebuild()
         report.seconds = round(time.monotonic() - started, 3)
         return report
 

@@ -179,6 +179,8 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
         edges += await _run_batches(services, LOAD_EDGES[kind], rows)
     await services.jobs.hype()
     await services.cache.bump("catalog")
+    # a bulk load bypasses the catalog's write-through: rebuild the feed's pools
+    await services.pools.rebuild(wait=True)
     return LoadReport(users, loaded, edges, len(photos), time.monotonic() - started)
 
 

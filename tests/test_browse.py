@@ -4,7 +4,6 @@ paging that returns each match exactly once, and geo-radius equal to haversine."
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,20 +18,13 @@ from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.browse import BrowseService, Planner
 from graph.commands import Browse, Place
+from graph.geo import haversine_m
 from graph.ids import now_ms
 from seeds.generator import CITIES, TAXONOMY
 from seeds.loader import seed
 from tests.conftest import Api, make_settings
 
-EARTH_RADIUS_M = 6_378_137.0  # FalkorDB's great-circle radius
 USERS, PRODUCTS, INTERACTIONS, SEED = 40, 400, 2000, 11
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 REFERENCE = """

@@ -71,12 +71,10 @@ async def test_every_falkordb_statement_is_planned_by_falkordb(services) -> None
     graph = FalkorDB(connection_pool=services.store._pool).select_graph(services.store.graph_name)
     failures = {}
     for name, st in REGISTRY.items():
-        # nulls everywhere but the counts LIMIT needs
+        # nulls everywhere but the counts LIMIT and SKIP need
+        counts = set(re.findall(r"(?:LIMIT|SKIP)\s+\$(\w+)", st.falkordb))
         params = {
-            name: 1
-            if name in ("limit", "batch", "size", "seeds", "likers", "their_likes")
-            else None
-            for name in re.findall(r"\$(\w+)", st.falkordb)
+            name: 1 if name in counts else None for name in re.findall(r"\$(\w+)", st.falkordb)
         }
         try:
             await graph.explain(st.falkordb, params)

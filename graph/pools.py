@@ -1,0 +1,414 @@
+"""Candidate pools for the swipe deck: short sorted lists in Redis, derived from the graph.
+
+A deck wants a few hundred candidates: the most engaging listings near the reader, the newest
+near them, the best in each of their tags near them and anywhere. Asked of the graph on every
+deck that is several 30-50 ms queries at 100k listings; read from sorted sets it is one round
+trip. Each listing belongs to a handful of pools (world, its grid cell at two sizes, its tags
+there and world-wide), each pool keeps only its best few hundred, and a hash holds the few
+facts ranking needs (seller, times, hype, place, tags, seller trust).
+
+Pools are derived data: Redis never holds the only copy. They are rebuilt from the graph when
+missing, after a bulk load and every `feed_rebuild_seconds`, into a new generation that replaces
+the old one in one step; between rebuilds catalog writes refresh their listing (write-through)
+and the jobs round re-scores the listings people engaged with. A pool may still be a little
+behind the graph, so nothing it says decides what a deck may show: the deck reads every card
+back from the graph (status, expiry, seller, blocks, swipes) before it deals it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+import redis.asyncio as aioredis
+
+from graph.commands import Place
+from graph.errors import Unavailable
+from graph.geo import EARTH_RADIUS_M, haversine_m
+from graph.ids import now_ms
+from graph.store import GraphStore, statement
+
+DAY_MS = 86_400_000
+# grid cells in degrees: the finest for reading around a point, coarser ones for wide radii
+LEVELS = (0.5, 2.0, 10.0)  # each divides 180: columns meet at the antimeridian
+MAX_CELLS = 96
+NORTHMOST = 89.999999  # the pole itself is in the last row, not a row of its own
+# how many each pool keeps (best first); what a deck reads of them is in `Pools.candidates`
+KEEP = {"hot": 500, "new": 200, "tag": 300, "cell.hot": 200, "cell.new": 100, "cell.tag": 60}
+LOCAL_BUDGET = 480  # ids read around a point, shared out over the cells the radius covers
+WINDOW_ROWS = 1000  # a rebuild reads listings in windows of expiry time of about this many
+BUILD_LOCK_S = 600
+
+_FEATURES = """
+MATCH (s:User)-[:LISTED]->(p)
+OPTIONAL MATCH (p)-[:TAGGED]->(t:Tag)
+RETURN p.id AS id, p.status AS status, s.id AS seller_id, s.status AS seller_status,
+       s.trust_score AS trust, p.created_at AS created_at, p.expires_at AS expires_at,
+       p.hype AS hype, p.location.latitude AS lat, p.location.longitude AS lon,
+       collect(t.name) AS tags
+"""
+
+# active listings by expiry window: an index range on both backends, no sort of the whole set
+SCAN = statement(
+    "pools.scan",
+    """
+    MATCH (p:Product)
+    WHERE p.expires_at > $lo AND p.expires_at <= $hi AND p.status = 'active'
+    WITH p
+    """
+    + _FEATURES,
+)
+
+ITEMS = statement(
+    "pools.items",
+    """
+    UNWIND $ids AS id
+    MATCH (p:Product {id: id})
+    WITH p
+    """
+    + _FEATURES,
+)
+
+EXTENT = statement(
+    "pools.extent",
+    "MATCH (p:Product) WHERE p.expires_at > $now RETURN max(p.expires_at) AS last",
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """What ranking needs to know of a listing before reading it from the graph."""
+
+    id: str
+    seller_id: str
+    created_at: int
+    expires_at: int
+    hype: float
+    lat: float | None
+    lon: float | None
+    tags: tuple[str, ...]
+    trust: float
+
+    def pack(self) -> bytes:
+        return orjson.dumps(
+            [
+                self.seller_id,
+                self.created_at,
+                self.expires_at,
+                self.hype,
+                self.lat,
+                self.lon,
+                self.tags,
+                self.trust,
+            ]
+        )
+
+    @classmethod
+    def unpack(cls, item_id: str, raw: bytes | str) -> Item:
+        s, c, x, h, la, lo, t, tr = orjson.loads(raw)
+        return cls(item_id, s, c, x, h, la, lo, tuple(t), tr)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Item | None:
+        """None when the listing may not be offered at all (gone, inactive, seller inactive)."""
+        if row.get("status") != "active" or row.get("seller_status") != "active":
+            return None
+        return cls(
+            id=row["id"],
+            seller_id=row["seller_id"],
+            created_at=int(row["created_at"]),
+            expires_at=int(row["expires_at"]),
+            hype=float(row.get("hype") or 0.0),
+            lat=row.get("lat"),
+            lon=row.get("lon"),
+            tags=tuple(sorted(row.get("tags") or ())),
+            trust=float(row.get("trust") or 0.0),
+        )
+
+    def pools(self) -> list[tuple[str, str, float]]:
+        """(pool kind, pool name, score) for every pool this listing belongs to."""
+        out = [("hot", "hot", self.hype), ("new", "new", float(self.created_at))]
+        out += [("tag", f"tag:{t}", self.hype) for t in self.tags]
+        if self.lat is not None and self.lon is not None:
+            for level in range(len(LEVELS)):
+                cell = cell_of(level, self.lat, self.lon)
+                out += [
+                    ("cell.hot", f"hot:{cell}", self.hype),
+                    ("cell.new", f"new:{cell}", float(self.created_at)),
+                ]
+                out += [("cell.tag", f"hot:{cell}:{t}", self.hype) for t in self.tags]
+        return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def cell_of(level: int, lat: float, lon: float) -> str:
+    size = LEVELS[level]
+    return f"{level}:{math.floor(min(lat, NORTHMOST) / size)}:{_wrap(math.floor(lon / size), size)}"
+
+
+def cells_around(place: Place, radius_m: float) -> list[str]:
+    """Grid cells covering a circle, at the finest level that needs at most nine of them (a
+    wide radius reads a coarser grid; around a pole, at most MAX_CELLS cells)."""
+    angle = radius_m / EARTH_RADIUS_M  # the radius as an angle at the centre of the earth
+    dlat = math.degrees(angle)
+    cos_lat = math.cos(math.radians(place.lat))
+    # the widest longitude a point within the circle can have, or every one around a pole
+    reach = math.sin(angle) / cos_lat if cos_lat > 0 else 2.0
+    dlon = math.degrees(math.asin(reach)) if reach < 1 else 180.0
+    chosen: list[str] = []
+    for level, size in enumerate(LEVELS):
+        rows = _span(place.lat, dlat, size, lo=-90.0, hi=NORTHMOST)
+        cols = {_wrap(c, size) for c in _span(place.lon, dlon, size)}
+        chosen = [f"{level}:{r}:{c}" for r in rows for c in sorted(cols)]
+        if len(chosen) <= 9:
+            break
+    return chosen[:MAX_CELLS]
+
+
+def _span(
+    centre: float, half: float, size: float, lo: float = -math.inf, hi: float = math.inf
+) -> range:
+    start, end = max(centre - half, lo), min(centre + half, hi)
+    return range(math.floor(start / size), math.floor(end / size) + 1)
+
+
+def _wrap(col: int, size: float) -> int:
+    """Column numbers continue across the antimeridian: 180 degrees east is 180 west."""
+    half = int(180 / size)
+    return (col + half) % (2 * half) - half
+
+
+@dataclass
+class Pooled:
+    """Candidates for one deck: their facts, and which of them came from around the place."""
+
+    items: dict[str, Item]
+    local: set[str]
+
+
+class Pools:
+    def __init__(self, store: GraphStore, redis: aioredis.Redis, prefix: str) -> None:
+        self._store = store
+        self._redis = redis
+        self._p = f"{prefix}feed:"
+
+    # ---- reading --------------------------------------------------------------------------
+
+    async def generation(self) -> str:
+        """The current generation, building the pools first if there are none (one builder at
+        a time across workers; the others wait for it)."""
+        gen = await self._redis.get(self._p + "gen")
+        if gen is not None:
+            return _text(gen)
+        deadline = time.monotonic() + BUILD_LOCK_S
+        while time.monotonic() < deadline:
+            if await self.rebuild(only_if_missing=True):
+                continue
+            gen = await self._redis.get(self._p + "gen")
+            if gen is not None:
+                return _text(gen)
+            await asyncio.sleep(0.1)
+        raise Unavailable("the feed is still being prepared; try again in a minute")
+
+    async def candidates(
+        self,
+        near: Place | None,
+        radius_m: float,
+        tags: list[str],
+        also: Iterable[str],
+        now: int,
+    ) -> Pooled:
+        """The pools' best around `near` (within `radius_m`) and in `tags`, plus the listings in
+        `also`, with their facts. Expired ones and those the pools no longer hold are left out."""
+        gen = await self.generation()
+        reads: list[tuple[str, int, bool]] = [(f"tag:{t}", 30, False) for t in tags]
+        if near is not None:
+            cells = cells_around(near, radius_m)
+            share = max(8, LOCAL_BUDGET // (len(cells) * (3 + len(tags))))
+            for cell in cells:
+                reads += [(f"hot:{cell}", 2 * share, True), (f"new:{cell}", share, True)]
+                reads += [(f"hot:{cell}:{t}", share, True) for t in tags]
+        else:
+            reads += [("hot", 60, False), ("new", 20, False)]
+        pipe = self._redis.pipeline(transaction=False)
+        for name, n, _ in reads:
+            pipe.zrevrange(f"{self._p}{gen}:{name}", 0, n - 1)
+        found = await pipe.execute()
+        ids: dict[str, bool] = {}
+        for (_, _, is_local), members in zip(reads, found, strict=True):
+            for raw in members:
+                pid = _text(raw)
+                ids[pid] = ids.get(pid, False) or is_local
+        for pid in also:
+            ids.setdefault(pid, False)
+        if not ids:
+            return Pooled({}, set())
+        order = list(ids)
+        packed = await self._redis.hmget(f"{self._p}{gen}:items", order)
+        items: dict[str, Item] = {}
+        local: set[str] = set()
+        for pid, raw in zip(order, packed, strict=True):
+            if raw is None:
+                continue
+            item = Item.unpack(pid, raw)
+            if item.expires_at <= now:
+                continue
+            if ids[pid]:
+                if near is None or item.lat is None or item.lon is None:
+                    continue
+                if haversine_m(item.lat, item.lon, near.lat, near.lon) > radius_m:
+                    continue
+                local.add(pid)
+            items[pid] = item
+        return Pooled(items, local)
+
+    # ---- keeping current ------------------------------------------------------------------
+
+    async def refresh(self, ids: Iterable[str]) -> int:
+        """Read these listings from the graph and put them in (or take them out of) the pools
+        of the current generation. Returns how many were looked at."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return 0
+        gen = await self._redis.get(self._p + "gen")
+        if gen is None:  # nothing built yet: the first build reads everything anyway
+            return 0
+        building = await self._redis.exists(self._p + "building")
+        rows = {r["id"]: r for r in await self._store.run(ITEMS, {"ids": wanted})}
+        key = f"{self._p}{_text(gen)}:"
+        olds = await self._redis.hmget(key + "items", wanted)
+        pipe = self._redis.pipeline(transaction=True)
+        for pid, old in zip(wanted, olds, strict=True):
+            item = Item.from_row(rows[pid]) if pid in rows else None
+            if old is not None:
+                for _, name, _ in Item.unpack(pid, old).pools():
+                    pipe.zrem(key + name, pid)
+            if item is None:
+                pipe.hdel(key + "items", pid)
+                continue
+            pipe.hset(key + "items", pid, item.pack())
+            for kind, name, score in item.pools():
+                pipe.zadd(key + name, {pid: score})
+                pipe.zremrangebyrank(key + name, 0, -KEEP[kind] - 1)
+                pipe.sadd(key + "keys", name)
+        if building:  # a rebuild is reading the graph: it re-reads these when it is done
+            pipe.sadd(self._p + "touched", *wanted)
+        await pipe.execute()
+        return len(wanted)
+
+    async def mark_engaged(self, product_id: str) -> None:
+        """A view, like or save: the jobs round re-scores the listing after it recomputes hype."""
+        await self._redis.sadd(self._p + "dirty", product_id)
+
+    async def refresh_engaged(self, batch: int = 1000) -> int:
+        done = 0
+        while True:
+            ids = cast(list[bytes], await self._redis.spop(self._p + "dirty", batch))
+            if not ids:
+                return done
+            done += await self.refresh(_text(i) for i in ids)
+
+    async def due(self, every_s: float) -> bool:
+        built = await self._redis.get(self._p + "built_at")
+        return built is None or time.time() - float(built) >= every_s
+
+    async def rebuild(self, *, only_if_missing: bool = False, wait: bool = False) -> bool:
+        """Build a new generation from the graph and switch to it. False when another worker
+        is building already (or, with `only_if_missing`, when there is a generation). With
+        `wait`, a build under way is waited out and then built after: it may have read the
+        graph before the caller's change."""
+        lock = self._p + "lock"
+        deadline = time.monotonic() + BUILD_LOCK_S
+        while not await self._redis.set(lock, "1", nx=True, ex=BUILD_LOCK_S):
+            if not wait:
+                return False
+            if time.monotonic() > deadline:
+                raise Unavailable("the feed's pools are being rebuilt for too long")
+            await asyncio.sleep(0.2)
+        try:
+            if only_if_missing and await self._redis.exists(self._p + "gen"):
+                return False
+            await self._build()
+            return True
+        finally:
+            await self._redis.delete(lock)
+
+    async def _build(self) -> None:
+        gen = str(await self._redis.incr(self._p + "seq"))
+        key = f"{self._p}{gen}:"
+        # forget old touches first: a write-through that sees `building` must not be dropped
+        await self._redis.delete(self._p + "touched")
+        await self._redis.set(self._p + "building", gen, ex=BUILD_LOCK_S)
+        pools: defaultdict[str, list[tuple[float, str]]] = defaultdict(list)
+        kinds: dict[str, str] = {}
+        async for batch in self._scan():
+            mapping = {item.id: item.pack() for item in batch}
+            await self._redis.hset(key + "items", mapping=mapping)
+            for item in batch:
+                for kind, name, score in item.pools():
+                    pools[name].append((score, item.id))
+                    kinds[name] = kind
+        pipe = self._redis.pipeline(transaction=False)
+        for n, (name, members) in enumerate(pools.items()):
+            best = sorted(members, reverse=True)[: KEEP[kinds[name]]]
+            pipe.zadd(key + name, {pid: score for score, pid in best})
+            if n % 500 == 499:
+                await pipe.execute()
+        if pools:
+            pipe.sadd(key + "keys", *pools)
+        await pipe.execute()
+        old = await self._redis.getset(self._p + "gen", gen)
+        await self._redis.set(self._p + "built_at", str(time.time()))
+        await self._redis.delete(self._p + "building")
+        touched = await self._redis.smembers(self._p + "touched")
+        await self.refresh(_text(t) for t in touched)
+        if old is not None:
+            await self._retire(_text(old))
+
+    async def _scan(self) -> Any:
+        """Active listings in windows of expiry time, each about WINDOW_ROWS listings."""
+        now = now_ms()
+        last = (await self._store.run(EXTENT, {"now": now}))[0]["last"]
+        if last is None:
+            return
+        lo, span = now, DAY_MS
+        while lo < last:
+            hi = min(lo + span, last)
+            rows = await self._store.run(SCAN, {"lo": lo, "hi": hi})
+            batch = [i for i in (Item.from_row(r) for r in rows) if i is not None]
+            if batch:
+                yield batch
+            lo = hi
+            if len(rows) < WINDOW_ROWS // 2:
+                span *= 2
+            elif len(rows) > WINDOW_ROWS * 2:
+                span = max(span // 2, 1000)
+
+    async def _retire(self, gen: str) -> None:
+        """Let an old generation expire a minute from now: decks reading it finish first."""
+        key = f"{self._p}{gen}:"
+        names = [_text(n) for n in await self._redis.smembers(key + "keys")]
+        pipe = self._redis.pipeline(transaction=False)
+        for n, name in enumerate(names):
+            pipe.expire(key + name, 60)
+            if n % 1000 == 999:
+                await pipe.execute()
+        for name in ("items", "keys"):
+            pipe.expire(key + name, 60)
+        await pipe.execute()
+
+    async def drop(self) -> None:
+        """Forget every generation (tests; `vendr` commands that wipe the graph)."""
+        gen = await self._redis.get(self._p + "gen")
+        await self._redis.delete(self._p + "gen", self._p + "built_at")
+        if gen is not None:
+            await self._retire(_text(gen))

@@ -1,0 +1,136 @@
+"""The feed's candidate pools: kept current by catalog writes and engagement, rebuilt in one
+step, and after any of it exactly what a fresh build from the graph would give."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from graph.bootstrap import Services
+from graph.commands import Place
+from graph.geo import EARTH_RADIUS_M
+from graph.pools import LEVELS, Item, cell_of, cells_around
+from tests.conftest import Api
+from tests.test_catalog_api import listing
+
+
+async def snapshot(services: Services) -> tuple[dict[str, Item], dict[str, list[Any]]]:
+    """The current generation's items and non-empty pools, as plain data."""
+    redis, prefix = services.redis, services.settings.redis_prefix + "feed:"
+    gen = (await redis.get(prefix + "gen")).decode()
+    raw = await redis.hgetall(f"{prefix}{gen}:items")
+    items = {k.decode(): Item.unpack(k.decode(), v) for k, v in raw.items()}
+    pools = {}
+    for name in sorted(n.decode() for n in await redis.smembers(f"{prefix}{gen}:keys")):
+        members = await redis.zrange(f"{prefix}{gen}:{name}", 0, -1, withscores=True)
+        if members:
+            pools[name] = sorted((m.decode(), s) for m, s in members)
+    return items, pools
+
+
+async def test_catalog_writes_and_engagement_keep_the_pools_as_a_rebuild_would(
+    api: Api, services: Services
+) -> None:
+    _, seller = await api.signup()
+    _, buyer = await api.signup()
+    first = await listing(api, seller, tags=["bikes", "vintage"])
+    assert await services.pools.rebuild()
+    items, pools = await snapshot(services)
+    assert set(items) == {first["id"]}
+    assert {"hot", "new", "tag:bikes", "tag:vintage"} <= set(pools)
+
+    # write-through: every catalog change lands in the pools without a rebuild
+    moved = await listing(api, seller, title="Moving lamp", tags=["lamps"])
+    sold = await listing(api, seller, title="Sold chair", tags=["chairs"])
+    gone = await listing(api, seller, title="Deleted desk", tags=["desks"])
+    patch = {"tags": ["lamps", "brass"], "location": {"lat": 48.85, "lon": 2.35}}
+    assert (
+        await api.call("patch", f"/v1/products/{moved['id']}", seller, json=patch)
+    ).status == 200
+    sold_patch = {"status": "sold"}
+    assert (
+        await api.call("patch", f"/v1/products/{sold['id']}", seller, json=sold_patch)
+    ).status == 200
+    assert (await api.call("delete", f"/v1/products/{gone['id']}", seller)).status == 204
+    # engagement: the jobs round recomputes hype and re-scores what was engaged with
+    swipe = {"dir": "right"}
+    assert (
+        await api.call("post", f"/v1/products/{first['id']}/swipe", buyer, json=swipe)
+    ).status == 200
+    report = await services.jobs.run_once()
+    assert report.rescored == 1
+
+    items, pools = await snapshot(services)
+    assert set(items) == {first["id"], moved["id"]}
+    assert items[first["id"]].hype > 0
+    assert pools["tag:brass"] == [(moved["id"], 0.0)]
+    assert "tag:chairs" not in pools and "tag:desks" not in pools
+    paris = cell_of(0, 48.85, 2.35)
+    assert moved["id"] in {m for m, _ in pools[f"hot:{paris}:lamps"]}
+    assert (await services.pools.rebuild()) is True
+    assert await snapshot(services) == (items, pools)
+
+
+async def test_a_rebuild_replaces_the_generation_and_retires_the_old_one(
+    api: Api, services: Services
+) -> None:
+    _, seller = await api.signup()
+    await listing(api, seller)
+    redis, prefix = services.redis, services.settings.redis_prefix + "feed:"
+    # decks arriving together before any build: one builds, the others wait for it
+    await asyncio.gather(*(services.pools.generation() for _ in range(4)))
+    assert int(await redis.get(prefix + "seq")) == 1
+    old = (await redis.get(prefix + "gen")).decode()
+    assert await services.pools.rebuild()
+    new = (await redis.get(prefix + "gen")).decode()
+    assert new != old
+    assert 0 < await redis.ttl(f"{prefix}{old}:items") <= 60
+    assert await redis.ttl(f"{prefix}{new}:items") == -1  # the current one does not expire
+
+
+async def test_a_listing_made_after_the_build_reaches_the_next_deck(api: Api) -> None:
+    _, seller = await api.signup()
+    _, reader = await api.signup()
+    where = {"location": {"lat": 52.36, "lon": 4.88}}
+    await api.call("patch", "/v1/users/me", reader, json=where)
+    assert (await api.call("get", "/v1/feed", reader)).json["items"] == []
+    fresh = await listing(api, seller, title="Brand new bike", tags=["bikes"])
+    deck = (await api.call("get", "/v1/feed", reader)).json["items"]
+    assert [c["product"]["id"] for c in deck] == [fresh["id"]]
+    assert (await api.call("delete", f"/v1/products/{fresh['id']}", seller)).status == 204
+    assert (await api.call("get", "/v1/feed", reader)).json["items"] == []
+
+
+def _destination(lat: float, lon: float, bearing: float, metres: float) -> tuple[float, float]:
+    """The point `metres` away from (lat, lon) along `bearing` on the sphere."""
+    d, b = metres / EARTH_RADIUS_M, math.radians(bearing)
+    p1, l1 = math.radians(lat), math.radians(lon)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(
+        math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2)
+    )
+    lon2 = (math.degrees(l2) + 540) % 360 - 180
+    return math.degrees(p2), lon2
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(
+    lat=st.floats(-80, 80),
+    lon=st.floats(-180, 179.999),
+    radius_km=st.floats(0.1, 500),
+    bearing=st.floats(0, 360),
+    share=st.floats(0, 1),
+)
+def test_the_cells_around_a_point_cover_every_place_within_the_radius(
+    lat: float, lon: float, radius_km: float, bearing: float, share: float
+) -> None:
+    cells = cells_around(Place(lat, lon), radius_km * 1000)
+    level = int(cells[0].split(":")[0])
+    assert len(cells) <= 9 or level == len(LEVELS) - 1
+    there = _destination(lat, lon, bearing, radius_km * 1000 * share)
+    assert cell_of(level, *there) in cells
