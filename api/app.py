@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import unquote
 
 import orjson
@@ -72,6 +73,16 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         stop = getattr(app.ctx, "stop_jobs", None)
         if stop is not None:
             stop.set()
+        # end background tasks while the loop still runs: a task Sanic has to cancel later,
+        # in its shutdown, can leave the worker spinning. A sweeper between rounds ends at
+        # once; one mid-round is cut short (every step of a round is safe to redo)
+        sweeping = app.get_task("sweeper", raise_exception=False)
+        if sweeping is not None:
+            await asyncio.wait({sweeping}, timeout=2)
+        for name in ("sweeper", "warm-browse"):
+            with contextlib.suppress(Exception):
+                await app.cancel_task(name, raise_exception=False)
+        app.purge_tasks()
         hub: Hub | None = getattr(app.ctx, "hub", None)
         if hub is not None:
             await hub.close()
