@@ -114,7 +114,7 @@ async def _demo_if_empty(settings: Settings) -> None:
 async def _jobs_once(settings: Settings) -> int:
     services = await bootstrap(settings)
     try:
-        report = await services.jobs.run_once()
+        report = await services.jobs.run_once(full=True)
     finally:
         await shutdown(services)
     for name, value in vars(report).items():
@@ -190,7 +190,9 @@ def parser() -> argparse.ArgumentParser:
 
     jobs = sub.add_parser("jobs", help="background upkeep")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True)
-    once = jsub.add_parser("run-once", help="expire, purge and recompute hype once, then exit")
+    once = jsub.add_parser(
+        "run-once", help="one full upkeep round (expire, purge, hype, feed pools), then exit"
+    )
     once.set_defaults(func=cmd_jobs)
     return p
 

@@ -18,7 +18,9 @@ from graph.blobs import BlobStore
 from graph.cache import QueryCache
 from graph.ids import now_ms
 from graph.pools import Pools
+from graph.settings import Settings
 from graph.store import GraphStore, statement
+from graph.windows import by_expiry
 
 log = logging.getLogger("vendr.jobs")
 
@@ -82,21 +84,36 @@ KNOWN_IMAGES = statement(
     """,
 )
 
-HYPE = statement(
-    "jobs.hype",
-    """
-    MATCH (p:Product)
-    WHERE p.status = 'active' AND p.id > $after
-    WITH p ORDER BY p.id LIMIT $batch
+# engagement with exponential decay, plus any paid boost; six decimals, so the value survives a
+# text round trip exactly and hype cursors compare equal
+_HYPE = """
     OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-(:User)
     WHERE r.at >= $since
     WITH p, sum(coalesce(
       CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
       * exp(toFloat(r.at - $now) / $tau), 0.0)) AS engagement
-    // six decimals: the value survives a text round trip exactly, so hype cursors compare equal
     SET p.hype = round((engagement + coalesce(p.boost, 0.0)) * 1000000.0) / 1000000.0
-    RETURN count(p) AS n, max(p.id) AS last
-    """,
+    RETURN count(p) AS n
+"""
+
+HYPE = statement(
+    "jobs.hype",
+    """
+    MATCH (p:Product)
+    WHERE p.expires_at > $lo AND p.expires_at <= $hi AND p.status = 'active'
+    """
+    + _HYPE,
+    write=True,
+)
+
+HYPE_OF = statement(
+    "jobs.hype_of",
+    """
+    UNWIND $ids AS id
+    MATCH (p:Product {id: id})
+    WHERE p.status = 'active'
+    """
+    + _HYPE,
     write=True,
 )
 
@@ -119,17 +136,20 @@ class Jobs:
         self,
         store: GraphStore,
         blobs: BlobStore,
-        purge_after_days: int,
         cache: QueryCache,
         pools: Pools,
-        pools_every_s: float,
+        redis: aioredis.Redis,
+        settings: Settings,
     ) -> None:
         self._store = store
         self._blobs = blobs
-        self._purge_after_ms = purge_after_days * DAY_MS
+        self._purge_after_ms = settings.purge_after_days * DAY_MS
         self._cache = cache
         self._pools = pools
-        self._pools_every_s = pools_every_s
+        self._redis = redis
+        self._prefix = settings.redis_prefix
+        self._hype_every_s = settings.hype_full_seconds
+        self._pools_every_s = settings.feed_pools_rebuild_seconds
 
     async def _drain(self, st: Any, params: dict[str, Any]) -> int:
         total = 0
@@ -176,36 +196,61 @@ class Jobs:
         return dropped
 
     async def hype(self) -> int:
-        after, total = "", 0
-        while True:
+        """Every active listing's hype, one window of expiry time at a time."""
+        params = {"tau": float(HYPE_TAU_MS), "since": now_ms() - HYPE_WINDOW_MS}
+        total = 0
+        windows = by_expiry(self._store, HYPE, params, target=BATCH, size=_count)
+        async for rows in windows:
+            total += _count(rows)
+        return total
+
+    async def rescore(self) -> int:
+        """Listings people engaged with since the last round: their hype now, then their place
+        in the feed's pools. Between full passes, hype elsewhere only lags its decay."""
+        total = 0
+        while ids := await self._pools.take_engaged(BATCH):
             params = {
-                "after": after,
-                "batch": BATCH,
+                "ids": ids,
                 "now": now_ms(),
                 "tau": float(HYPE_TAU_MS),
                 "since": now_ms() - HYPE_WINDOW_MS,
             }
-            row = (await self._store.run(HYPE, params))[0]
-            total += row["n"]
-            if row["n"] < BATCH:
-                return total
-            after = row["last"]
+            await self._store.run(HYPE_OF, params)
+            await self._pools.refresh(ids)
+            total += len(ids)
+        return total
 
-    async def run_once(self) -> RoundReport:
+    async def _due(self, name: str, every_s: float) -> bool:
+        """True once every `every_s` across workers (and the first time)."""
+        key = f"{self._prefix}jobs:{name}"
+        last = await self._redis.get(key)
+        if last is not None and time.time() - float(last) < every_s:
+            return False
+        await self._redis.set(key, str(time.time()))
+        return True
+
+    async def run_once(self, *, full: bool = False) -> RoundReport:
+        """One round; `full` runs the periodic passes (all hype, the pools' rebuild) too."""
         started = time.monotonic()
         report = RoundReport()
         report.expired = await self.expire()
         report.purged_products = await self.purge_products()
         report.purged_images = await self.purge_images()
         report.purged_blobs = await self.purge_orphan_blobs()
-        report.hyped = await self.hype()
+        # hype in full now and then (decay alone changes no order), and every round for what
+        # people engaged with; the feed's pools follow, and are rebuilt now and then too
+        if await self._due("hype", self._hype_every_s) or full:
+            report.hyped = await self.hype()
+        report.rescored = await self.rescore()
         await self._cache.bump("catalog")  # hype moved, listings expired or went
-        # the feed's pools: re-score what people engaged with, rebuild now and then
-        report.rescored = await self._pools.refresh_engaged()
-        if await self._pools.due(self._pools_every_s):
+        if await self._due("pools", self._pools_every_s) or full:
             report.pools_rebuilt = await self._pools.rebuild()
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+
+def _count(rows: list[dict[str, Any]]) -> int:
+    return int(rows[0]["n"]) if rows else 0
 
 
 async def sweeper(

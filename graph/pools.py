@@ -18,10 +18,11 @@ back from the graph (status, expiry, seller, blocks, swipes) before it deals it.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -31,8 +32,8 @@ import redis.asyncio as aioredis
 from graph.commands import Place
 from graph.errors import Unavailable
 from graph.geo import EARTH_RADIUS_M, haversine_m
-from graph.ids import now_ms
 from graph.store import GraphStore, statement
+from graph.windows import by_expiry
 
 DAY_MS = 86_400_000
 # grid cells in degrees: the finest for reading around a point, coarser ones for wide radii
@@ -42,8 +43,9 @@ NORTHMOST = 89.999999  # the pole itself is in the last row, not a row of its ow
 # how many each pool keeps (best first); what a deck reads of them is in `Pools.candidates`
 KEEP = {"hot": 500, "new": 200, "tag": 300, "cell.hot": 200, "cell.new": 100, "cell.tag": 60}
 LOCAL_BUDGET = 480  # ids read around a point, shared out over the cells the radius covers
-WINDOW_ROWS = 1000  # a rebuild reads listings in windows of expiry time of about this many
+WINDOW_ROWS = 500  # a rebuild reads listings in windows of expiry time of about this many
 BUILD_LOCK_S = 600
+FIRST_BUILD_WAIT_S = 30  # how long a deck waits for the very first build before a 503
 
 _FEATURES = """
 MATCH (s:User)-[:LISTED]->(p)
@@ -54,7 +56,7 @@ RETURN p.id AS id, p.status AS status, s.id AS seller_id, s.status AS seller_sta
        collect(t.name) AS tags
 """
 
-# active listings by expiry window: an index range on both backends, no sort of the whole set
+# active listings, one window of expiry time at a time (graph.windows)
 SCAN = statement(
     "pools.scan",
     """
@@ -73,11 +75,6 @@ ITEMS = statement(
     WITH p
     """
     + _FEATURES,
-)
-
-EXTENT = statement(
-    "pools.extent",
-    "MATCH (p:Product) WHERE p.expires_at > $now RETURN max(p.expires_at) AS last",
 )
 
 
@@ -209,7 +206,7 @@ class Pools:
         gen = await self._redis.get(self._p + "gen")
         if gen is not None:
             return _text(gen)
-        deadline = time.monotonic() + BUILD_LOCK_S
+        deadline = time.monotonic() + FIRST_BUILD_WAIT_S
         while time.monotonic() < deadline:
             if await self.rebuild(only_if_missing=True):
                 continue
@@ -306,20 +303,14 @@ class Pools:
         return len(wanted)
 
     async def mark_engaged(self, product_id: str) -> None:
-        """A view, like or save: the jobs round re-scores the listing after it recomputes hype."""
-        await self._redis.sadd(self._p + "dirty", product_id)
+        """A view, like or save: the jobs round recomputes the listing's hype and re-scores it
+        (a mark lost with Redis only waits for the next full hype pass and rebuild)."""
+        await self._redis.sadd(self._p + "engaged", product_id)
 
-    async def refresh_engaged(self, batch: int = 1000) -> int:
-        done = 0
-        while True:
-            ids = cast(list[bytes], await self._redis.spop(self._p + "dirty", batch))
-            if not ids:
-                return done
-            done += await self.refresh(_text(i) for i in ids)
-
-    async def due(self, every_s: float) -> bool:
-        built = await self._redis.get(self._p + "built_at")
-        return built is None or time.time() - float(built) >= every_s
+    async def take_engaged(self, batch: int) -> list[str]:
+        """Up to `batch` listings marked since they were last taken."""
+        ids = cast(list[bytes], await self._redis.spop(self._p + "engaged", batch))
+        return [_text(i) for i in ids or ()]
 
     async def rebuild(self, *, only_if_missing: bool = False, wait: bool = False) -> bool:
         """Build a new generation from the graph and switch to it. False when another worker
@@ -344,54 +335,50 @@ class Pools:
 
     async def _build(self) -> None:
         gen = str(await self._redis.incr(self._p + "seq"))
-        key = f"{self._p}{gen}:"
-        # forget old touches first: a write-through that sees `building` must not be dropped
-        await self._redis.delete(self._p + "touched")
-        await self._redis.set(self._p + "building", gen, ex=BUILD_LOCK_S)
-        pools: defaultdict[str, list[tuple[float, str]]] = defaultdict(list)
-        kinds: dict[str, str] = {}
-        async for batch in self._scan():
-            mapping = {item.id: item.pack() for item in batch}
-            await self._redis.hset(key + "items", mapping=mapping)
-            for item in batch:
-                for kind, name, score in item.pools():
-                    pools[name].append((score, item.id))
-                    kinds[name] = kind
-        pipe = self._redis.pipeline(transaction=False)
-        for n, (name, members) in enumerate(pools.items()):
-            best = sorted(members, reverse=True)[: KEEP[kinds[name]]]
-            pipe.zadd(key + name, {pid: score for score, pid in best})
-            if n % 500 == 499:
-                await pipe.execute()
-        if pools:
-            pipe.sadd(key + "keys", *pools)
-        await pipe.execute()
+        try:
+            await self._fill(gen)
+        except BaseException:  # cancelled or failed: the half-built generation goes too
+            await self._redis.delete(self._p + "building")
+            await self._retire(gen)
+            raise
         old = await self._redis.getset(self._p + "gen", gen)
-        await self._redis.set(self._p + "built_at", str(time.time()))
         await self._redis.delete(self._p + "building")
         touched = await self._redis.smembers(self._p + "touched")
         await self.refresh(_text(t) for t in touched)
         if old is not None:
             await self._retire(_text(old))
 
-    async def _scan(self) -> Any:
-        """Active listings in windows of expiry time, each about WINDOW_ROWS listings."""
-        now = now_ms()
-        last = (await self._store.run(EXTENT, {"now": now}))[0]["last"]
-        if last is None:
-            return
-        lo, span = now, DAY_MS
-        while lo < last:
-            hi = min(lo + span, last)
-            rows = await self._store.run(SCAN, {"lo": lo, "hi": hi})
+    async def _fill(self, gen: str) -> None:
+        key = f"{self._p}{gen}:"
+        # forget old touches first: a write-through that sees `building` must not be dropped
+        await self._redis.delete(self._p + "touched")
+        await self._redis.set(self._p + "building", gen, ex=BUILD_LOCK_S)
+        # each pool's best so far, a min-heap as long as the pool keeps: memory stays bounded
+        # by what the pools hold, not by the number of listings
+        pools: defaultdict[str, list[tuple[float, str]]] = defaultdict(list)
+        async for batch in self._scan():
+            mapping: dict[str | bytes, bytes] = {item.id: item.pack() for item in batch}
+            await self._redis.hset(key + "items", mapping=mapping)  # type: ignore[arg-type]
+            for item in batch:
+                for kind, name, score in item.pools():
+                    heap, entry = pools[name], (score, item.id)
+                    if len(heap) < KEEP[kind]:
+                        heapq.heappush(heap, entry)
+                    elif entry > heap[0]:
+                        heapq.heapreplace(heap, entry)
+        pipe = self._redis.pipeline(transaction=False)
+        for n, (name, best) in enumerate(pools.items()):
+            pipe.zadd(key + name, {pid: score for score, pid in best})
+            pipe.sadd(key + "keys", name)  # with it: a build cut short can still be retired
+            if n % 500 == 499:
+                await pipe.execute()
+        await pipe.execute()
+
+    async def _scan(self) -> AsyncIterator[list[Item]]:
+        async for rows in by_expiry(self._store, SCAN, {}, target=WINDOW_ROWS):
             batch = [i for i in (Item.from_row(r) for r in rows) if i is not None]
             if batch:
                 yield batch
-            lo = hi
-            if len(rows) < WINDOW_ROWS // 2:
-                span *= 2
-            elif len(rows) > WINDOW_ROWS * 2:
-                span = max(span // 2, 1000)
 
     async def _retire(self, gen: str) -> None:
         """Let an old generation expire a minute from now: decks reading it finish first."""
@@ -405,10 +392,3 @@ class Pools:
         for name in ("items", "keys"):
             pipe.expire(key + name, 60)
         await pipe.execute()
-
-    async def drop(self) -> None:
-        """Forget every generation (tests; `vendr` commands that wipe the graph)."""
-        gen = await self._redis.get(self._p + "gen")
-        await self._redis.delete(self._p + "gen", self._p + "built_at")
-        if gen is not None:
-            await self._retire(_text(gen))

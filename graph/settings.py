@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     purge_after_days: int = 30
     jobs_interval_seconds: float = 60.0
     cache_ttl_seconds: float = 30.0
+    hype_full_seconds: float = 600.0
     feed_pools_rebuild_seconds: float = 900.0
     max_request_bytes: int = 12 * 1024 * 1024
     max_json_bytes: int = 64 * 1024

@@ -15,7 +15,7 @@ from graph.bootstrap import Services
 from graph.commands import Place
 from graph.geo import EARTH_RADIUS_M
 from graph.pools import LEVELS, Item, cell_of, cells_around
-from tests.conftest import Api
+from tests.conftest import Api, read
 from tests.test_catalog_api import listing
 
 
@@ -64,11 +64,18 @@ async def test_catalog_writes_and_engagement_keep_the_pools_as_a_rebuild_would(
     ).status == 200
     report = await services.jobs.run_once()
     assert report.rescored == 1
+    # between full hype passes a round recomputes only what was engaged with
+    saved = await api.call("put", f"/v1/users/me/saved/{moved['id']}", buyer)
+    assert saved.status == 204
+    report = await services.jobs.run_once()
+    assert (report.hyped, report.rescored) == (0, 1)
 
     items, pools = await snapshot(services)
     assert set(items) == {first["id"], moved["id"]}
-    assert items[first["id"]].hype > 0
-    assert pools["tag:brass"] == [(moved["id"], 0.0)]
+    assert items[first["id"]].hype > 0 and items[moved["id"]].hype > 0
+    hype = await read(services, "MATCH (p:Product {id: $id}) RETURN p.hype AS h", id=moved["id"])
+    assert dict(pools["tag:lamps"])[moved["id"]] == hype[0]["h"]
+    assert [m for m, _ in pools["tag:brass"]] == [moved["id"]]
     assert "tag:chairs" not in pools and "tag:desks" not in pools
     paris = cell_of(0, 48.85, 2.35)
     assert moved["id"] in {m for m, _ in pools[f"hot:{paris}:lamps"]}
