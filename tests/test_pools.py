@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from graph.bootstrap import Services
 from graph.commands import Place
 from graph.geo import EARTH_RADIUS_M
-from graph.pools import LEVELS, Item, cell_of, cells_around
+from graph.ids import now_ms
+from graph.pools import LEVELS, SCAN, Item, cell_of, cells_around
+from graph.windows import by_expiry
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing
 
@@ -141,3 +143,29 @@ def test_the_cells_around_a_point_cover_every_place_within_the_radius(
     assert len(cells) <= 9 or level == len(LEVELS) - 1
     there = _destination(lat, lon, bearing, radius_km * 1000 * share)
     assert cell_of(level, *there) in cells
+
+
+async def test_expiry_windows_visit_every_active_listing_once(services: Services) -> None:
+    """Clusters and gaps in expiry times make the windows widen and narrow; none is missed or
+    read twice, and expired or inactive listings are not read at all."""
+    now = now_ms()
+    day = 86_400_000
+    expiries = (
+        [now + 60_000 * (i + 1) for i in range(40)]  # a burst in the first hour
+        + [now + day * d for d in (2, 3, 9, 27, 28, 29)]  # sparse days
+        + [now + 400 * day]  # an outlier far out
+    )
+    rows = [{"id": f"w{i:03d}", "x": x, "s": "active"} for i, x in enumerate(expiries)]
+    rows += [{"id": "expired", "x": now - day, "s": "active"}]
+    rows += [{"id": "sold", "x": now + day, "s": "sold"}]
+    await services.store.run_text(
+        "CREATE (s:User {id: 'windows', status: 'active'}) WITH s UNWIND $rows AS r "
+        "CREATE (s)-[:LISTED]->(:Product {id: r.id, expires_at: r.x, status: r.s}) "
+        "RETURN count(*) AS n",
+        {"rows": rows},
+        write=True,
+    )
+    seen: list[str] = []
+    async for page in by_expiry(services.store, SCAN, {}, target=4):
+        seen += [r["id"] for r in page]
+    assert sorted(seen) == [f"w{i:03d}" for i in range(len(expiries))]
