@@ -429,7 +429,7 @@ class FeedService:
         pooled = await self._pools.candidates(near, radius_m, top_tags, paths, now)
         items = {
             pid: item
-            for pid, item in pooled.items.items()
+            for pid, item in pooled.items()
             if item.seller_id != user_id and item.seller_id not in hidden
         }
         if items:

@@ -3,16 +3,17 @@
 A deck wants a few hundred candidates: the most engaging listings near the reader, the newest
 near them, the best in each of their tags near them and anywhere. Asked of the graph on every
 deck that is several 30-50 ms queries at 100k listings; read from sorted sets it is one round
-trip. Each listing belongs to a handful of pools (world, its grid cell at two sizes, its tags
+trip. Each listing belongs to a handful of pools (world, its grid cell at three sizes, its tags
 there and world-wide), each pool keeps only its best few hundred, and a hash holds the few
 facts ranking needs (seller, times, hype, place, tags, seller trust).
 
 Pools are derived data: Redis never holds the only copy. They are rebuilt from the graph when
-missing, after a bulk load and every `feed_rebuild_seconds`, into a new generation that replaces
-the old one in one step; between rebuilds catalog writes refresh their listing (write-through)
-and the jobs round re-scores the listings people engaged with. A pool may still be a little
-behind the graph, so nothing it says decides what a deck may show: the deck reads every card
-back from the graph (status, expiry, seller, blocks, swipes) before it deals it.
+missing, after a bulk load and every `VENDR_FEED_POOLS_REBUILD_SECONDS`, into a new generation
+that replaces the old one in one step; between rebuilds catalog writes refresh their listing
+(write-through) and the jobs round re-scores the listings people engaged with. A pool may
+still be a little behind the graph, so nothing it says decides what a deck may show: the deck
+reads every card back from the graph (status, expiry, seller, blocks, swipes) before it deals
+it.
 """
 
 from __future__ import annotations
@@ -171,6 +172,12 @@ def cells_around(place: Place, radius_m: float) -> list[str]:
     return chosen[:MAX_CELLS]
 
 
+def _within(item: Item, near: Place | None, radius_m: float) -> bool:
+    if near is None or item.lat is None or item.lon is None:
+        return False
+    return haversine_m(item.lat, item.lon, near.lat, near.lon) <= radius_m
+
+
 def _span(
     centre: float, half: float, size: float, lo: float = -math.inf, hi: float = math.inf
 ) -> range:
@@ -182,14 +189,6 @@ def _wrap(col: int, size: float) -> int:
     """Column numbers continue across the antimeridian: 180 degrees east is 180 west."""
     half = int(180 / size)
     return (col + half) % (2 * half) - half
-
-
-@dataclass
-class Pooled:
-    """Candidates for one deck: their facts, and which of them came from around the place."""
-
-    items: dict[str, Item]
-    local: set[str]
 
 
 class Pools:
@@ -223,9 +222,10 @@ class Pools:
         tags: list[str],
         also: Iterable[str],
         now: int,
-    ) -> Pooled:
-        """The pools' best around `near` (within `radius_m`) and in `tags`, plus the listings in
-        `also`, with their facts. Expired ones and those the pools no longer hold are left out."""
+    ) -> dict[str, Item]:
+        """The pools' best around `near` (within `radius_m`) and in `tags` anywhere, plus the
+        listings in `also`, with their facts. Expired ones and those the pools no longer hold
+        are left out; so is what came only from around `near` but lies beyond the radius."""
         gen = await self.generation()
         reads: list[tuple[str, int, bool]] = [(f"tag:{t}", 30, False) for t in tags]
         if near is not None:
@@ -240,33 +240,28 @@ class Pools:
         for name, n, _ in reads:
             pipe.zrevrange(f"{self._p}{gen}:{name}", 0, n - 1)
         found = await pipe.execute()
-        ids: dict[str, bool] = {}
+        only_local: dict[str, bool] = {}  # listing id -> whether only local pools brought it
         for (_, _, is_local), members in zip(reads, found, strict=True):
             for raw in members:
                 pid = _text(raw)
-                ids[pid] = ids.get(pid, False) or is_local
+                only_local[pid] = only_local.get(pid, True) and is_local
         for pid in also:
-            ids.setdefault(pid, False)
-        if not ids:
-            return Pooled({}, set())
-        order = list(ids)
+            only_local[pid] = False
+        if not only_local:
+            return {}
+        order = list(only_local)
         packed = await self._redis.hmget(f"{self._p}{gen}:items", order)
         items: dict[str, Item] = {}
-        local: set[str] = set()
         for pid, raw in zip(order, packed, strict=True):
             if raw is None:
                 continue
             item = Item.unpack(pid, raw)
             if item.expires_at <= now:
                 continue
-            if ids[pid]:
-                if near is None or item.lat is None or item.lon is None:
-                    continue
-                if haversine_m(item.lat, item.lon, near.lat, near.lon) > radius_m:
-                    continue
-                local.add(pid)
+            if only_local[pid] and not _within(item, near, radius_m):
+                continue
             items[pid] = item
-        return Pooled(items, local)
+        return items
 
     # ---- keeping current ------------------------------------------------------------------
 

@@ -115,6 +115,26 @@ async def test_a_listing_made_after_the_build_reaches_the_next_deck(api: Api) ->
     assert (await api.call("get", "/v1/feed", reader)).json["items"] == []
 
 
+async def test_candidates_beyond_the_radius_come_only_from_tags_or_co_likes(
+    api: Api, services: Services
+) -> None:
+    _, seller = await api.signup()
+    amsterdam, utrecht = {"lat": 52.37, "lon": 4.89}, {"lat": 52.09, "lon": 5.12}  # 35 km apart
+    here = await listing(api, seller, tags=["bikes"], location=amsterdam)
+    there = await listing(api, seller, tags=["bikes"], location=utrecht)
+    lamp = await listing(api, seller, tags=["lamps"], location=utrecht)
+    near, now = Place(52.37, 4.89), now_ms()
+    # Utrecht lies in a cell the 10 km circle touches, so its pools are read, but only what the
+    # tag pools or co-likes bring may come from beyond the radius
+    assert cell_of(0, 52.09, 5.12) in cells_around(near, 10_000)
+    found = await services.pools.candidates(near, 10_000, ["bikes"], [], now)
+    assert set(found) == {here["id"], there["id"]}
+    found = await services.pools.candidates(near, 10_000, [], [lamp["id"]], now)
+    assert set(found) == {here["id"], lamp["id"]}
+    found = await services.pools.candidates(near, 50_000, [], [], now)
+    assert set(found) == {here["id"], there["id"], lamp["id"]}
+
+
 def _destination(lat: float, lon: float, bearing: float, metres: float) -> tuple[float, float]:
     """The point `metres` away from (lat, lon) along `bearing` on the sphere."""
     d, b = metres / EARTH_RADIUS_M, math.radians(bearing)
