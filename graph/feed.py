@@ -453,10 +453,9 @@ class FeedService:
                 "hidden_sellers": hidden,
                 "near": _point(near),
             }
+            # distances from the reader's own point, measured by the graph
             for row in await self._store.run(DETAILS, params):
                 read[row["id"]] = self._candidate(row, row["id"], paths, best_seed)
-            if near is not None:
-                _with_distance(read, near)
             deck = rank(read, weights, liked_tags, now, limit)
             if len(deck) == limit:
                 break
@@ -490,13 +489,3 @@ def _row(item: Item, near: Place | None) -> dict[str, Any]:
 
 def _point(near: Place | None) -> dict[str, float] | None:
     return {"latitude": near.lat, "longitude": near.lon} if near else None
-
-
-def _with_distance(candidates: dict[str, Candidate], near: Place) -> None:
-    """Distance from the user's own point, the one the reasons quote."""
-    for cand in candidates.values():
-        loc = cand.row.get("location")
-        if loc:
-            cand.row["distance_m"] = round(
-                haversine_m(loc["latitude"], loc["longitude"], near.lat, near.lon), 3
-            )

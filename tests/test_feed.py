@@ -15,7 +15,8 @@ import pytest
 
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.feed import NEW_DAYS, POPULAR_HYPE, haversine_m
+from graph.feed import NEW_DAYS, POPULAR_HYPE
+from graph.geo import haversine_m
 from graph.ids import now_ms
 from seeds.loader import seed
 from tests.conftest import Api, make_settings, read
