@@ -202,18 +202,15 @@ class Pools:
     async def generation(self) -> str:
         """The current generation, building the pools first if there are none (one builder at
         a time across workers; the others wait for it)."""
-        gen = await self._redis.get(self._p + "gen")
-        if gen is not None:
-            return _text(gen)
         deadline = time.monotonic() + FIRST_BUILD_WAIT_S
-        while time.monotonic() < deadline:
-            if await self.rebuild(only_if_missing=True):
-                continue
+        while True:
             gen = await self._redis.get(self._p + "gen")
             if gen is not None:
                 return _text(gen)
-            await asyncio.sleep(0.1)
-        raise Unavailable("the feed is still being prepared; try again in a minute")
+            if time.monotonic() > deadline:
+                raise Unavailable("the feed is still being prepared; try again in a minute")
+            if not await self.rebuild(only_if_missing=True):  # another worker is building
+                await asyncio.sleep(0.1)
 
     async def candidates(
         self,
@@ -271,10 +268,9 @@ class Pools:
         wanted = sorted(set(ids))
         if not wanted:
             return 0
-        gen = await self._redis.get(self._p + "gen")
+        gen, building = await self._redis.mget(self._p + "gen", self._p + "building")
         if gen is None:  # nothing built yet: the first build reads everything anyway
             return 0
-        building = await self._redis.exists(self._p + "building")
         rows = {r["id"]: r for r in await self._store.run(ITEMS, {"ids": wanted})}
         key = f"{self._p}{_text(gen)}:"
         olds = await self._redis.hmget(key + "items", wanted)
@@ -292,7 +288,9 @@ class Pools:
                 pipe.zadd(key + name, {pid: score})
                 pipe.zremrangebyrank(key + name, 0, -KEEP[kind] - 1)
                 pipe.sadd(key + "keys", name)
-        if building:  # a rebuild is reading the graph: it re-reads these when it is done
+        if (
+            building is not None
+        ):  # a rebuild is reading the graph: it re-reads these when it is done
             pipe.sadd(self._p + "touched", *wanted)
         await pipe.execute()
         return len(wanted)
