@@ -197,9 +197,8 @@ class Jobs:
 
     async def hype(self) -> int:
         """Every active listing's hype, one window of expiry time at a time."""
-        params = {"tau": float(HYPE_TAU_MS), "since": now_ms() - HYPE_WINDOW_MS}
         total = 0
-        windows = by_expiry(self._store, HYPE, params, target=BATCH, size=_count)
+        windows = by_expiry(self._store, HYPE, _hype_params(), target=BATCH, size=_count)
         async for rows in windows:
             total += _count(rows)
         return total
@@ -209,13 +208,7 @@ class Jobs:
         in the feed's pools. Between full passes, hype elsewhere only lags its decay."""
         total = 0
         while ids := await self._pools.take_engaged(BATCH):
-            params = {
-                "ids": ids,
-                "now": now_ms(),
-                "tau": float(HYPE_TAU_MS),
-                "since": now_ms() - HYPE_WINDOW_MS,
-            }
-            await self._store.run(HYPE_OF, params)
+            await self._store.run(HYPE_OF, _hype_params() | {"ids": ids, "now": now_ms()})
             await self._pools.refresh(ids)
             total += len(ids)
         return total
@@ -247,6 +240,10 @@ class Jobs:
             report.pools_rebuilt = await self._pools.rebuild()
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+
+def _hype_params() -> dict[str, Any]:
+    return {"tau": float(HYPE_TAU_MS), "since": now_ms() - HYPE_WINDOW_MS}
 
 
 def _count(rows: list[dict[str, Any]]) -> int:
