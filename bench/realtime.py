@@ -146,19 +146,21 @@ async def _latency(
     async with _socket(session, a, room["buyer"]) as ws:
         for i in range(n):
             started = time.perf_counter()
-            sent = await _json(
-                session,
-                "POST",
-                f"{b}/v1/rooms/{room['room']}/messages",
-                room["seller"],
-                json={"text": f"ping {i}"},
-            )
+            sent = await _send(session, b, room, f"ping {i}")
             while True:
                 frame = orjson.loads((await ws.receive(timeout=5)).data)
                 if frame.get("message", {}).get("id") == sent["id"]:
                     break
             times.append((time.perf_counter() - started) * 1000)
     return times
+
+
+async def _send(
+    session: aiohttp.ClientSession, base: str, room: dict[str, Any], text: str
+) -> dict[str, Any]:
+    """The seller's message in the room, through the server at `base`."""
+    url = f"{base}/v1/rooms/{room['room']}/messages"
+    return await _json(session, "POST", url, room["seller"], json={"text": text})
 
 
 async def _throughput(
@@ -171,13 +173,7 @@ async def _throughput(
     async def sender(room: dict[str, Any]) -> None:
         i = 0
         while time.monotonic() < deadline:
-            sent = await _json(
-                session,
-                "POST",
-                f"{b}/v1/rooms/{room['room']}/messages",
-                room["seller"],
-                json={"text": f"load {i}"},
-            )
+            sent = await _send(session, b, room, f"load {i}")
             sent_ids.add(sent["id"])
             i += 1
 

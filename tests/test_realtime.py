@@ -186,8 +186,7 @@ async def test_an_offline_client_catches_up_from_history_and_on_reconnect(
 async def test_bad_tokens_never_connect(two_servers: tuple[str, str]) -> None:
     a, _ = two_servers
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(ws_url(a, "not-a-token")):
-            pass
+        await connect(ws_url(a, "not-a-token"))
     assert refused.value.response.status_code == 401
     # a first-frame token that is wrong closes the socket with 4401
     async with connect(a.replace("http://", "ws://") + "/v1/ws") as ws:
