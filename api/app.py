@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from urllib.parse import unquote
 
@@ -13,12 +12,22 @@ from sanic.response import HTTPResponse
 from api import errors
 from api.errors import problem
 from api.realtime import Hub
-from api.routes import auth, feed, health, images, products, rooms, users
+from api.routes import auth, collections, deals, feed, health, images, products, rooms, users
+from graph import worker
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.jobs import sweeper
 from graph.settings import Settings
 
-BLUEPRINTS = (health.bp, auth.bp, users.bp, images.bp, products.bp, rooms.bp, feed.bp)
+BLUEPRINTS = (
+    health.bp,
+    auth.bp,
+    users.bp,
+    images.bp,
+    products.bp,
+    rooms.bp,
+    feed.bp,
+    deals.bp,
+    collections.bp,
+)
 
 
 def _dumps(value: object) -> str:
@@ -54,34 +63,22 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         if getattr(app.ctx, "owns_services", False):
             # the browse planner's sample costs one scan: take it before the first request does
             app.add_task(app.ctx.services.browse.warm(), name="warm-browse")
-            if settings.jobs_interval_seconds > 0:
-                services = app.ctx.services
-                app.ctx.stop_jobs = asyncio.Event()
-                app.add_task(
-                    sweeper(
-                        services.jobs,
-                        services.redis,
-                        settings.redis_prefix,
-                        settings.jobs_interval_seconds,
-                        app.ctx.stop_jobs,
-                    ),
-                    name="sweeper",
-                )
+
+    @app.main_process_ready
+    async def start_background(app: Sanic) -> None:
+        """The sweeper and deal timers run in a process of their own (`vendr worker`), managed
+        with the HTTP workers: a pools rebuild never stalls a request again."""
+        if settings.background == "on":
+            app.manager.manage(
+                "vendr-worker", worker.managed, {"settings": settings.model_dump(mode="json")}
+            )
 
     @app.before_server_stop
     async def stop_background(app: Sanic) -> None:
-        stop = getattr(app.ctx, "stop_jobs", None)
-        if stop is not None:
-            stop.set()
         # end background tasks while the loop still runs: a task Sanic has to cancel later,
-        # in its shutdown, can leave the worker spinning. A sweeper between rounds ends at
-        # once; one mid-round is cut short (every step of a round is safe to redo)
-        sweeping = app.get_task("sweeper", raise_exception=False)
-        if sweeping is not None:
-            await asyncio.wait({sweeping}, timeout=2)
-        for name in ("sweeper", "warm-browse"):
-            with contextlib.suppress(Exception):
-                await app.cancel_task(name, raise_exception=False)
+        # in its shutdown, can leave the worker spinning
+        with contextlib.suppress(Exception):
+            await app.cancel_task("warm-browse", raise_exception=False)
         app.purge_tasks()
         hub: Hub | None = getattr(app.ctx, "hub", None)
         if hub is not None:

@@ -92,7 +92,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             port=settings.port,
             workers=settings.workers,
             access_log=False,
-            single_process=settings.workers == 1,
         )
         Sanic.serve(primary=app, app_loader=loader)
     finally:
@@ -119,6 +118,13 @@ async def _jobs_once(settings: Settings) -> int:
         await shutdown(services)
     for name, value in vars(report).items():
         print(f"{name}: {value}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from graph import worker
+
+    worker.main(settings)
     return 0
 
 
@@ -187,6 +193,11 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=1)
     seed.add_argument("--force", action="store_true", help="add to a graph that has users")
     seed.set_defaults(func=cmd_seed)
+
+    work = sub.add_parser(
+        "worker", help="run the background process alone: sweeper and deal timers (Ctrl-C stops)"
+    )
+    work.set_defaults(func=cmd_worker)
 
     jobs = sub.add_parser("jobs", help="background upkeep")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True)

@@ -33,8 +33,10 @@ def problem(
     *,
     errors: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> HTTPResponse:
     body: dict[str, Any] = {
+        **(extra or {}),
         "type": "about:blank",
         "title": title,
         "status": status,
@@ -51,7 +53,9 @@ def handle(request: Request, exc: Exception) -> HTTPResponse:
             exc.status, exc.title, exc.detail, headers={"Retry-After": str(exc.retry_after)}
         )
     if isinstance(exc, DomainError):
-        return problem(exc.status, exc.title, exc.detail, errors=exc.errors or None)
+        return problem(
+            exc.status, exc.title, exc.detail, errors=exc.errors or None, extra=exc.extra
+        )
     if isinstance(exc, SanicException):
         status = exc.status_code
         title = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(

@@ -340,7 +340,9 @@ class MessageOut(BaseModel):
     id: str
     room_id: str
     sender_id: str
+    kind: Literal["text", "system"]
     text: str
+    data: dict[str, object] | None
     sent_at: str
 
 
@@ -384,4 +386,178 @@ class FeedCard(BaseModel):
 
 class FeedPage(BaseModel):
     items: list[FeedCard]
+    next_cursor: str | None
+
+
+# ---- deals ---------------------------------------------------------------------------------
+
+Amount = Annotated[int, Field(gt=0, le=10**10)]
+Quantity = Annotated[int, Field(ge=1, le=1000)]
+EntityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class OfferIn(Input):
+    amount: Amount  # per unit, minor units of the listing's currency
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    quantity: Quantity = 1
+    message: Note | None = None
+
+
+class CounterIn(Input):
+    amount: Amount
+
+
+class OrderIn(Input):
+    quantity: Quantity = 1
+    offer_id: EntityId | None = None
+
+
+class DealsQuery(Query):
+    role: Literal["buyer", "seller"] | None = None
+    status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")] | None = None
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class Money(BaseModel):
+    amount: int
+    currency: str
+
+
+class Party(BaseModel):
+    id: str
+    handle: str
+    display_name: str
+
+
+class OfferProduct(BaseModel):
+    id: str
+    title: str
+    price: Money
+
+
+class OfferStep(BaseModel):
+    id: str
+    amount: Money
+    quantity: int
+    status: str
+    made_by: Literal["buyer", "seller"]
+    round: int
+    created_at: str
+    updated_at: str
+
+
+class OfferOut(BaseModel):
+    id: str
+    product: OfferProduct
+    amount: Money
+    quantity: int
+    status: Literal["open", "countered", "accepted", "declined", "withdrawn", "expired"]
+    made_by: Literal["buyer", "seller"]
+    buyer_id: str
+    seller_id: str
+    room_id: str
+    thread_id: str
+    round: int
+    order_id: str | None
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+    actions: list[str] | None = None
+    thread: list[OfferStep] | None = None
+
+
+class OfferPage(BaseModel):
+    items: list[OfferOut]
+    next_cursor: str | None
+
+
+class OrderLine(BaseModel):
+    product_id: str
+    title: str
+    quantity: int
+    unit_price: Money
+
+
+class Due(BaseModel):
+    event: str
+    at: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    status: Literal["placed", "confirmed", "completed", "cancelled"]
+    amount: Money
+    quantity: int
+    lines: list[OrderLine]
+    buyer: Party
+    seller: Party
+    room_id: str
+    offer_id: str | None
+    created_at: str
+    updated_at: str
+    confirmed_at: str | None
+    completed_at: str | None
+    cancelled_at: str | None
+    cancelled_by: str | None
+    due: Due | None
+    actions: list[str] | None = None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class CartItemIn(Input):
+    quantity: Quantity
+
+
+class CartLine(BaseModel):
+    product_id: str
+    title: str
+    unit_price: Money
+    quantity: int
+    available: int
+    status: str
+    seller: Party
+    thumb_url: str | None
+    problem: dict[str, object] | None
+
+
+class CartOut(BaseModel):
+    items: list[CartLine]
+    totals: list[Money]
+    ready: bool
+
+
+class CheckoutOut(BaseModel):
+    orders: list[OrderOut]
+
+
+class CollectionIn(Input):
+    name: Name
+    product_ids: Annotated[list[EntityId], Field(max_length=200)] = []
+
+
+class CollectionPatch(Input):
+    name: Name | None = None
+    product_ids: Annotated[list[EntityId], Field(max_length=200)] | None = None
+
+
+class CollectionOut(BaseModel):
+    id: str
+    name: str
+    shop: dict[str, object]
+    owner_id: str
+    created_at: str
+    updated_at: str
+    items: list[ProductOut] | None = None
+    active: int | None = None
+    cover_url: str | None = None
+
+
+class CollectionPage(BaseModel):
+    items: list[CollectionOut]
     next_cursor: str | None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from api.schemas import ImageOut, Shop, UserMe, UserPublic
 from graph.ids import iso
 
@@ -92,7 +94,7 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
         "local_pickup": bool(row["local_pickup"]),
         "location": place(row.get("location")),
         "status": row["status"],
-        "quantity": int(row.get("quantity") or 1),
+        "quantity": int(row["quantity"]) if row.get("quantity") is not None else 1,
         "tags": sorted(row.get("tags") or []),
         "images": [
             {
@@ -122,11 +124,16 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def message(row: dict[str, Any]) -> dict[str, Any]:
+    """A chat line; `kind` is `system` for the lines deals write (an offer made, an order
+    confirmed), with what happened in `data`."""
+    system = row.get("kind") == "system"
     return {
         "id": row["id"],
         "room_id": row["room_id"],
         "sender_id": row["sender_id"],
+        "kind": "system" if system else "text",
         "text": row["body"],
+        "data": orjson.loads(row["data"]) if system and row.get("data") else None,
         "sent_at": iso(row["sent_at"]),
     }
 
@@ -142,6 +149,8 @@ def room(row: dict[str, Any]) -> dict[str, Any]:
                 "sender_id": row["last_sender_id"],
                 "body": row["last_body"],
                 "sent_at": row["last_sent_at"],
+                "kind": row.get("last_kind"),
+                "data": row.get("last_data"),
             }
         )
     return {

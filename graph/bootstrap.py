@@ -13,6 +13,12 @@ from graph.blobs import BlobStore, LocalBlobStore
 from graph.browse import BrowseService
 from graph.cache import QueryCache
 from graph.catalog import CatalogService
+from graph.deals.cart import CartService
+from graph.deals.collections import CollectionService
+from graph.deals.common import Pushes, Timers
+from graph.deals.offers import OfferService
+from graph.deals.orders import OrderService
+from graph.deals.scheduler import DealScheduler
 from graph.feed import FeedService
 from graph.images import ImageService
 from graph.jobs import Jobs
@@ -35,7 +41,23 @@ RATE_RULES = {
     "write_user": "120/minute",
     "message_user": "60/minute",
     "swipe_user": "600/minute",
+    "deal_user": "60/minute",
 }
+
+
+# Longer than any one statement may run (graph.store.falkordb.QUERY_TIMEOUT_MS), so a slow
+# query fails with the database's own timeout; connecting waits out a burst of fsynced writes.
+SOCKET_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _pool(url: str) -> aioredis.ConnectionPool:
+    return aioredis.ConnectionPool.from_url(
+        url,
+        max_connections=64,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+    )
 
 
 class NotRunning(RuntimeError):
@@ -61,6 +83,11 @@ class Services:
     messaging: MessagingService
     feed: FeedService
     notifier: Notifier
+    orders: OrderService
+    offers: OfferService
+    cart: CartService
+    collections: CollectionService
+    deal_timers: DealScheduler
 
 
 def graph_redis_url(settings: Settings) -> str | None:
@@ -88,8 +115,7 @@ def redis_url(settings: Settings) -> str:
 def make_store(settings: Settings) -> GraphStore:
     url = graph_redis_url(settings)
     if url is not None:
-        pool = aioredis.ConnectionPool.from_url(url, max_connections=64)
-        return FalkorStore(pool, settings.graph_name)
+        return FalkorStore(_pool(url), settings.graph_name)
     return Neo4jStore.connect(
         settings.graph_url, settings.neo4j_user, settings.neo4j_password, settings.graph_name
     )
@@ -97,7 +123,7 @@ def make_store(settings: Settings) -> GraphStore:
 
 async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Services:
     store = make_store(settings)
-    pool = aioredis.ConnectionPool.from_url(redis_url(settings), max_connections=64)
+    pool = _pool(redis_url(settings))
     redis = aioredis.Redis(connection_pool=pool)
     if ensure_schema:
         await store.ensure_schema()
@@ -110,6 +136,11 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
     browse = BrowseService(store, cache)
     pools = Pools(store, redis, settings.redis_prefix)
+    catalog = CatalogService(store, settings.listing_ttl_days, cache, pools)
+    notifier = Notifier(redis, settings.redis_prefix)
+    timers, pushes = Timers(settings), Pushes(notifier)
+    orders = OrderService(store, timers, pushes, catalog.changed)
+    offers = OfferService(store, timers, pushes, catalog.changed, orders, pools)
     return Services(
         settings=settings,
         store=store,
@@ -121,13 +152,18 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         cache=cache,
         accounts=AccountService(store, passwords, sessions, cache),
         images=ImageService(store, blobs, settings),
-        catalog=CatalogService(store, settings.listing_ttl_days, cache, pools),
+        catalog=catalog,
         browse=browse,
         jobs=Jobs(store, blobs, cache, pools, redis, settings),
         messaging=MessagingService(store),
         pools=pools,
         feed=FeedService(store, browse, pools),
-        notifier=Notifier(redis, settings.redis_prefix),
+        notifier=notifier,
+        orders=orders,
+        offers=offers,
+        cart=CartService(store, orders, timers, pushes, catalog.changed, settings.max_cart_lines),
+        collections=CollectionService(store),
+        deal_timers=DealScheduler(offers, orders, redis, settings.redis_prefix),
     )
 
 

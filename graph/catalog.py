@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -166,9 +167,13 @@ class CatalogService:
         self._pools = pools
 
     async def _changed(self, product_id: str) -> None:
-        """After a listing's write: browse caches of older versions go, its pools follow."""
+        await self.changed([product_id])
+
+    async def changed(self, product_ids: Iterable[str]) -> None:
+        """After listings' writes (here or a deal's stock): browse caches of older versions go,
+        their pools follow."""
         await self._cache.bump("catalog")
-        await self._pools.refresh([product_id])
+        await self._pools.refresh(product_ids)
 
     async def _context(
         self, user_id: str, product_id: str | None = None, image_ids: tuple[str, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from graph.errors import Invalid, NotFound
@@ -12,6 +13,34 @@ Role = Literal["buyer", "seller"]
 MAX_PAGE = 100
 MISSED_LIMIT = 500
 
+# Opens the buyer's room with the seller about `p` once (Room.key is unique), with both
+# memberships; expects `buyer`, `seller` and `p` bound and leaves `room_created` beside them.
+ROOM_MERGE = """
+MERGE (r:Room {key: $room_key})
+  ON CREATE SET r.id = $room_id, r.created_at = $now, r.last_message_at = $now,
+                r.product_id = p.id, r.buyer_id = buyer.id, r.seller_id = seller.id
+WITH buyer, seller, p, r, r.id = $room_id AS room_created
+FOREACH (_ IN CASE WHEN room_created THEN [1] ELSE [] END |
+  CREATE (buyer)-[:MEMBER {role: 'buyer', last_read_at: $now, unread: 0}]->(r)
+  CREATE (seller)-[:MEMBER {role: 'seller', last_read_at: 0, unread: 0}]->(r)
+  CREATE (r)-[:ABOUT]->(p)
+  CREATE (:Event {id: $room_event_id, type: 'room.opened', at: $now, actor_id: buyer.id,
+                  subject_id: $room_id, data: '{}'}))
+"""
+
+# A system line in the room's history (an offer made, an order confirmed...): expects `r`;
+# counts as unread for every member but the one who acted.
+SYSTEM_MESSAGE = """
+CREATE (sys:Message {id: $sys_id, room_id: r.id, sender_id: 'system', kind: $sys_kind,
+                     body: $sys_text, data: $sys_data, sent_at: $now})-[:IN]->(r)
+SET r.last_message_at = $now, r.last_message_id = $sys_id
+"""
+SYSTEM_UNREAD = """
+MATCH (member:User)-[unread:MEMBER]->(r)
+WHERE member.id <> $actor_id
+SET unread.unread = coalesce(unread.unread, 0) + 1
+"""
+
 OPEN_ROOM = statement(
     "messaging.open_room",
     """
@@ -20,20 +49,30 @@ OPEN_ROOM = statement(
     WHERE seller.status = 'active' AND seller.id <> buyer.id
       AND p.status IN ['active', 'reserved', 'sold']
       AND NOT (buyer)-[:BLOCKED]-(seller)
-    MERGE (r:Room {key: $key})
-      ON CREATE SET r.id = $id, r.created_at = $now, r.last_message_at = $now,
-                    r.product_id = p.id, r.buyer_id = buyer.id, r.seller_id = seller.id
-    WITH buyer, seller, p, r, r.id = $id AS created
-    FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END |
-      CREATE (buyer)-[:MEMBER {role: 'buyer', last_read_at: $now, unread: 0}]->(r)
-      CREATE (seller)-[:MEMBER {role: 'seller', last_read_at: 0, unread: 0}]->(r)
-      CREATE (r)-[:ABOUT]->(p)
-      CREATE (:Event {id: $event_id, type: 'room.opened', at: $now, actor_id: $buyer_id,
-                      subject_id: $id, data: $event_data}))
-    RETURN r.id AS id, created
+    WITH buyer, seller, p
+    """
+    + ROOM_MERGE
+    + """
+    RETURN r.id AS id, room_created AS created
     """,
     write=True,
 )
+
+
+def room_params(buyer_id: str, product_id: str) -> dict[str, Any]:
+    """What ROOM_MERGE needs: the room's key, and an id and event id should it be new."""
+    return {"room_key": f"{product_id}:{buyer_id}", "room_id": new_id(), "room_event_id": new_id()}
+
+
+def system_params(text: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What SYSTEM_MESSAGE needs: the line's text and what happened, as data."""
+    return {
+        "sys_id": new_id(),
+        "sys_kind": "system",
+        "sys_text": text,
+        "sys_data": json.dumps(data, separators=(",", ":")),
+    }
+
 
 OPEN_CHECK = statement(
     "messaging.open_check",
@@ -62,7 +101,7 @@ RETURN r.id AS id, m.role AS role, m.unread AS unread, r.created_at AS created_a
        other.id AS other_id, other.handle AS other_handle,
        other.display_name AS other_name,
        last.id AS last_id, last.body AS last_body, last.sent_at AS last_sent_at,
-       last.sender_id AS last_sender_id
+       last.sender_id AS last_sender_id, last.kind AS last_kind, last.data AS last_data
 """
 
 ROOM = statement(
@@ -93,7 +132,7 @@ ROOMS = statement(
 
 MESSAGE_FIELDS = """
 msg.id AS id, msg.room_id AS room_id, msg.sender_id AS sender_id, msg.body AS body,
-msg.sent_at AS sent_at
+msg.sent_at AS sent_at, msg.kind AS kind, msg.data AS data
 """
 
 SEND = statement(
@@ -103,7 +142,7 @@ SEND = statement(
     MATCH (other:User)-[om:MEMBER]->(r)
     WHERE other.id <> me.id AND NOT (me)-[:BLOCKED]-(other)
     CREATE (msg:Message {id: $id, room_id: $room_id, sender_id: $user_id, body: $body,
-                         sent_at: $now})-[:IN]->(r)
+                         kind: 'text', sent_at: $now})-[:IN]->(r)
     SET r.last_message_at = $now, r.last_message_id = $id,
         om.unread = coalesce(om.unread, 0) + 1, m.last_read_at = $now, m.unread = 0
     CREATE (e:Event {id: $event_id, type: 'message.sent', at: $now, actor_id: $user_id,
@@ -160,12 +199,10 @@ class MessagingService:
         self._store = store
 
     async def open_room(self, buyer_id: str, product_id: str) -> tuple[dict[str, Any], bool]:
-        room_id = new_id()
         params = {
             "buyer_id": buyer_id,
             "product_id": product_id,
-            "key": f"{product_id}:{buyer_id}",
-            "id": room_id,
+            **room_params(buyer_id, product_id),
             **event({"product_id": product_id}),
         }
         rows = await self._store.run(OPEN_ROOM, params)

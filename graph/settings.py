@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     rate_limits: Literal["on", "off"] = "on"
     listing_ttl_days: int = 30
     purge_after_days: int = 30
+    background: Literal["on", "off"] = Field(
+        "on", description="`vendr serve` starts the background worker beside the HTTP workers"
+    )
     jobs_interval_seconds: float = 60.0
     cache_ttl_seconds: float = 30.0
     hype_full_seconds: float = 600.0
@@ -41,6 +44,17 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 2
+    offer_ttl_seconds: float = Field(48 * 3600, gt=0, description="an unanswered offer expires")
+    order_confirm_seconds: float = Field(
+        48 * 3600, gt=0, description="a placed order the seller does not confirm is cancelled"
+    )
+    order_complete_seconds: float = Field(
+        7 * 24 * 3600, gt=0, description="a confirmed order completes by itself after this"
+    )
+    deals_interval_seconds: float = Field(
+        5.0, ge=0, description="how often the worker fires due deal timers (0: never)"
+    )
+    max_cart_lines: int = 50
     demo_users: int = 200
     demo_products: int = 1000
 

@@ -21,6 +21,9 @@ UNIQUE: tuple[tuple[str, str], ...] = (
     ("Room", "id"),
     ("Room", "key"),
     ("Message", "id"),
+    ("Offer", "id"),
+    ("Order", "id"),
+    ("Collection", "id"),
 )
 
 # (label, property) range indexes for lookups and sorts
@@ -33,6 +36,13 @@ INDEXED: tuple[tuple[str, str], ...] = (
     ("Product", "expires_at"),
     ("Product", "hype"),
     ("Product", "seller_id"),
+    ("Offer", "buyer_id"),
+    ("Offer", "seller_id"),
+    ("Offer", "thread_id"),
+    ("Offer", "due_at"),
+    ("Order", "buyer_id"),
+    ("Order", "seller_id"),
+    ("Order", "due_at"),
 )
 
 # point properties queried by distance

@@ -1,0 +1,71 @@
+"""What offers, orders and the cart share: timers from settings, pushes to both parties, the
+listing-changed hook, and money in words for the room's history."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from graph.deals.machine import Machine
+from graph.ids import iso, now_ms
+from graph.notify import Notifier
+from graph.settings import Settings
+
+# a listing's stock or status changed: browse caches and feed pools follow
+Changed = Callable[[Iterable[str]], Awaitable[None]]
+
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF ", "SEK": "SEK "}
+ZERO_DECIMAL = frozenset({"JPY", "KRW", "ISK", "CLP", "VND"})
+
+
+def money_text(amount: int, currency: str) -> str:
+    """12.50 EUR as €12.50, for the lines deals write into a room."""
+    symbol = SYMBOLS.get(currency, currency + " ")
+    if currency in ZERO_DECIMAL:
+        return f"{symbol}{amount:,}"
+    return f"{symbol}{amount // 100:,}.{amount % 100:02d}"
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Deadlines for the states that have a timer, from the periods in settings."""
+
+    settings: Settings
+
+    def due(
+        self, machine: Machine, state: str, now: int | None = None
+    ) -> tuple[int | None, str | None]:
+        timer = machine.timers.get(state)
+        if timer is None:
+            return None, None
+        period_s = float(getattr(self.settings, timer.setting))
+        return (now if now is not None else now_ms()) + int(period_s * 1000), timer.event
+
+
+class Pushes:
+    """Deal updates to both parties' connections, after the graph has them."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    async def send(self, kind: str, body: dict[str, Any], parties: Iterable[str]) -> None:
+        await self._notifier.publish(list(parties), {"type": kind, kind.split(".")[0]: body})
+
+    async def system_message(self, row: dict[str, Any], parties: Iterable[str]) -> None:
+        """The room's new system line, shaped as chat pushes are."""
+        if not row.get("sys_id"):
+            return
+        message = {
+            "id": row["sys_id"],
+            "room_id": row["room_id"],
+            "sender_id": "system",
+            "kind": "system",
+            "text": row["sys_text"],
+            "data": row["sys_data"],
+            "sent_at": iso(row["sys_at"]),
+        }
+        await self._notifier.publish(
+            list(parties),
+            {"type": "message.created", "room_id": row["room_id"], "message": message},
+        )

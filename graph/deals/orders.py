@@ -1,0 +1,360 @@
+"""Orders: placed with their stock taken in the same statement, moved through the ORDER table
+by one compare-and-set statement, timers fired by the scheduler, both parties told.
+
+Stock: `Product.quantity` is what is still available. Placing decrements it only if enough is
+left; cancelling gives the order's units back; a listing with nothing left is `reserved`
+while orders hold it, and `sold` once they are completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from graph.deals import shapes
+from graph.deals.common import Changed, Pushes, Timers, money_text
+from graph.deals.machine import ORDER, Transition, allowed, open_events
+from graph.errors import Conflict, Invalid, NotFound
+from graph.ids import event, new_id, now_ms
+from graph.messaging import ROOM_MERGE, SYSTEM_MESSAGE, SYSTEM_UNREAD, room_params, system_params
+from graph.store import GraphStore, Statement, statement
+
+Role = Literal["buyer", "seller"]
+MAX_QUANTITY = 1000
+
+# Where a listing stands, to explain a refused offer or order precisely.
+LISTING_STATE = statement(
+    "deals.listing_state",
+    """
+    OPTIONAL MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
+    OPTIONAL MATCH (buyer:User {id: $buyer_id})
+    WITH p, seller, buyer,
+         CASE WHEN buyer IS NULL OR seller IS NULL THEN 0
+              ELSE size([(buyer)-[b:BLOCKED]-(seller) | b]) END AS blocks
+    RETURN p IS NOT NULL AND p.status <> 'deleted' AND seller.status = 'active'
+             AND blocks = 0 AS visible,
+           seller.id AS seller_id, p.status AS status, p.quantity AS quantity,
+           p.price AS price, p.currency AS currency, p.expires_at AS expires_at,
+           p.title AS title,
+           buyer IS NOT NULL AND buyer.status = 'active' AS buyer_active
+    """,
+)
+
+# What every deal write returns: the room's new system line, for the pushes.
+SYSTEM_RETURN = """
+RETURN o.id AS id, r.id AS room_id, o.buyer_id AS buyer_id, o.seller_id AS seller_id,
+       sys.id AS sys_id, sys.body AS sys_text, sys.data AS sys_data, sys.sent_at AS sys_at
+"""
+
+# Creates order `o` for `$quantity` of `p` at `unit` (bound), from `buyer` to `seller` in room
+# `r`, taking the units; the caller has checked there are enough after taking the lock.
+ORDER_CREATE = """
+WITH buyer, seller, p, r, unit, p.quantity - $quantity AS left
+SET p.quantity = left, p.updated_at = $now,
+    p.status = CASE WHEN left = 0 THEN 'reserved' ELSE p.status END
+CREATE (buyer)-[:PLACED]->(o:Order {id: $order_id, status: 'placed', quantity: $quantity,
+                                    amount: unit * $quantity, currency: p.currency,
+                                    buyer_id: buyer.id, seller_id: seller.id, room_id: r.id,
+                                    offer_id: $offer_id, created_at: $now, updated_at: $now,
+                                    due_at: $due_at, due_event: $due_event})
+CREATE (o)-[:OF {quantity: $quantity, unit_price: unit}]->(p)
+CREATE (:Event {id: $event_id, type: 'order.placed', at: $now, actor_id: buyer.id,
+                subject_id: $order_id, data: $event_data})
+"""
+
+PLACE = statement(
+    "orders.place",
+    """
+    MATCH (buyer:User {id: $buyer_id}) WHERE buyer.status = 'active'
+    MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
+    WHERE seller.status = 'active' AND seller.id <> buyer.id AND NOT (buyer)-[:BLOCKED]-(seller)
+    // write before reading the stock: on Neo4j this takes the listing's write lock, so orders
+    // racing for the last units queue up here and each reads what the one before it left
+    // (FalkorDB runs one write at a time anyway)
+    SET p.stock_checked_at = $now
+    WITH buyer, seller, p
+    WHERE p.status = 'active' AND p.expires_at > $now AND p.quantity >= $quantity
+    WITH buyer, seller, p
+    """
+    + ROOM_MERGE
+    + "WITH buyer, seller, p, r, p.price AS unit\n"
+    + ORDER_CREATE
+    + "WITH o, r\n"
+    + SYSTEM_MESSAGE
+    + "WITH o, r, sys\n"
+    + SYSTEM_UNREAD
+    + "WITH DISTINCT o, r, sys\n"
+    + SYSTEM_RETURN,
+    write=True,
+)
+
+MOVE = statement(
+    "orders.move",
+    """
+    MATCH (o:Order {id: $id})
+    SET o.locked_at = $now
+    WITH o
+    WHERE o.status = $source
+      AND (($role = 'buyer' AND o.buyer_id = $actor_id)
+           OR ($role = 'seller' AND o.seller_id = $actor_id)
+           OR ($role = 'system' AND o.due_event = $event AND o.due_at <= $now))
+    SET o.status = $target, o.updated_at = $now, o.due_at = $due_at, o.due_event = $due_event,
+        o.confirmed_at = CASE WHEN $target = 'confirmed' THEN $now ELSE o.confirmed_at END,
+        o.completed_at = CASE WHEN $target = 'completed' THEN $now ELSE o.completed_at END,
+        o.cancelled_at = CASE WHEN $target = 'cancelled' THEN $now ELSE o.cancelled_at END,
+        o.cancelled_by = CASE WHEN $target = 'cancelled' THEN $role ELSE o.cancelled_by END
+    WITH o
+    MATCH (o)-[line:OF]->(p:Product)
+    WITH o, line, p,
+         size([(p)<-[:OF]-(other:Order) WHERE other.status IN ['placed', 'confirmed'] | other])
+           AS holding
+    FOREACH (_ IN CASE WHEN $restock THEN [1] ELSE [] END |
+      SET p.quantity = p.quantity + line.quantity, p.updated_at = $now,
+          p.status = CASE WHEN p.status = 'reserved' THEN 'active' ELSE p.status END)
+    // done: a listing with nothing left and no other order holding it is sold
+    FOREACH (_ IN CASE WHEN $complete AND p.quantity = 0 AND p.status = 'reserved'
+                        AND holding = 0 THEN [1] ELSE [] END |
+      SET p.status = 'sold', p.sold_at = $now, p.updated_at = $now)
+    WITH o, collect(p.id) AS products
+    MATCH (r:Room) WHERE r.id = o.room_id
+    CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: $actor_id,
+                    subject_id: o.id, data: $event_data})
+    WITH o, r, products
+    """
+    + SYSTEM_MESSAGE
+    + "WITH o, r, sys, products\n"
+    + SYSTEM_UNREAD
+    + "WITH DISTINCT o, r, sys, products\n"
+    + SYSTEM_RETURN
+    + ", products",
+    write=True,
+)
+
+# The order as either party sees it; expects `o`.
+ORDER_VIEW = """
+MATCH (b:User)-[:PLACED]->(o)-[line:OF]->(p:Product)<-[:LISTED]-(s:User)
+WITH o, b, s, collect({product_id: p.id, title: p.title, quantity: line.quantity,
+                       unit_price: line.unit_price}) AS lines
+RETURN o.id AS id, o.status AS status, o.amount AS amount, o.currency AS currency,
+       o.quantity AS quantity, o.room_id AS room_id, o.offer_id AS offer_id,
+       o.created_at AS created_at, o.updated_at AS updated_at,
+       o.confirmed_at AS confirmed_at, o.completed_at AS completed_at,
+       o.cancelled_at AS cancelled_at, o.cancelled_by AS cancelled_by,
+       o.due_at AS due_at, o.due_event AS due_event,
+       b.id AS buyer_id, b.handle AS buyer_handle, b.display_name AS buyer_name,
+       s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name, lines
+"""
+
+GET = statement(
+    "orders.get",
+    """
+    MATCH (o:Order {id: $id})
+    WHERE o.buyer_id = $user_id OR o.seller_id = $user_id OR $user_id IS NULL
+    WITH o
+    """
+    + ORDER_VIEW,
+)
+
+
+def _listing(field: str) -> Statement:
+    return statement(
+        f"orders.list_{field.removesuffix('_id')}",
+        """
+        MATCH (o:Order)
+        WHERE o."""
+        + field
+        + """ = $user_id AND ($status IS NULL OR o.status = $status)
+          AND ($after_id IS NULL OR o.created_at < $after
+               OR (o.created_at = $after AND o.id < $after_id))
+        WITH o ORDER BY o.created_at DESC, o.id DESC LIMIT $limit
+        """
+        + ORDER_VIEW
+        + "ORDER BY created_at DESC, id DESC",
+    )
+
+
+# one statement per side: each reads its own index (fields from this fixed pair only)
+LIST = {"buyer": _listing("buyer_id"), "seller": _listing("seller_id")}
+
+DUE = statement(
+    "orders.due",
+    """
+    MATCH (o:Order)
+    WHERE o.due_at <= $now
+    RETURN o.id AS id, o.status AS status, o.due_event AS event
+    ORDER BY o.due_at
+    LIMIT $batch
+    """,
+)
+
+_TEXT = {
+    "placed": "Order placed: {quantity} × {title} for {amount}",
+    "confirmed": "The seller confirmed the order",
+    "completed": "Order completed",
+    "cancelled": "Order cancelled by the {who}",
+}
+
+
+class OrderService:
+    def __init__(self, store: GraphStore, timers: Timers, pushes: Pushes, changed: Changed) -> None:
+        self._store = store
+        self._timers = timers
+        self._pushes = pushes
+        self._changed = changed
+
+    async def place(self, buyer_id: str, product_id: str, quantity: int) -> dict[str, Any]:
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise Invalid(
+                f"quantity is 1 to {MAX_QUANTITY}", errors={"quantity": f"1 to {MAX_QUANTITY}"}
+            )
+        state = await self.listing_state(buyer_id, product_id)
+        order_id = new_id()
+        due_at, due_event = self._timers.due(ORDER, ORDER.initial)
+        text = _TEXT["placed"].format(
+            quantity=quantity,
+            title=state["title"],
+            amount=money_text(int(state["price"]) * quantity, state["currency"]),
+        )
+        params = {
+            "buyer_id": buyer_id,
+            "product_id": product_id,
+            "quantity": quantity,
+            "order_id": order_id,
+            "offer_id": None,
+            "due_at": due_at,
+            "due_event": due_event,
+            "actor_id": buyer_id,
+            **room_params(buyer_id, product_id),
+            **system_params(text, {"event": "order.placed", "order_id": order_id}),
+            **event({"product_id": product_id, "quantity": quantity}),
+        }
+        rows = await self._store.run(PLACE, params)
+        if not rows:
+            await self.explain_refusal(buyer_id, product_id, quantity)
+        await self._after(rows[0], [product_id])
+        return await self.get(buyer_id, order_id)
+
+    async def listing_state(self, buyer_id: str, product_id: str) -> dict[str, Any]:
+        """The listing as a deal sees it; 404 when it is gone, hidden, or the buyer's own."""
+        rows = await self._store.run(
+            LISTING_STATE, {"product_id": product_id, "buyer_id": buyer_id}
+        )
+        state = rows[0] if rows else {}
+        if not state.get("visible") or not state.get("buyer_active"):
+            raise NotFound("no such listing")
+        if state["seller_id"] == buyer_id:
+            raise Invalid("this is your own listing", errors={"product_id": "your own"})
+        return state
+
+    async def explain_refusal(self, buyer_id: str, product_id: str, quantity: int) -> None:
+        """Why a deal on this listing did not go through, read after the fact."""
+        state = await self.listing_state(buyer_id, product_id)
+        if state["status"] != "active" or int(state["expires_at"] or 0) <= now_ms():
+            status = state["status"] if state["status"] != "active" else "expired"
+            raise Conflict(
+                f"the listing is {status}", errors={"product_id": status}, extra={"state": status}
+            )
+        left = int(state["quantity"] or 0)
+        if left < quantity:
+            raise Conflict(
+                f"only {left} left", errors={"quantity": f"{left} left"}, extra={"available": left}
+            )
+        raise Conflict("the listing changed while the order was placed; try again")
+
+    async def act(self, user_id: str, order_id: str, name: str) -> dict[str, Any]:
+        """A party fires `name` (confirm, complete, cancel): 404 for strangers, 409 when the
+        order's state does not allow it or the other party moved first."""
+        order = await self.get(user_id, order_id)
+        role: Role = "buyer" if order["buyer_id"] == user_id else "seller"
+        transition = ORDER.find(order["status"], name)
+        if transition is None or not allowed(transition, role=role):
+            raise self._refused(order, name, role)
+        rows = await self._move(order, transition, actor_id=user_id, role=role)
+        if not rows:  # the other party or a timer moved first
+            raise self._refused(await self.get(user_id, order_id), name, role)
+        return await self.get(user_id, order_id)
+
+    async def fire(self, order_id: str, status: str, name: str) -> bool:
+        """A timer: fires only if the order is still where the timer was set; else nothing."""
+        transition = ORDER.find(status, name)
+        if transition is None or "system" not in transition.who:
+            return False
+        order = {"id": order_id, "status": status}
+        return bool(await self._move(order, transition, actor_id="system", role="system"))
+
+    async def due(self, now: int, batch: int) -> list[dict[str, Any]]:
+        return await self._store.run(DUE, {"now": now, "batch": batch})
+
+    async def _move(
+        self, order: dict[str, Any], t: Transition, *, actor_id: str, role: str
+    ) -> list[dict[str, Any]]:
+        due_at, due_event = self._timers.due(ORDER, t.target)
+        text = _TEXT[t.target].format(who="system" if role == "system" else role)
+        if t.event == "expire":
+            text = "Order cancelled: the seller did not confirm it in time"
+        params = {
+            "id": order["id"],
+            "source": t.source,
+            "target": t.target,
+            "event": t.event,
+            "role": role,
+            "actor_id": actor_id,
+            "restock": t.restock,
+            "complete": t.complete,
+            "due_at": due_at,
+            "due_event": due_event,
+            "event_type": f"order.{t.target}",
+            **system_params(text, {"event": f"order.{t.target}", "order_id": order["id"]}),
+            **event({"event": t.event, "by": role, "from": t.source}),
+        }
+        rows = await self._store.run(MOVE, params)
+        if rows:
+            await self._after(rows[0], rows[0]["products"] if t.restock or t.complete else [])
+        return rows
+
+    async def _after(self, row: dict[str, Any], products: list[str]) -> None:
+        parties = [row["buyer_id"], row["seller_id"]]
+        if products:
+            await self._changed(products)
+        order = shapes.order(await self.get(None, row["id"]))
+        await asyncio.gather(
+            self._pushes.send("order.updated", order, parties),
+            self._pushes.system_message(row, parties),
+        )
+
+    def _refused(self, order: dict[str, Any], name: str, role: str) -> Conflict:
+        can = open_events(ORDER, order["status"], role=role)
+        hint = f"; you can: {', '.join(can)}" if can else ""
+        return Conflict(
+            f"cannot {name} a {order['status']} order{hint}",
+            errors={"status": order["status"]},
+            extra={"state": order["status"], "actions": can},
+        )
+
+    async def get(self, user_id: str | None, order_id: str) -> dict[str, Any]:
+        rows = await self._store.run(GET, {"id": order_id, "user_id": user_id})
+        if not rows:
+            raise NotFound("no such order")
+        return rows[0]
+
+    async def list(
+        self,
+        user_id: str,
+        role: Role | None,
+        status: str | None,
+        cursor: tuple[int, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        after, after_id = cursor if cursor else (None, None)
+        params = {
+            "user_id": user_id,
+            "status": status,
+            "after": after,
+            "after_id": after_id,
+            "limit": limit,
+        }
+        sides = [role] if role else ["buyer", "seller"]
+        results = await asyncio.gather(*(self._store.run(LIST[s], params) for s in sides))
+        rows = [r for side in results for r in side]
+        rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        return rows[:limit]

@@ -1,0 +1,68 @@
+"""The background process (`vendr worker`): the sweeper (expiry, purges, hype, feed pools) and
+the deal timers, never in an HTTP worker's event loop, where a pools rebuild would stall the
+requests it serves. `vendr serve` starts one beside its HTTP workers; in production it can run
+alone, and several of them on several machines are safe (Redis locks, compare-and-set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from graph.bootstrap import Services, bootstrap, shutdown
+from graph.deals.scheduler import run_timers
+from graph.jobs import sweeper
+from graph.settings import Settings
+
+log = logging.getLogger("vendr.worker")
+
+
+async def run(services: Services, stop: asyncio.Event) -> None:
+    """Run the background loops the settings switch on until `stop` is set."""
+    settings = services.settings
+    loops = []
+    if settings.jobs_interval_seconds > 0:
+        loops.append(
+            sweeper(
+                services.jobs,
+                services.redis,
+                settings.redis_prefix,
+                settings.jobs_interval_seconds,
+                stop,
+            )
+        )
+    if settings.deals_interval_seconds > 0:
+        loops.append(run_timers(services.deal_timers, settings.deals_interval_seconds, stop))
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    await stop.wait()
+    # a round in progress is cut short: every step of a round is safe to redo
+    _, pending = await asyncio.wait(tasks, timeout=2) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def main_async(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    services = await bootstrap(settings)
+    log.info("background worker started")
+    try:
+        await run(services, stop)
+    finally:
+        await shutdown(services)
+        log.info("background worker stopped")
+
+
+def main(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(main_async(settings))
+
+
+def managed(settings: dict[str, Any]) -> None:
+    """Entry point for Sanic's worker manager (a spawned process: settings come as a dict)."""
+    main(Settings(**settings))

@@ -1,0 +1,219 @@
+"""Offers and orders through the real app and a real embedded FalkorDB: a whole negotiation,
+every refused move, stock that never oversells, and what the graph holds after each."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.conftest import Api, read
+from tests.test_catalog_api import listing
+
+
+async def parties(api: Api, **product: Any) -> tuple[str, str, str, dict[str, Any]]:
+    """A shop (seller), a buyer, a stranger and the shop's listing."""
+    _, seller = await api.signup(display_name="Shop", kind="business", shop_name="Velo")
+    _, buyer = await api.signup(display_name="Buyer")
+    _, stranger = await api.signup(display_name="Stranger")
+    return seller, buyer, stranger, await listing(api, seller, **product)
+
+
+async def offer(api: Api, token: str, product_id: str, amount: int, **kw: Any) -> Any:
+    return await api.call(
+        "post", f"/v1/products/{product_id}/offers", token, json={"amount": amount, **kw}
+    )
+
+
+async def order(api: Api, token: str, product_id: str, quantity: int = 1) -> Any:
+    return await api.call(
+        "post", f"/v1/products/{product_id}/orders", token, json={"quantity": quantity}
+    )
+
+
+async def stock(api: Api, product_id: str, token: str) -> tuple[int, str]:
+    product = (await api.call("get", f"/v1/products/{product_id}", token)).json
+    return product["quantity"], product["status"]
+
+
+async def test_a_whole_negotiation_ends_in_a_completed_order(api: Api, services) -> None:
+    seller, buyer, _, product = await parties(api)
+    pid = product["id"]
+    first = await offer(api, buyer, pid, 9_000, message="Would you take 90?")
+    assert first.status == 201, first.text
+    assert first.json["status"] == "open" and first.json["made_by"] == "buyer"
+    assert first.json["actions"] == ["withdraw"]  # the buyer waits for the seller
+    seller_view = (await api.call("get", f"/v1/offers/{first.json['id']}", seller)).json
+    assert seller_view["actions"] == ["accept", "counter", "decline"]
+
+    countered = await api.call(
+        "post", f"/v1/offers/{first.json['id']}/counter", seller, json={"amount": 11_500}
+    )
+    assert countered.status == 200, countered.text
+    assert countered.json["made_by"] == "seller" and countered.json["round"] == 2
+    back = await api.call(
+        "post", f"/v1/offers/{countered.json['id']}/counter", buyer, json={"amount": 10_500}
+    )
+    assert back.json["round"] == 3
+    accepted = await api.call("post", f"/v1/offers/{back.json['id']}/accept", seller)
+    assert accepted.status == 200, accepted.text
+    assert accepted.json["status"] == "accepted" and accepted.json["order_id"]
+
+    thread = (await api.call("get", f"/v1/offers/{back.json['id']}", buyer)).json["thread"]
+    assert [(s["amount"]["amount"], s["status"]) for s in thread] == [
+        (9_000, "countered"),
+        (11_500, "countered"),
+        (10_500, "accepted"),
+    ]
+    order_id = accepted.json["order_id"]
+    placed = (await api.call("get", f"/v1/orders/{order_id}", buyer)).json
+    assert placed["status"] == "placed"
+    assert placed["amount"] == {"amount": 10_500, "currency": "EUR"}  # the agreed price
+    assert placed["offer_id"] == back.json["id"]
+    assert await stock(api, pid, seller) == (0, "reserved")
+
+    confirmed = await api.call("post", f"/v1/orders/{order_id}/confirm", seller)
+    assert confirmed.json["status"] == "confirmed"
+    assert confirmed.json["due"]["event"] == "auto_complete"
+    done = await api.call("post", f"/v1/orders/{order_id}/complete", buyer)
+    assert done.status == 200 and done.json["status"] == "completed"
+    assert (await stock(api, pid, seller))[1] == "sold"
+
+    room = (await api.call("get", f"/v1/rooms/{placed['room_id']}/messages", buyer)).json
+    lines = [m["text"] for m in reversed(room["items"])]
+    assert lines[0] == "Would you take 90?"
+    assert [m["data"]["event"] for m in reversed(room["items"]) if m["kind"] == "system"] == [
+        "offer.made",
+        "offer.countered",
+        "offer.countered",
+        "offer.accepted",
+        "order.confirmed",
+        "order.completed",
+    ]
+    events = await read(
+        services,
+        "MATCH (e:Event) WHERE e.type STARTS WITH 'offer.' OR e.type STARTS WITH 'order.' "
+        "RETURN e.type AS type ORDER BY e.id",
+    )
+    assert [e["type"] for e in events] == [
+        "offer.made",
+        "offer.countered",
+        "offer.countered",
+        "offer.accepted",
+        "order.placed",
+        "order.confirmed",
+        "order.completed",
+    ]
+    counters = await read(services, "MATCH (:Offer)-[c:COUNTERS]->(:Offer) RETURN count(c) AS n")
+    assert counters[0]["n"] == 2
+
+
+async def test_bad_offers_are_refused_and_write_nothing(api: Api, services) -> None:
+    seller, buyer, _, product = await parties(api)
+    pid = product["id"]
+    for body in (
+        {"amount": 0},
+        {"amount": -5},
+        {"amount": 12_501},  # over the asking price
+        {"amount": 100, "currency": "USD"},
+        {"amount": "100"},
+        {"amount": 100, "quantity": 0},
+        {"amount": 100, "message": "x\x00y"},
+    ):
+        response = await api.call("post", f"/v1/products/{pid}/offers", buyer, json=body)
+        assert response.status == 422, (body, response.text)
+    assert (await offer(api, seller, pid, 100)).status == 422  # your own listing
+    assert (await offer(api, buyer, "no-such-listing", 100)).status == 404
+    assert (await read(services, "MATCH (o:Offer) RETURN count(o) AS n"))[0]["n"] == 0
+    assert (await read(services, "MATCH (r:Room) RETURN count(r) AS n"))[0]["n"] == 0
+
+
+async def test_one_open_negotiation_per_buyer_and_listing(api: Api, services) -> None:
+    _, buyer, _, product = await parties(api)
+    results = await asyncio.gather(*(offer(api, buyer, product["id"], 5_000) for _ in range(8)))
+    assert sorted(r.status for r in results) == [201] + [409] * 7
+    refused = next(r for r in results if r.status == 409)
+    assert refused.json["offer_id"] == next(r for r in results if r.status == 201).json["id"]
+    assert (await read(services, "MATCH (o:Offer) RETURN count(o) AS n"))[0]["n"] == 1
+
+
+async def test_out_of_turn_closed_and_stranger_moves_are_refused(api: Api) -> None:
+    seller, buyer, stranger, product = await parties(api)
+    made = (await offer(api, buyer, product["id"], 8_000)).json
+    url = f"/v1/offers/{made['id']}"
+    own_turn = await api.call("post", url + "/accept", buyer)
+    assert own_turn.status == 409 and own_turn.json["state"] == "open"
+    assert "other party's turn" in own_turn.json["detail"]
+    assert (await api.call("post", url + "/withdraw", seller)).status == 409  # buyers withdraw
+    for action in ("accept", "decline", "withdraw"):
+        assert (await api.call("post", f"{url}/{action}", stranger)).status == 404
+    assert (await api.call("get", url, stranger)).status == 404
+    assert (await api.call("get", url)).status == 401
+    assert (await api.call("post", url + "/decline", seller)).json["status"] == "declined"
+    again = await api.call("post", url + "/accept", seller)
+    assert again.status == 409 and again.json["state"] == "declined"
+    # a new negotiation may start once the last one ended
+    assert (await offer(api, buyer, product["id"], 8_500)).status == 201
+
+
+async def test_a_blocked_buyer_cannot_offer_or_order(api: Api) -> None:
+    _, buyer, _, product = await parties(api)
+    seller_id = product["seller"]["id"]
+    await api.call("post", f"/v1/users/{seller_id}/block", buyer)
+    assert (await offer(api, buyer, product["id"], 100)).status == 404
+    assert (await order(api, buyer, product["id"])).status == 404
+
+
+async def test_orders_lifecycle_refusals(api: Api) -> None:
+    seller, buyer, stranger, product = await parties(api, quantity=4)
+    pid = product["id"]
+    too_many = await order(api, buyer, pid, 5)
+    assert too_many.status == 409 and too_many.json["available"] == 4
+    placed = await order(api, buyer, pid, 3)
+    assert placed.status == 201, placed.text
+    assert placed.json["amount"] == {"amount": 37_500, "currency": "EUR"}
+    assert placed.json["actions"] == ["cancel"]
+    oid = placed.json["id"]
+    assert await stock(api, pid, seller) == (1, "active")
+    assert (await api.call("get", f"/v1/orders/{oid}", stranger)).status == 404
+    assert (await api.call("post", f"/v1/orders/{oid}/cancel", stranger)).status == 404
+    assert (await api.call("post", f"/v1/orders/{oid}/confirm", buyer)).status == 409
+    assert (await api.call("post", f"/v1/orders/{oid}/complete", buyer)).status == 409
+    assert (await api.call("post", f"/v1/orders/{oid}/confirm", seller)).status == 200
+    late = await api.call("post", f"/v1/orders/{oid}/cancel", buyer)
+    assert late.status == 409 and late.json["state"] == "confirmed"
+    assert (await api.call("post", f"/v1/orders/{oid}/complete", buyer)).status == 200
+    final = await api.call("post", f"/v1/orders/{oid}/cancel", seller)
+    assert final.status == 409 and final.json["state"] == "completed"
+    assert await stock(api, pid, seller) == (1, "active")
+    listed = (await api.call("get", "/v1/orders?role=seller", seller)).json["items"]
+    assert [o["id"] for o in listed] == [oid]
+    assert (await api.call("get", "/v1/orders?role=seller", buyer)).json["items"] == []
+    assert (await api.call("get", "/v1/orders?status=bogus", buyer)).status == 422
+
+
+async def test_cancelling_gives_the_stock_back_exactly(api: Api) -> None:
+    seller, buyer, _, product = await parties(api, quantity=5)
+    pid = product["id"]
+    first = (await order(api, buyer, pid, 2)).json
+    second = (await order(api, buyer, pid, 3)).json
+    assert await stock(api, pid, seller) == (0, "reserved")
+    await api.call("post", f"/v1/orders/{first['id']}/cancel", buyer)
+    assert await stock(api, pid, seller) == (2, "active")
+    await api.call("post", f"/v1/orders/{second['id']}/confirm", seller)
+    await api.call("post", f"/v1/orders/{second['id']}/cancel", seller)
+    assert await stock(api, pid, seller) == (5, "active")
+    twice = await api.call("post", f"/v1/orders/{second['id']}/cancel", seller)
+    assert twice.status == 409
+    assert await stock(api, pid, seller) == (5, "active")
+
+
+async def test_a_person_listing_is_reserved_then_back_on_cancel(api: Api) -> None:
+    _, seller = await api.signup(display_name="Person")
+    _, buyer = await api.signup(display_name="Buyer")
+    product = await listing(api, seller)
+    placed = (await order(api, buyer, product["id"])).json
+    assert await stock(api, product["id"], seller) == (0, "reserved")
+    browse = (await api.call("get", "/v1/products", buyer)).json["items"]
+    assert product["id"] not in [p["id"] for p in browse]
+    await api.call("post", f"/v1/orders/{placed['id']}/cancel", seller)
+    assert await stock(api, product["id"], seller) == (1, "active")
