@@ -32,8 +32,7 @@ def collection(row: dict[str, Any]) -> dict[str, Any]:
         out["items"] = [views.product(p) for p in row["items"]]
     if "active" in row:
         out["active"] = int(row["active"])
-        cover = row.get("cover") or []
-        out["cover_url"] = views.image_url(cover[0], thumb=True) if cover else None
+        out["cover_url"] = views.image_url(row.get("cover_id"), thumb=True)
     return out
 
 

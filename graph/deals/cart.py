@@ -31,8 +31,9 @@ PUT = statement(
     MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
     WHERE seller.id <> me.id AND seller.status = 'active' AND NOT (me)-[:BLOCKED]-(seller)
       AND p.status = 'active' AND p.expires_at > $now
-      AND size([(me)-[other:IN_CART]->(:Product) | other]) < $max_lines
-          + size([(me)-[same:IN_CART]->(p) | same])
+    WITH me, p, size([(me)-[other:IN_CART]->(:Product) | other]) AS lines,
+         size([(me)-[same:IN_CART]->(p) | same]) AS here
+    WHERE lines < $max_lines + here
     MERGE (me)-[line:IN_CART]->(p)
       ON CREATE SET line.added_at = $now
     SET line.quantity = $quantity, line.updated_at = $now

@@ -34,7 +34,9 @@ CREATE = statement(
     "collections.create",
     """
     MATCH (u:User {id: $user_id})-[:OWNS]->(shop:Shop)
-    WHERE u.status = 'active' AND size([(shop)-[:HAS_COLLECTION]->(c:Collection) | c]) < $max
+    WHERE u.status = 'active'
+    WITH u, shop, size([(shop)-[:HAS_COLLECTION]->(any:Collection) | any]) AS collections
+    WHERE collections < $max
     CREATE (shop)-[:HAS_COLLECTION]->(c:Collection {id: $id, name: $name, created_at: $now,
                                                     updated_at: $now})
     WITH u, c
@@ -54,7 +56,9 @@ CREATE_EMPTY = statement(
     "collections.create_empty",
     """
     MATCH (u:User {id: $user_id})-[:OWNS]->(shop:Shop)
-    WHERE u.status = 'active' AND size([(shop)-[:HAS_COLLECTION]->(c:Collection) | c]) < $max
+    WHERE u.status = 'active'
+    WITH u, shop, size([(shop)-[:HAS_COLLECTION]->(any:Collection) | any]) AS collections
+    WHERE collections < $max
     CREATE (shop)-[:HAS_COLLECTION]->(c:Collection {id: $id, name: $name, created_at: $now,
                                                     updated_at: $now})
     CREATE (:Event {id: $event_id, type: 'collection.created', at: $now, actor_id: u.id,
@@ -128,11 +132,13 @@ OF_USER = statement(
     MATCH (owner:User {id: $user_id})-[:OWNS]->(shop:Shop)-[:HAS_COLLECTION]->(c:Collection)
     WHERE owner.status = 'active'
       AND ($viewer_id IS NULL OR NOT (owner)-[:BLOCKED]-(:User {id: $viewer_id}))
+    WITH owner, shop, c,
+         size([(c)-[:INCLUDES]->(p:Product) WHERE p.status = 'active' | p]) AS active
+    // the first listing's first photo is the cover
+    OPTIONAL MATCH (c)-[:INCLUDES {pos: 0}]->(:Product)-[:HAS_IMAGE {pos: 0}]->(cover:Image)
     RETURN c.id AS id, c.name AS name, c.created_at AS created_at, c.updated_at AS updated_at,
-           owner.id AS owner_id, shop.id AS shop_id, shop.name AS shop_name,
-           size([(c)-[:INCLUDES]->(p:Product) WHERE p.status = 'active' | p]) AS active,
-           [(c)-[inc:INCLUDES]->(p:Product)-[hi:HAS_IMAGE]->(i:Image)
-            WHERE inc.pos = 0 AND hi.pos = 0 | i.id] AS cover
+           owner.id AS owner_id, shop.id AS shop_id, shop.name AS shop_name, active,
+           cover.id AS cover_id
     ORDER BY created_at ASC, id ASC
     """,
 )

@@ -249,15 +249,19 @@ class OrderService:
     async def explain_refusal(self, buyer_id: str, product_id: str, quantity: int) -> None:
         """Why a deal on this listing did not go through, read after the fact."""
         state = await self.listing_state(buyer_id, product_id)
+        left = int(state["quantity"] or 0)
         if state["status"] != "active" or int(state["expires_at"] or 0) <= now_ms():
             status = state["status"] if state["status"] != "active" else "expired"
             raise Conflict(
-                f"the listing is {status}", errors={"product_id": status}, extra={"state": status}
+                f"the listing is {status}",
+                errors={"product_id": status},
+                extra={"state": status, "available": left if status == "reserved" else 0},
             )
-        left = int(state["quantity"] or 0)
         if left < quantity:
             raise Conflict(
-                f"only {left} left", errors={"quantity": f"{left} left"}, extra={"available": left}
+                f"only {left} left",
+                errors={"quantity": f"{left} left"},
+                extra={"state": "active", "available": left},
             )
         raise Conflict("the listing changed while the order was placed; try again")
 
