@@ -28,6 +28,7 @@ test: $(STAMP) $(NODE_STAMP)  ## the whole suite against a real embedded FalkorD
 bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
 	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.realtime
+	$(BIN)/python -m bench.deals
 
 eval: $(STAMP)  ## offline evaluation of the feed against baselines; report in bench/eval.md
 	$(BIN)/python -m bench.eval

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bench import rebuild
 from bench.common import (
     BIN,
     ROOT,
@@ -168,6 +169,8 @@ async def run(users: int, products: int, interactions: int, seconds: float, clie
         with server([str(BIN / "vendr"), "serve"], cold_env, api + "/v1/heartbeat"):
             cold_latency = await latency(api, path, 600)
             cold_kinds = await by_kind(api, kinds, path, 600)
+        # a pools rebuild in the HTTP worker's loop (as before) and in another process (now)
+        stall = await rebuild.measure(api_env, api, path, seconds=max(30.0, pools_s * 2))
     finally:
         embedded.stop(data_dir)
 
@@ -241,6 +244,24 @@ async def run(users: int, products: int, interactions: int, seconds: float, clie
         "",
         "Between full passes a round recomputes hype and pools only for the listings people "
         "engaged with since the last round.",
+        "",
+        "## Browse while the pools are rebuilt",
+        "",
+        "One HTTP worker, cache off, one client browsing (the mix above) through a whole "
+        "rebuild of the feed's pools. Before: the rebuild runs in the HTTP worker's own event "
+        "loop, as the sweeper did until the background worker existed. Now: it runs in a "
+        "process of its own (`vendr worker`).",
+        "",
+        "| rebuild runs | requests | p50 | p99 | slowest | over 1 s |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {label} | {f['n']} | {f['p50']:.1f} ms | {f['p99']:.1f} ms | "
+            f"{f['max']:.0f} ms | {f['slow']} |"
+            for label, f in (
+                ("in the HTTP worker (before)", stall["before"]),
+                ("in the background worker (now)", stall["after"]),
+            )
+        ),
         "",
         "## Browse by request kind (1 client)",
         "",

@@ -126,7 +126,8 @@ async def run(users: int, products: int, interactions: int, evaluated: int) -> s
     shutil.rmtree(data_dir, ignore_errors=True)
     embedded.start(data_dir)
     now = int(time.time() * 1000)
-    data = generate(users, products, interactions, seed=3, now=now)
+    # no deals: every listing stays available, so every ranker ranks the same ones
+    data = generate(users, products, interactions, seed=3, now=now, deals=False)
     held = holdout(data, random.Random(11), evaluated)
     matrix = Matrix(data)
     rankers = {

@@ -84,7 +84,8 @@ KNOWN_IMAGES = statement(
     """,
 )
 
-# engagement with exponential decay, plus any paid boost; six decimals, so the value survives a
+# engagement (views 1, likes 3, saves 4, offers 5, messages 2) with exponential decay, plus
+# any paid boost; six decimals, so the value survives a
 # text round trip exactly and hype cursors compare equal
 _HYPE = """
     OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-(:User)
@@ -92,6 +93,16 @@ _HYPE = """
     WITH p, sum(coalesce(
       CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
       * exp(toFloat(r.at - $now) / $tau), 0.0)) AS engagement
+    // (each sum in a projection of its own: FalkorDB gives null for `grouping key + sum()`)
+    OPTIONAL MATCH (p)<-[:FOR]-(offer:Offer)
+    WHERE offer.created_at >= $since
+    WITH p, engagement,
+         sum(coalesce(5.0 * exp(toFloat(offer.created_at - $now) / $tau), 0.0)) AS offers
+    OPTIONAL MATCH (p)<-[:ABOUT]-(:Room)<-[:IN]-(m:Message)
+    WHERE m.sent_at >= $since AND m.sender_id <> 'system'
+    WITH p, engagement, offers,
+         sum(coalesce(2.0 * exp(toFloat(m.sent_at - $now) / $tau), 0.0)) AS messages
+    WITH p, engagement + offers + messages AS engagement
     SET p.hype = round((engagement + coalesce(p.boost, 0.0)) * 1000000.0) / 1000000.0
     RETURN count(p) AS n
 """

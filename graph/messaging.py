@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from graph.errors import Invalid, NotFound
 from graph.ids import event, id_time_ms, new_id
+from graph.pools import Pools
 from graph.store import GraphStore, statement
 
 Role = Literal["buyer", "seller"]
@@ -147,7 +148,7 @@ SEND = statement(
         om.unread = coalesce(om.unread, 0) + 1, m.last_read_at = $now, m.unread = 0
     CREATE (e:Event {id: $event_id, type: 'message.sent', at: $now, actor_id: $user_id,
                      subject_id: $id, data: $event_data})
-    RETURN other.id AS recipient_id,
+    RETURN other.id AS recipient_id, r.product_id AS product_id,
     """
     + MESSAGE_FIELDS,
     write=True,
@@ -195,8 +196,9 @@ MISSED = statement(
 
 
 class MessagingService:
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: GraphStore, pools: Pools) -> None:
         self._store = store
+        self._pools = pools
 
     async def open_room(self, buyer_id: str, product_id: str) -> tuple[dict[str, Any], bool]:
         params = {
@@ -246,6 +248,7 @@ class MessagingService:
         rows = await self._store.run(SEND, params)
         if not rows:
             raise NotFound("no such room")
+        await self._pools.mark_engaged(rows[0]["product_id"])  # messages count toward hype
         return rows[0]
 
     async def messages(

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from seeds.deals import Deals, generate_deals
+
 DAY_MS = 86_400_000
 
 # name, latitude, longitude, relative population
@@ -180,6 +182,7 @@ class Dataset:
         default_factory=lambda: {"VIEWED": [], "LIKED": [], "PASSED": [], "SAVED": []}
     )
     tastes: list[list[float]] = field(default_factory=list)
+    deals: Deals = field(default_factory=Deals)
 
 
 def _jitter(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
@@ -211,7 +214,13 @@ def _product_id(i: int) -> str:
 
 
 def generate(
-    users: int, products: int, interactions: int, seed: int, now: int, images_per_category: int = 4
+    users: int,
+    products: int,
+    interactions: int,
+    seed: int,
+    now: int,
+    images_per_category: int = 4,
+    deals: bool = True,
 ) -> Dataset:
     rng = random.Random(seed)
     data = Dataset(tastes=tastes(seed, users))
@@ -270,6 +279,7 @@ def generate(
                 "lat": lat,
                 "lon": lon,
                 "quantity": rng.randint(1, 20) if business else 1,
+                "status": "active",
                 "created_at": created,
                 "expires_at": created + 30 * DAY_MS,
                 "tags": tags,
@@ -281,6 +291,8 @@ def generate(
         )
         by_category[cat_index].append(j)
     _interactions(rng, data, homes, by_category, interactions, now)
+    if deals:  # some likes became offers and orders (they change stock and statuses)
+        data.deals = generate_deals(data.products, data.interactions["LIKED"], seed=seed, now=now)
     return data
 
 

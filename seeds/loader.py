@@ -58,7 +58,7 @@ LOAD_PRODUCTS = statement(
     MATCH (u:User {id: r.owner})
     CREATE (p:Product {id: r.id, title: r.title, description: r.description, price: r.price,
                        currency: r.currency, condition: r.condition,
-                       local_pickup: r.local_pickup, status: 'active', quantity: r.quantity,
+                       local_pickup: r.local_pickup, status: r.status, quantity: r.quantity,
                        created_at: r.created_at, updated_at: r.created_at,
                        expires_at: r.expires_at, hype: 0.0, seller_id: r.owner})
     SET p.location = point({latitude: r.lat, longitude: r.lon})
@@ -70,6 +70,88 @@ LOAD_PRODUCTS = statement(
       MERGE (t:Tag {name: name})
       CREATE (p)-[:TAGGED]->(t))
     RETURN count(p) AS n
+    """,
+    write=True,
+)
+
+LOAD_ROOMS = statement(
+    "seeds.rooms",
+    """
+    UNWIND $rows AS r
+    MATCH (buyer:User {id: r.buyer})
+    MATCH (seller:User {id: r.seller})
+    MATCH (p:Product {id: r.product})
+    CREATE (room:Room {id: r.id, key: r.key, created_at: r.at, last_message_at: r.at,
+                       product_id: p.id, buyer_id: buyer.id, seller_id: seller.id,
+                       open_offer_id: r.open_offer_id})
+    CREATE (buyer)-[:MEMBER {role: 'buyer', last_read_at: r.at, unread: 0}]->(room)
+    CREATE (seller)-[:MEMBER {role: 'seller', last_read_at: r.at, unread: 0}]->(room)
+    CREATE (room)-[:ABOUT]->(p)
+    RETURN count(room) AS n
+    """,
+    write=True,
+)
+
+LOAD_OFFERS = statement(
+    "seeds.offers",
+    """
+    UNWIND $rows AS r
+    MATCH (maker:User {id: r.maker})
+    MATCH (p:Product {id: r.product})
+    CREATE (maker)-[:MADE]->(o:Offer {id: r.id, amount: r.amount, currency: r.currency,
+                                      quantity: r.quantity, status: r.status, by: r.by,
+                                      buyer_id: r.buyer_id, seller_id: r.seller_id,
+                                      product_id: p.id, room_id: r.room_id,
+                                      thread_id: r.thread_id, round: r.round,
+                                      created_at: r.created_at, updated_at: r.updated_at,
+                                      closed_at: r.closed_at, due_at: r.due_at,
+                                      due_event: r.due_event, order_id: r.order_id})-[:FOR]->(p)
+    RETURN count(o) AS n
+    """,
+    write=True,
+)
+
+LOAD_COUNTERS = statement(
+    "seeds.counters",
+    """
+    UNWIND $rows AS r
+    MATCH (new:Offer {id: r.new})
+    MATCH (old:Offer {id: r.old})
+    CREATE (new)-[:COUNTERS]->(old)
+    RETURN count(*) AS n
+    """,
+    write=True,
+)
+
+LOAD_ORDERS = statement(
+    "seeds.orders",
+    """
+    UNWIND $rows AS r
+    MATCH (buyer:User {id: r.buyer})
+    MATCH (p:Product {id: r.product})
+    CREATE (buyer)-[:PLACED]->(o:Order {id: r.id, status: r.status, quantity: r.quantity,
+                                        amount: r.amount, currency: r.currency,
+                                        buyer_id: buyer.id, seller_id: r.seller,
+                                        room_id: r.room_id, offer_id: r.offer_id,
+                                        created_at: r.created_at, updated_at: r.updated_at,
+                                        confirmed_at: r.confirmed_at,
+                                        completed_at: r.completed_at,
+                                        cancelled_at: r.cancelled_at,
+                                        cancelled_by: r.cancelled_by, due_at: r.due_at,
+                                        due_event: r.due_event})
+    CREATE (o)-[:OF {quantity: r.quantity, unit_price: r.unit_price}]->(p)
+    RETURN count(o) AS n
+    """,
+    write=True,
+)
+
+LOAD_EVENTS = statement(
+    "seeds.events",
+    """
+    UNWIND $rows AS r
+    CREATE (e:Event {id: r.id, type: r.type, at: r.at, actor_id: r.actor_id,
+                     subject_id: r.subject_id, data: r.data})
+    RETURN count(e) AS n
     """,
     write=True,
 )
@@ -120,6 +202,8 @@ class LoadReport:
     interactions: int
     images: int
     seconds: float
+    offers: int = 0
+    orders: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -177,11 +261,28 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
     edges = 0
     for kind, rows in data.interactions.items():
         edges += await _run_batches(services, LOAD_EDGES[kind], rows)
+    deals = data.deals
+    for st, rows in (
+        (LOAD_ROOMS, deals.rooms),
+        (LOAD_OFFERS, deals.offers),
+        (LOAD_COUNTERS, deals.counters),
+        (LOAD_ORDERS, deals.orders),
+        (LOAD_EVENTS, deals.events),
+    ):
+        await _run_batches(services, st, rows)
     await services.jobs.hype()
     await services.cache.bump("catalog")
     # a bulk load bypasses the catalog's write-through: rebuild the feed's pools
     await services.pools.rebuild(wait=True)
-    return LoadReport(users, loaded, edges, len(photos), time.monotonic() - started)
+    return LoadReport(
+        users,
+        loaded,
+        edges,
+        len(photos),
+        time.monotonic() - started,
+        offers=len(deals.offers),
+        orders=len(deals.orders),
+    )
 
 
 async def seed(

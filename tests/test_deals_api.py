@@ -217,3 +217,18 @@ async def test_a_person_listing_is_reserved_then_back_on_cancel(api: Api) -> Non
     assert product["id"] not in [p["id"] for p in browse]
     await api.call("post", f"/v1/orders/{placed['id']}/cancel", seller)
     assert await stock(api, product["id"], seller) == (1, "active")
+
+
+async def test_offers_and_messages_raise_a_listings_hype(api: Api, services) -> None:
+    seller, buyer, _, product = await parties(api)
+    pid = product["id"]
+    made = (await offer(api, buyer, pid, 9_000)).json
+    await services.jobs.rescore()
+    after_offer = (await api.call("get", f"/v1/products/{pid}", seller)).json["hype"]
+    assert after_offer > 4.9  # an offer weighs 5 (a view 1), decaying over days
+    room = f"/v1/rooms/{made['room_id']}/messages"
+    await api.call("post", room, buyer, json={"text": "Still there?"})
+    await services.jobs.rescore()
+    after_message = (await api.call("get", f"/v1/products/{pid}", seller)).json["hype"]
+    # the message counts; the system lines deals write into the room do not
+    assert 1.9 < after_message - after_offer < 2.1
