@@ -53,7 +53,7 @@ CONTEXT = statement(
     OPTIONAL MATCH (owner:User)-[:LISTED]->(p:Product {id: $product_id})
     RETURN u.kind AS kind, u.location IS NOT NULL AS has_location,
            [(u)-[:UPLOADED]->(i:Image) WHERE i.id IN $image_ids | i.id] AS owned_images,
-           owner.id AS owner_id, p.status AS status
+           owner.id AS owner_id, p.status AS status, p.quantity AS quantity
     """,
 )
 
@@ -256,8 +256,21 @@ class CatalogService:
         self._owned(ctx, cmd.user_id)
         if cmd.image_ids is not None:
             self._check_images(cmd.image_ids, ctx["owned_images"])
-        if ctx["status"] not in EDITABLE:
+        shop = ctx["kind"] == "business"
+        # a shop restocking a listing that sold out brings it back
+        restock = (
+            shop
+            and cmd.quantity is not None
+            and cmd.status is None
+            and ctx["status"] in ("reserved", "sold")
+        )
+        if ctx["status"] not in EDITABLE and not restock:
             raise Conflict(f"a {ctx['status']} listing cannot be changed")
+        if not shop and cmd.status == "active" and ctx["quantity"] == 0:
+            raise Conflict(
+                "an order holds this listing: it comes back if the order is cancelled",
+                errors={"status": "held by an order"},
+            )
         status_from = [s for s, targets in TRANSITIONS.items() if cmd.status in targets]
         if cmd.status is not None and cmd.status != ctx["status"]:
             if ctx["status"] not in status_from:
@@ -277,10 +290,14 @@ class CatalogService:
             changes |= {"price": cmd.price.amount, "currency": cmd.price.currency}
         if cmd.status == ctx["status"]:
             changes.pop("status", None)
+        if not shop:  # a person's one unit is the deals' to take and give back
+            changes.pop("quantity", None)
+        if restock:
+            changes["status"], status_from = "active", [ctx["status"]]
         params = {
             "user_id": cmd.user_id,
             "id": cmd.product_id,
-            "editable": list(EDITABLE),
+            "editable": [*EDITABLE, ctx["status"]] if restock else list(EDITABLE),
             "status": changes.get("status"),
             "status_from": status_from,
             "changes": changes,

@@ -232,3 +232,31 @@ async def test_offers_and_messages_raise_a_listings_hype(api: Api, services) -> 
     after_message = (await api.call("get", f"/v1/products/{pid}", seller)).json["hype"]
     # the message counts; the system lines deals write into the room do not
     assert 1.9 < after_message - after_offer < 2.1
+
+
+async def test_a_shop_restocks_a_sold_out_listing_and_a_person_cannot_sell_twice(
+    api: Api,
+) -> None:
+    seller, buyer, _, product = await parties(api, quantity=1)
+    pid = product["id"]
+    done = (await order(api, buyer, pid)).json
+    await api.call("post", f"/v1/orders/{done['id']}/confirm", seller)
+    await api.call("post", f"/v1/orders/{done['id']}/complete", buyer)
+    assert await stock(api, pid, seller) == (0, "sold")
+    restocked = await api.call("patch", f"/v1/products/{pid}", seller, json={"quantity": 4})
+    assert restocked.status == 200, restocked.text
+    assert (restocked.json["quantity"], restocked.json["status"]) == (4, "active")
+    assert (await order(api, buyer, pid, 4)).status == 201
+
+    _, person = await api.signup(display_name="Person")
+    one_off = await listing(api, person)
+    held = (await order(api, buyer, one_off["id"])).json
+    url = f"/v1/products/{one_off['id']}"
+    assert (await api.call("patch", url, person, json={"quantity": 1})).status == 200
+    assert await stock(api, one_off["id"], person) == (0, "reserved")  # still held
+    back = await api.call("patch", url, person, json={"status": "active"})
+    assert back.status == 409
+    _, other = await api.signup(display_name="Other")
+    assert (await order(api, other, one_off["id"])).status == 409
+    still = (await api.call("get", f"/v1/orders/{held['id']}", buyer)).json
+    assert still["status"] == "placed"
