@@ -39,7 +39,7 @@ SET r.last_message_at = $now, r.last_message_id = $sys_id
 SYSTEM_UNREAD = """
 MATCH (member:User)-[unread:MEMBER]->(r)
 WHERE member.id <> $actor_id
-SET unread.unread = coalesce(unread.unread, 0) + 1
+SET unread.unread = coalesce(unread.unread, 0) + 1 + $extra_unread
 """
 
 OPEN_ROOM = statement(
@@ -65,9 +65,11 @@ def room_params(buyer_id: str, product_id: str) -> dict[str, Any]:
     return {"room_key": f"{product_id}:{buyer_id}", "room_id": new_id(), "room_event_id": new_id()}
 
 
-def system_params(text: str, data: dict[str, Any]) -> dict[str, Any]:
-    """What SYSTEM_MESSAGE needs: the line's text and what happened, as data."""
+def system_params(text: str, data: dict[str, Any], *, extra_unread: int = 0) -> dict[str, Any]:
+    """What SYSTEM_MESSAGE needs: the line's text and what happened, as data (and how many
+    other new lines the statement writes, for the unread counts)."""
     return {
+        "extra_unread": extra_unread,
         "sys_id": new_id(),
         "sys_kind": "system",
         "sys_text": text,

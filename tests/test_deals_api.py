@@ -260,3 +260,32 @@ async def test_a_shop_restocks_a_sold_out_listing_and_a_person_cannot_sell_twice
     assert (await order(api, other, one_off["id"])).status == 409
     still = (await api.call("get", f"/v1/orders/{held['id']}", buyer)).json
     assert still["status"] == "placed"
+
+
+async def test_negotiations_and_orders_list_by_role_and_status_page_by_page(api: Api) -> None:
+    seller, buyer, _, product = await parties(api, quantity=20)
+    others = [await listing(api, seller, title=f"Lamp {n}") for n in range(4)]
+    made = [(await offer(api, buyer, p["id"], 1_000 + n)).json for n, p in enumerate(others)]
+    countered = await api.call(
+        "post", f"/v1/offers/{made[0]['id']}/counter", seller, json={"amount": 1_500}
+    )
+    await api.call("post", f"/v1/offers/{made[1]['id']}/decline", seller)
+    seen, url = [], "/v1/offers?role=buyer&limit=2"
+    while url:
+        page = (await api.call("get", url, buyer)).json
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        url = f"/v1/offers?role=buyer&limit=2&cursor={cursor}" if cursor else ""
+    # the head of each thread, newest first: the counter replaced the offer it answered
+    assert seen == [countered.json["id"], made[3]["id"], made[2]["id"], made[1]["id"]]
+    open_ = (await api.call("get", "/v1/offers?status=open", seller)).json["items"]
+    assert {o["id"] for o in open_} == {countered.json["id"], made[2]["id"], made[3]["id"]}
+    assert (await api.call("get", "/v1/offers?role=seller", buyer)).json["items"] == []
+    for _ in range(3):
+        await order(api, buyer, product["id"])
+    first = (await api.call("get", "/v1/orders?limit=2", buyer)).json
+    rest = await api.call("get", f"/v1/orders?limit=2&cursor={first['next_cursor']}", buyer)
+    ids = [o["id"] for o in first["items"] + rest.json["items"]]
+    assert len(ids) == len(set(ids)) == 3 and rest.json["next_cursor"] is None
+    mismatched = await api.call("get", f"/v1/offers?cursor={first['next_cursor']}", buyer)
+    assert mismatched.status == 422  # an orders cursor is not an offers cursor

@@ -105,27 +105,32 @@ async def offer(request: Request, offer_id: str) -> HTTPResponse:
     return json(shapes.offer(row, request.ctx.user_id))
 
 
-def _offer_action(name: str) -> None:
-    @bp.post(f"/offers/<offer_id:str>/{name}", name=f"offer_{name}")
-    @openapi.summary(
-        {
-            "accept": "Accept the offer on the table: places the order at that price",
-            "decline": "Decline the offer on the table (ends the negotiation)",
-            "withdraw": "The buyer ends the negotiation",
-        }[name]
-    )
-    @openapi.response(200, {"application/json": OfferOut})
+def _action(kind: str, name: str, summary: str) -> None:
+    """POST /offers/{id}/NAME or /orders/{id}/NAME: one move of the deal's state machine."""
+    noun = kind.removesuffix("s")
+    out = OfferOut if kind == "offers" else OrderOut
+
+    @bp.post(f"/{kind}/<{noun}_id:str>/{name}", name=f"{noun}_{name}")
+    @openapi.summary(summary)
+    @openapi.response(200, {"application/json": out})
     @openapi.response(404, PROBLEM)
-    @openapi.response(409, PROBLEM, "not open, or not your turn: the problem names the state")
+    @openapi.response(409, PROBLEM, "not allowed in the current state, which the problem names")
     @authenticated
-    async def action(request: Request, offer_id: str) -> HTTPResponse:
+    async def action(request: Request, **path: str) -> HTTPResponse:
         await limit_writes(request, "deal_user")
-        row = await services(request).offers.act(request.ctx.user_id, offer_id, name)
-        return json(shapes.offer(row, request.ctx.user_id))
+        deal_id = path[f"{noun}_id"]
+        svc, user = services(request), request.ctx.user_id
+        if kind == "offers":
+            return json(shapes.offer(await svc.offers.act(user, deal_id, name), user))
+        return json(shapes.order(await svc.orders.act(user, deal_id, name), user))
 
 
-for _name in ("accept", "decline", "withdraw"):
-    _offer_action(_name)
+for _name, _summary in (
+    ("accept", "Accept the offer on the table: places the order at that price"),
+    ("decline", "Decline the offer on the table (ends the negotiation)"),
+    ("withdraw", "The buyer ends the negotiation"),
+):
+    _action("offers", _name, _summary)
 
 
 @bp.post("/offers/<offer_id:str>/counter")
@@ -201,27 +206,12 @@ async def order(request: Request, order_id: str) -> HTTPResponse:
     return json(shapes.order(row, request.ctx.user_id))
 
 
-def _order_action(name: str) -> None:
-    @bp.post(f"/orders/<order_id:str>/{name}", name=f"order_{name}")
-    @openapi.summary(
-        {
-            "confirm": "The seller confirms the order",
-            "complete": "The buyer confirms receipt: the deal is done",
-            "cancel": "Cancel (the buyer before confirmation, the seller until completion)",
-        }[name]
-    )
-    @openapi.response(200, {"application/json": OrderOut})
-    @openapi.response(404, PROBLEM)
-    @openapi.response(409, PROBLEM, "not allowed in the order's state: the problem names it")
-    @authenticated
-    async def action(request: Request, order_id: str) -> HTTPResponse:
-        await limit_writes(request, "deal_user")
-        row = await services(request).orders.act(request.ctx.user_id, order_id, name)
-        return json(shapes.order(row, request.ctx.user_id))
-
-
-for _name in ("confirm", "complete", "cancel"):
-    _order_action(_name)
+for _name, _summary in (
+    ("confirm", "The seller confirms the order"),
+    ("complete", "The buyer confirms receipt: the deal is done"),
+    ("cancel", "Cancel (the buyer before confirmation, the seller until completion)"),
+):
+    _action("orders", _name, _summary)
 
 
 # ---- cart ----------------------------------------------------------------------------------

@@ -30,43 +30,32 @@ CONTEXT = statement(
     """,
 )
 
+_CREATE = """
+MATCH (u:User {id: $user_id})-[:OWNS]->(shop:Shop)
+WHERE u.status = 'active'
+WITH u, shop, size([(shop)-[:HAS_COLLECTION]->(any:Collection) | any]) AS collections
+WHERE collections < $max
+CREATE (shop)-[:HAS_COLLECTION]->(c:Collection {id: $id, name: $name, created_at: $now,
+                                                updated_at: $now})
+CREATE (:Event {id: $event_id, type: 'collection.created', at: $now, actor_id: u.id,
+                subject_id: c.id, data: $event_data})
+"""
+
 CREATE = statement(
     "collections.create",
-    """
-    MATCH (u:User {id: $user_id})-[:OWNS]->(shop:Shop)
-    WHERE u.status = 'active'
-    WITH u, shop, size([(shop)-[:HAS_COLLECTION]->(any:Collection) | any]) AS collections
-    WHERE collections < $max
-    CREATE (shop)-[:HAS_COLLECTION]->(c:Collection {id: $id, name: $name, created_at: $now,
-                                                    updated_at: $now})
+    _CREATE
+    + """
     WITH u, c
     UNWIND range(0, size($product_ids) - 1) AS pos
     MATCH (u)-[:LISTED]->(p:Product {id: $product_ids[pos]})
     CREATE (c)-[:INCLUDES {pos: pos}]->(p)
-    WITH DISTINCT u, c
-    CREATE (:Event {id: $event_id, type: 'collection.created', at: $now, actor_id: u.id,
-                    subject_id: c.id, data: $event_data})
-    RETURN c.id AS id
+    RETURN DISTINCT c.id AS id
     """,
     write=True,
 )
 
-# an empty list of listings cannot go through the UNWIND above: its own statement
-CREATE_EMPTY = statement(
-    "collections.create_empty",
-    """
-    MATCH (u:User {id: $user_id})-[:OWNS]->(shop:Shop)
-    WHERE u.status = 'active'
-    WITH u, shop, size([(shop)-[:HAS_COLLECTION]->(any:Collection) | any]) AS collections
-    WHERE collections < $max
-    CREATE (shop)-[:HAS_COLLECTION]->(c:Collection {id: $id, name: $name, created_at: $now,
-                                                    updated_at: $now})
-    CREATE (:Event {id: $event_id, type: 'collection.created', at: $now, actor_id: u.id,
-                    subject_id: c.id, data: $event_data})
-    RETURN c.id AS id
-    """,
-    write=True,
-)
+# an empty list of listings leaves no row after the UNWIND above: its own statement
+CREATE_EMPTY = statement("collections.create_empty", _CREATE + "RETURN c.id AS id", write=True)
 
 UPDATE = statement(
     "collections.update",

@@ -15,10 +15,10 @@ from typing import Any, Literal
 from graph.deals import shapes
 from graph.deals.common import Changed, Pushes, Timers, money_text
 from graph.deals.machine import OFFER, ORDER, Transition, allowed, open_events
-from graph.deals.orders import ORDER_CREATE, SYSTEM_RETURN, OrderService
+from graph.deals.orders import ORDER_CREATE, OrderService, announce, both_sides, due_timers
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, new_id
-from graph.messaging import ROOM_MERGE, SYSTEM_MESSAGE, SYSTEM_UNREAD, room_params, system_params
+from graph.messaging import ROOM_MERGE, room_params, system_params
 from graph.pools import Pools
 from graph.store import GraphStore, Statement, statement
 
@@ -58,14 +58,8 @@ MAKE = statement(
                         body: $note, sent_at: $now})-[:IN]->(r))
     CREATE (:Event {id: $event_id, type: 'offer.made', at: $now, actor_id: buyer.id,
                     subject_id: o.id, data: $event_data})
-    WITH o, r
     """
-    + SYSTEM_MESSAGE
-    + "WITH o, r, sys\n"
-    + SYSTEM_UNREAD
-    + " + CASE WHEN $note IS NULL THEN 0 ELSE 1 END\n"
-    + "WITH DISTINCT o, r, sys\n"
-    + SYSTEM_RETURN,
+    + announce(),
     write=True,
 )
 
@@ -93,13 +87,7 @@ _CAS = _CAS_MATCH + "WITH old, p, r\n" + _CAS_SET
 
 CLOSE = statement(
     "offers.close",
-    _CAS
-    + "WITH old AS o, r\n"
-    + SYSTEM_MESSAGE
-    + "WITH o, r, sys\n"
-    + SYSTEM_UNREAD
-    + "WITH DISTINCT o, r, sys\n"
-    + SYSTEM_RETURN,
+    _CAS + "WITH old AS o, r\n" + announce(),
     write=True,
 )
 
@@ -120,13 +108,8 @@ COUNTER = statement(
     + """)-[:FOR]->(p)
     CREATE (o)-[:COUNTERS]->(old)
     SET r.open_offer_id = o.id
-    WITH o, r
     """
-    + SYSTEM_MESSAGE
-    + "WITH o, r, sys\n"
-    + SYSTEM_UNREAD
-    + "WITH DISTINCT o, r, sys\n"
-    + SYSTEM_RETURN,
+    + announce(),
     write=True,
 )
 
@@ -153,12 +136,7 @@ ACCEPT = statement(
     WITH buyer, seller, p, r, offer.amount AS unit
     """
     + ORDER_CREATE
-    + "WITH o, r\n"
-    + SYSTEM_MESSAGE
-    + "WITH o, r, sys\n"
-    + SYSTEM_UNREAD
-    + "WITH DISTINCT o, r, sys\n"
-    + SYSTEM_RETURN,
+    + announce(),
     write=True,
 )
 
@@ -215,16 +193,7 @@ def _listing(field: str) -> Statement:
 
 LIST = {"buyer": _listing("buyer_id"), "seller": _listing("seller_id")}
 
-DUE = statement(
-    "offers.due",
-    """
-    MATCH (o:Offer)
-    WHERE o.due_at <= $now
-    RETURN o.id AS id, o.status AS status, o.due_event AS event
-    ORDER BY o.due_at
-    LIMIT $batch
-    """,
-)
+DUE = due_timers("Offer")
 
 OPEN_IN_ROOM = statement(
     "offers.open_in_room",
@@ -290,6 +259,7 @@ class OfferService:
             **system_params(
                 self._text("made", "buyer", amount, currency, quantity),
                 {"event": "offer.made", "offer_id": offer_id, "amount": amount},
+                extra_unread=0 if note is None else 1,
             ),
             **event({"product_id": product_id, "amount": amount, "quantity": quantity}),
         }
@@ -486,16 +456,4 @@ class OfferService:
         cursor: tuple[int, str] | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        after, after_id = cursor if cursor else (None, None)
-        params = {
-            "user_id": user_id,
-            "status": status,
-            "after": after,
-            "after_id": after_id,
-            "limit": limit,
-        }
-        sides = [role] if role else ["buyer", "seller"]
-        results = await asyncio.gather(*(self._store.run(LIST[s], params) for s in sides))
-        rows = [r for side in results for r in side]
-        rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
-        return rows[:limit]
+        return await both_sides(self._store, LIST, user_id, role, status, cursor, limit)

@@ -16,7 +16,13 @@ from graph.deals.common import Changed, Pushes, Timers, money_text
 from graph.deals.machine import ORDER, Transition, allowed, open_events
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
-from graph.messaging import ROOM_MERGE, SYSTEM_MESSAGE, SYSTEM_UNREAD, room_params, system_params
+from graph.messaging import (
+    ROOM_MERGE,
+    SYSTEM_MESSAGE,
+    SYSTEM_UNREAD,
+    room_params,
+    system_params,
+)
 from graph.store import GraphStore, Statement, statement
 
 Role = Literal["buyer", "seller"]
@@ -45,6 +51,23 @@ SYSTEM_RETURN = """
 RETURN o.id AS id, r.id AS room_id, o.buyer_id AS buyer_id, o.seller_id AS seller_id,
        sys.id AS sys_id, sys.body AS sys_text, sys.data AS sys_data, sys.sent_at AS sys_at
 """
+
+
+def announce(carry: str = "") -> str:
+    """The end every deal statement shares, with `o` (the offer or order) and `r` (its room)
+    bound: the room's system line, unread counts for the other party, and what the pushes
+    need; `carry` names a variable kept to the end and returned."""
+    extra = f", {carry}" if carry else ""
+    return (
+        f"WITH o, r{extra}\n"
+        + SYSTEM_MESSAGE
+        + f"WITH o, r, sys{extra}\n"
+        + SYSTEM_UNREAD
+        + f"WITH DISTINCT o, r, sys{extra}\n"
+        + SYSTEM_RETURN
+        + extra
+    )
+
 
 # Creates order `o` for `$quantity` of `p` at `unit` (bound), from `buyer` to `seller` in room
 # `r`, taking the units; the caller has checked there are enough after taking the lock.
@@ -79,12 +102,7 @@ PLACE = statement(
     + ROOM_MERGE
     + "WITH buyer, seller, p, r, p.price AS unit\n"
     + ORDER_CREATE
-    + "WITH o, r\n"
-    + SYSTEM_MESSAGE
-    + "WITH o, r, sys\n"
-    + SYSTEM_UNREAD
-    + "WITH DISTINCT o, r, sys\n"
-    + SYSTEM_RETURN,
+    + announce(),
     write=True,
 )
 
@@ -119,14 +137,8 @@ MOVE = statement(
     MATCH (r:Room) WHERE r.id = o.room_id
     CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: $actor_id,
                     subject_id: o.id, data: $event_data})
-    WITH o, r, products
     """
-    + SYSTEM_MESSAGE
-    + "WITH o, r, sys, products\n"
-    + SYSTEM_UNREAD
-    + "WITH DISTINCT o, r, sys, products\n"
-    + SYSTEM_RETURN
-    + ", products",
+    + announce("products"),
     write=True,
 )
 
@@ -176,16 +188,23 @@ def _listing(field: str) -> Statement:
 # one statement per side: each reads its own index (fields from this fixed pair only)
 LIST = {"buyer": _listing("buyer_id"), "seller": _listing("seller_id")}
 
-DUE = statement(
-    "orders.due",
-    """
-    MATCH (o:Order)
-    WHERE o.due_at <= $now
-    RETURN o.id AS id, o.status AS status, o.due_event AS event
-    ORDER BY o.due_at
-    LIMIT $batch
-    """,
-)
+
+def due_timers(label: Literal["Offer", "Order"]) -> Statement:
+    """What is due of one kind of deal, soonest first (the label from this fixed pair)."""
+    return statement(
+        f"{label.lower()}s.due",
+        "MATCH (o:"
+        + label
+        + """)
+        WHERE o.due_at <= $now
+        RETURN o.id AS id, o.status AS status, o.due_event AS event
+        ORDER BY o.due_at
+        LIMIT $batch
+        """,
+    )
+
+
+DUE = due_timers("Order")
 
 _TEXT = {
     "placed": "Order placed: {quantity} × {title} for {amount}",
@@ -349,16 +368,29 @@ class OrderService:
         cursor: tuple[int, str] | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        after, after_id = cursor if cursor else (None, None)
-        params = {
-            "user_id": user_id,
-            "status": status,
-            "after": after,
-            "after_id": after_id,
-            "limit": limit,
-        }
-        sides = [role] if role else ["buyer", "seller"]
-        results = await asyncio.gather(*(self._store.run(LIST[s], params) for s in sides))
-        rows = [r for side in results for r in side]
-        rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
-        return rows[:limit]
+        return await both_sides(self._store, LIST, user_id, role, status, cursor, limit)
+
+
+async def both_sides(
+    store: GraphStore,
+    statements: dict[str, Statement],
+    user_id: str,
+    role: str | None,
+    status: str | None,
+    cursor: tuple[int, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A person's deals as buyer, as seller, or both merged, newest first (keyset cursor)."""
+    after, after_id = cursor if cursor else (None, None)
+    params = {
+        "user_id": user_id,
+        "status": status,
+        "after": after,
+        "after_id": after_id,
+        "limit": limit,
+    }
+    sides = [role] if role else ["buyer", "seller"]
+    results = await asyncio.gather(*(store.run(statements[s], params) for s in sides))
+    rows = [r for side in results for r in side]
+    rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    return rows[:limit]
