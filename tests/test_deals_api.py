@@ -258,6 +258,8 @@ async def test_a_shop_restocks_a_sold_out_listing_and_a_person_cannot_sell_twice
     assert back.status == 409
     _, other = await api.signup(display_name="Other")
     assert (await order(api, other, one_off["id"])).status == 409
+    refused = await offer(api, other, one_off["id"], 5_000)  # never on an inactive listing
+    assert refused.status == 409 and refused.json["state"] == "reserved"
     still = (await api.call("get", f"/v1/orders/{held['id']}", buyer)).json
     assert still["status"] == "placed"
 
