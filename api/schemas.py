@@ -163,8 +163,11 @@ ImageId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Condition = Literal["new", "used", "not_specified"]
 
 
+MAX_AMOUNT = 10**10  # minor units: a hundred million in any currency, more than any listing
+
+
 class MoneyIO(Input):
-    amount: Annotated[int, Field(ge=0, le=10**10)]
+    amount: Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
     @model_validator(mode="after")
@@ -233,8 +236,8 @@ class BrowseQuery(Query):
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
         | None
     ) = None
-    min_price: Annotated[int, Field(ge=0)] | None = None
-    max_price: Annotated[int, Field(ge=0)] | None = None
+    min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
+    max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     condition: Condition | None = None
     owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
@@ -391,7 +394,7 @@ class FeedPage(BaseModel):
 
 # ---- deals ---------------------------------------------------------------------------------
 
-Amount = Annotated[int, Field(gt=0, le=10**10)]
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
 Quantity = Annotated[int, Field(ge=1, le=1000)]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

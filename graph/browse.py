@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -216,6 +217,11 @@ TAGS = statement(
 _WORD = re.compile(r"\w+")
 
 
+# what a cursor's sort value can be (epoch ms, minor units, hype, metres) and its id's length
+MAX_CURSOR_VALUE = 1e15
+MAX_CURSOR_ID = 64
+
+
 def encode_cursor(sort: str, value: Any, last_id: str) -> str:
     raw = json.dumps([sort, value, last_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -231,8 +237,11 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
         raise Invalid("the cursor belongs to another sort", errors={"cursor": "other sort"})
     if (
         not isinstance(last_id, str)
+        or not 0 < len(last_id) <= MAX_CURSOR_ID
         or not isinstance(value, int | float)
         or isinstance(value, bool)
+        or not math.isfinite(value)  # json reads Infinity and NaN
+        or abs(value) > MAX_CURSOR_VALUE  # and integers of any length
     ):
         raise Invalid("malformed cursor", errors={"cursor": "malformed"})
     return value, last_id
