@@ -3,6 +3,7 @@ accident, and no client can set an id, owner or status by sending it."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -30,7 +31,28 @@ Email = Annotated[
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN)]
 Handle = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=HANDLE_PATTERN)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+
+def _visible(value: object) -> object:
+    """Names show as what they say: no control characters, no invisible or direction-changing
+    ones (zero-width spaces and joiners, bidi overrides and isolates, the BOM: Unicode's Cc
+    and Cf), with which a name can pass for another or hide what follows it."""
+    if isinstance(value, str):
+        hidden = sorted(
+            {f"U+{ord(c):04X}" for c in value if unicodedata.category(c) in ("Cc", "Cf")}
+        )
+        if hidden:
+            raise ValueError(
+                f"invisible or control characters are not allowed ({', '.join(hidden)})"
+            )
+    return value
+
+
+Name = Annotated[
+    str,
+    BeforeValidator(_visible),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+]
 Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 

@@ -89,7 +89,7 @@ SAVE = statement(
     """
     MATCH (me:User {id: $user_id})
     MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
-    WHERE p.status <> 'deleted' AND NOT (me)-[:BLOCKED]-(seller)
+    WHERE p.status <> 'deleted' AND NOT (me)-[:BLOCKED]-(seller) AND seller.id <> me.id
     MERGE (me)-[saved:SAVED]->(p)
       ON CREATE SET saved.at = $now
     CREATE (e:Event {id: $event_id, type: 'product.saved', at: $now, actor_id: $user_id,
@@ -364,8 +364,8 @@ class FeedService:
         rows = await self._store.run(
             SAVE, {"user_id": user_id, "product_id": product_id, **event()}
         )
-        if not rows:
-            raise NotFound("no such listing")
+        if not rows:  # saving your own would lift its hype: refused like swiping it
+            await self._explain_missing(user_id, product_id)
         await self._pools.mark_engaged(product_id)
 
     async def unsave(self, user_id: str, product_id: str) -> None:

@@ -38,6 +38,8 @@ async def swipe(request: Request, product_id: str) -> HTTPResponse:
     svc = services(request)
     await limit_writes(request, "swipe_user")
     body = json_body(request, SwipeIn)
+    if body.dir == "right":  # it opens a room: the room-opening rate applies as well
+        await limit_writes(request)
     await svc.feed.swipe(request.ctx.user_id, product_id, body.dir)
     if body.dir == "left":
         return json({"product_id": product_id, "dir": "left", "room": None})
