@@ -69,12 +69,8 @@ def _query(request: Request, kind: str, machine: Machine) -> tuple[DealsQuery, A
 async def make_offer(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request, "deal_user")
     body = json_body(request, OfferIn)
-    svc = services(request)
-    currency = body.currency
-    if currency is None:
-        currency = (await svc.orders.listing_state(request.ctx.user_id, product_id))["currency"]
-    row = await svc.offers.make(
-        request.ctx.user_id, product_id, body.amount, currency, body.quantity, body.message
+    row = await services(request).offers.make(
+        request.ctx.user_id, product_id, body.amount, body.currency, body.quantity, body.message
     )
     return json(shapes.offer(row, request.ctx.user_id), status=201)
 

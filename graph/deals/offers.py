@@ -10,20 +10,24 @@ Accepting places the order at the agreed price in the same statement, stock perm
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any
 
 from graph.deals import shapes
 from graph.deals.common import Changed, Pushes, Timers, money_text
 from graph.deals.machine import OFFER, ORDER, Transition, allowed, open_events
-from graph.deals.orders import ORDER_CREATE, OrderService, announce, both_sides, due_timers
+from graph.deals.orders import (
+    ORDER_CREATE,
+    OrderService,
+    Role,
+    announce,
+    both_sides,
+    due_timers,
+)
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, new_id
 from graph.messaging import ROOM_MERGE, room_params, system_params
 from graph.pools import Pools
 from graph.store import GraphStore, Statement, statement
-
-Role = Literal["buyer", "seller"]
-MAX_NOTE = 2000
 
 _NEW_OFFER = """
 {id: $offer_id, amount: $amount, currency: p.currency, quantity: $quantity, status: 'open',
@@ -232,11 +236,13 @@ class OfferService:
         buyer_id: str,
         product_id: str,
         amount: int,
-        currency: str,
+        currency: str | None = None,
         quantity: int = 1,
         note: str | None = None,
     ) -> dict[str, Any]:
+        """An offer of `amount` per unit; `currency` defaults to the listing's."""
         state = await self._orders.listing_state(buyer_id, product_id)
+        currency = currency or state["currency"]
         self._check_amount(amount, currency, state)
         offer_id = new_id()
         due_at, due_event = self._timers.due(OFFER, OFFER.initial)
@@ -266,8 +272,7 @@ class OfferService:
         rows = await self._store.run(MAKE, params)
         if not rows:
             await self._explain_make(buyer_id, product_id, quantity)
-        await self._after(rows[0], product_id)
-        return await self.get(buyer_id, offer_id)
+        return await self._tell(rows[0], offer_id, product_id)
 
     @staticmethod
     def _check_amount(amount: int, currency: str, state: dict[str, Any]) -> None:
@@ -311,17 +316,17 @@ class OfferService:
                 offer["currency"],
                 {"currency": offer["currency"], "price": offer["product_price"]},
             )
-        rows = await self._transition(offer, transition, actor_id=user_id, role=role, amount=amount)
-        if not rows:
+        moved = await self._transition(
+            offer, transition, actor_id=user_id, role=role, amount=amount
+        )
+        if moved is None:
             current = await self.get(user_id, offer_id)
             if name == "accept" and current["status"] == "open":
                 await self._orders.explain_refusal(
                     offer["buyer_id"], offer["product_id"], offer["quantity"]
                 )
             raise self._refused(current, name, role)
-        # a counter answers with the new offer; the rest with this one (`id` is the order's
-        # when accepting)
-        return await self.get(user_id, rows[0]["id"] if name == "counter" else offer_id)
+        return moved
 
     async def fire(self, offer_id: str, status: str, name: str) -> bool:
         """A timer (expiry): does nothing if a person moved the offer first."""
@@ -329,8 +334,8 @@ class OfferService:
         if transition is None or "system" not in transition.who:
             return False
         offer = await self.get(None, offer_id)
-        rows = await self._transition(offer, transition, actor_id="system", role="system")
-        return bool(rows)
+        moved = await self._transition(offer, transition, actor_id="system", role="system")
+        return moved is not None
 
     async def due(self, now: int, batch: int) -> list[dict[str, Any]]:
         return await self._store.run(DUE, {"now": now, "batch": batch})
@@ -343,7 +348,9 @@ class OfferService:
         actor_id: str,
         role: str,
         amount: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> dict[str, Any] | None:
+        """Apply `t`; the offer the deal now stands on (a counter's new one), or None when the
+        offer was no longer open."""
         recipient = "seller" if offer["made_by"] == "buyer" else "buyer"
         params: dict[str, Any] = {
             "id": offer["id"],
@@ -384,7 +391,6 @@ class OfferService:
                 # the acceptance's event first, then the order's (ids order the log)
                 "accept_event_id": params["event_id"],
                 "event_id": new_id(),
-                "buyer_id": offer["buyer_id"],
             }
             data |= {"order_id": order_id}
             st = ACCEPT
@@ -392,24 +398,28 @@ class OfferService:
             st = CLOSE
         params |= system_params(text, data)
         rows = await self._store.run(st, params)
-        if rows:
-            await self._after(rows[0], offer["product_id"], stock=t.event == "accept")
-        return rows
+        if not rows:
+            return None
+        if t.event == "accept":  # `id` is the order the acceptance placed
+            await self._orders.tell(rows[0], [offer["product_id"]])
+            return await self._tell(None, offer["id"], offer["product_id"])
+        current = rows[0]["id"] if t.event == "counter" else offer["id"]
+        return await self._tell(rows[0], current, offer["product_id"])
 
-    async def _after(self, row: dict[str, Any], product_id: str, *, stock: bool = False) -> None:
-        parties = [row["buyer_id"], row["seller_id"]]
-        offer_id = row["id"]
-        if stock:  # an accepted offer placed an order: `id` is the order's
-            await self._changed([product_id])
-            order = await self._orders.get(None, offer_id)
-            offer_id = order["offer_id"]
-            await self._pushes.send("order.updated", shapes.order(order), parties)
-        await self._pools.mark_engaged(product_id)  # offers count toward hype
-        offer = shapes.offer(await self.get(None, offer_id))
-        await asyncio.gather(
-            self._pushes.send("offer.updated", offer, parties),
-            self._pushes.system_message(row, parties),
-        )
+    async def _tell(
+        self, row: dict[str, Any] | None, offer_id: str, product_id: str
+    ) -> dict[str, Any]:
+        """After a write on offer `offer_id`: it counts toward the listing's hype, both parties
+        get it and the room's new line (`row`; None when the order's telling carried it).
+        The offer as read for them (the caller answers with it too)."""
+        await self._pools.mark_engaged(product_id)
+        offer = await self.get(None, offer_id)
+        parties = [offer["buyer_id"], offer["seller_id"]]
+        pushes = [self._pushes.send("offer.updated", shapes.offer(offer), parties)]
+        if row is not None:
+            pushes.append(self._pushes.system_message(row, parties))
+        await asyncio.gather(*pushes)
+        return offer
 
     @staticmethod
     def _text(target: str, role: str, amount: int, currency: str, quantity: int) -> str:
@@ -444,8 +454,6 @@ class OfferService:
     async def thread(self, user_id: str, offer_id: str) -> dict[str, Any]:
         offer = await self.get(user_id, offer_id)
         offer["thread"] = await self._store.run(THREAD, {"thread_id": offer["thread_id"]})
-        role = "buyer" if offer["buyer_id"] == user_id else "seller"
-        offer["actions"] = open_events(OFFER, offer["status"], role=role, made_by=offer["made_by"])
         return offer
 
     async def list(

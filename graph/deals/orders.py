@@ -250,8 +250,7 @@ class OrderService:
         rows = await self._store.run(PLACE, params)
         if not rows:
             await self.explain_refusal(buyer_id, product_id, quantity)
-        await self._after(rows[0], [product_id])
-        return await self.get(buyer_id, order_id)
+        return await self.tell(rows[0], [product_id])
 
     async def listing_state(self, buyer_id: str, product_id: str) -> dict[str, Any]:
         """The listing as a deal sees it; 404 when it is gone, hidden, or the buyer's own."""
@@ -274,7 +273,7 @@ class OrderService:
             raise Conflict(
                 f"the listing is {status}",
                 errors={"product_id": status},
-                extra={"state": status, "available": left if status == "reserved" else 0},
+                extra={"state": status, "available": 0},
             )
         if left < quantity:
             raise Conflict(
@@ -292,10 +291,10 @@ class OrderService:
         transition = ORDER.find(order["status"], name)
         if transition is None or not allowed(transition, role=role):
             raise self._refused(order, name, role)
-        rows = await self._move(order, transition, actor_id=user_id, role=role)
-        if not rows:  # the other party or a timer moved first
+        moved = await self._move(order, transition, actor_id=user_id, role=role)
+        if moved is None:  # the other party or a timer moved first
             raise self._refused(await self.get(user_id, order_id), name, role)
-        return await self.get(user_id, order_id)
+        return moved
 
     async def fire(self, order_id: str, status: str, name: str) -> bool:
         """A timer: fires only if the order is still where the timer was set; else nothing."""
@@ -303,14 +302,15 @@ class OrderService:
         if transition is None or "system" not in transition.who:
             return False
         order = {"id": order_id, "status": status}
-        return bool(await self._move(order, transition, actor_id="system", role="system"))
+        return await self._move(order, transition, actor_id="system", role="system") is not None
 
     async def due(self, now: int, batch: int) -> list[dict[str, Any]]:
         return await self._store.run(DUE, {"now": now, "batch": batch})
 
     async def _move(
         self, order: dict[str, Any], t: Transition, *, actor_id: str, role: str
-    ) -> list[dict[str, Any]]:
+    ) -> dict[str, Any] | None:
+        """Apply `t`; the order as it now is, or None when it was no longer in `t.source`."""
         due_at, due_event = self._timers.due(ORDER, t.target)
         text = _TEXT[t.target].format(who="system" if role == "system" else role)
         if t.event == "expire":
@@ -331,19 +331,23 @@ class OrderService:
             **event({"event": t.event, "by": role, "from": t.source}),
         }
         rows = await self._store.run(MOVE, params)
-        if rows:
-            await self._after(rows[0], rows[0]["products"] if t.restock or t.complete else [])
-        return rows
+        if not rows:
+            return None
+        return await self.tell(rows[0], rows[0]["products"] if t.restock or t.complete else [])
 
-    async def _after(self, row: dict[str, Any], products: list[str]) -> None:
+    async def tell(self, row: dict[str, Any], products: list[str]) -> dict[str, Any]:
+        """After a write that placed or moved order `row["id"]`: listings whose stock changed
+        go to browse and the pools, both parties get the order and the room's new line. The
+        order as read for them (the caller answers with it too)."""
         parties = [row["buyer_id"], row["seller_id"]]
         if products:
             await self._changed(products)
-        order = shapes.order(await self.get(None, row["id"]))
+        order = await self.get(None, row["id"])
         await asyncio.gather(
-            self._pushes.send("order.updated", order, parties),
+            self._pushes.send("order.updated", shapes.order(order), parties),
             self._pushes.system_message(row, parties),
         )
+        return order
 
     def _refused(self, order: dict[str, Any], name: str, role: str) -> Conflict:
         can = open_events(ORDER, order["status"], role=role)
