@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from api.schemas import ImageOut, Shop, UserMe, UserPublic
 from graph.ids import iso
+from graph.messaging import message_shape as message
 
 
 def image_url(image_id: str | None, *, thumb: bool = False) -> str | None:
@@ -120,21 +119,6 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": iso(row["updated_at"]),
         "expires_at": iso(row["expires_at"]),
         "distance_km": round(distance / 1000.0, 3) if distance is not None else None,
-    }
-
-
-def message(row: dict[str, Any]) -> dict[str, Any]:
-    """A chat line; `kind` is `system` for the lines deals write (an offer made, an order
-    confirmed), with what happened in `data`."""
-    system = row.get("kind") == "system"
-    return {
-        "id": row["id"],
-        "room_id": row["room_id"],
-        "sender_id": row["sender_id"],
-        "kind": "system" if system else "text",
-        "text": row["body"],
-        "data": orjson.loads(row["data"]) if system and row.get("data") else None,
-        "sent_at": iso(row["sent_at"]),
     }
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any, Literal
 
 from graph.errors import Invalid, NotFound
-from graph.ids import event, id_time_ms, new_id
+from graph.ids import event, id_time_ms, iso, new_id
 from graph.pools import Pools
 from graph.store import GraphStore, statement
 
@@ -195,6 +195,22 @@ MISSED = statement(
     + MESSAGE_FIELDS
     + "ORDER BY id ASC",
 )
+
+
+def message_shape(row: dict[str, Any]) -> dict[str, Any]:
+    """A chat line as clients read it, over REST and the WebSocket alike; `kind` is `system`
+    for the lines deals write (an offer made, an order confirmed), with what happened as an
+    object in `data`."""
+    system = row.get("kind") == "system"
+    return {
+        "id": row["id"],
+        "room_id": row["room_id"],
+        "sender_id": row["sender_id"],
+        "kind": "system" if system else "text",
+        "text": row["body"],
+        "data": json.loads(row["data"]) if system and row.get("data") else None,
+        "sent_at": iso(row["sent_at"]),
+    }
 
 
 class MessagingService:

@@ -4,6 +4,7 @@ every refused move, stock that never oversells, and what the graph holds after e
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from tests.conftest import Api, read
@@ -291,3 +292,25 @@ async def test_negotiations_and_orders_list_by_role_and_status_page_by_page(api:
     assert len(ids) == len(set(ids)) == 3 and rest.json["next_cursor"] is None
     mismatched = await api.call("get", f"/v1/offers?cursor={first['next_cursor']}", buyer)
     assert mismatched.status == 422  # an orders cursor is not an offers cursor
+
+
+async def test_the_pushed_room_line_is_shaped_as_the_one_history_returns(
+    api: Api, services
+) -> None:
+    seller, buyer, _, product = await parties(api)
+    me = (await api.call("get", "/v1/users/me", seller)).json
+    pubsub = services.redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(services.notifier.channel(me["id"]))
+    try:
+        made = (await offer(api, buyer, product["id"], 9_000)).json
+        pushed = None
+        for _ in range(50):
+            frame = await pubsub.get_message(timeout=1.0)
+            if frame and json.loads(frame["data"])["type"] == "message.created":
+                pushed = json.loads(frame["data"])["message"]
+                break
+    finally:
+        await pubsub.aclose()
+    history = await api.call("get", f"/v1/rooms/{made['room_id']}/messages", seller)
+    assert pushed == history.json["items"][0]
+    assert pushed["data"] == {"event": "offer.made", "offer_id": made["id"], "amount": 9_000}

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.deals.machine import Machine
-from graph.ids import iso, now_ms
+from graph.ids import now_ms
+from graph.messaging import message_shape
 from graph.notify import Notifier
 from graph.settings import Settings
 
@@ -53,18 +54,18 @@ class Pushes:
         await self._notifier.publish(list(parties), {"type": kind, kind.split(".")[0]: body})
 
     async def system_message(self, row: dict[str, Any], parties: Iterable[str]) -> None:
-        """The room's new system line, shaped as chat pushes are."""
-        if not row.get("sys_id"):
-            return
-        message = {
-            "id": row["sys_id"],
-            "room_id": row["room_id"],
-            "sender_id": "system",
-            "kind": "system",
-            "text": row["sys_text"],
-            "data": row["sys_data"],
-            "sent_at": iso(row["sys_at"]),
-        }
+        """The room's new system line (`sys_*` of a deal write), shaped as every chat line."""
+        message = message_shape(
+            {
+                "id": row["sys_id"],
+                "room_id": row["room_id"],
+                "sender_id": "system",
+                "kind": "system",
+                "body": row["sys_text"],
+                "data": row["sys_data"],
+                "sent_at": row["sys_at"],
+            }
+        )
         await self._notifier.publish(
             list(parties),
             {"type": "message.created", "room_id": row["room_id"], "message": message},
