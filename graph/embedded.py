@@ -104,12 +104,13 @@ def _private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)  # an older file kept the mode it was made with
 
 
-def _lock_down(root: Path) -> None:
-    """The data dir and everything in it for the owner alone: the database files, the image
-    blobs and the password that opens the server (and with it every session in Redis)."""
-    root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o700)
-    for path in root.rglob("*"):
+def _lock_down(data_dir: Path, state: Path) -> None:
+    """The data dir for its owner alone (no one else may enter it), and the database's own
+    files too: the append-only files and the password that opens the server (and with it
+    every session in Redis). The image blobs beside them are written 0600 already, so a start
+    never walks them, however many there are."""
+    os.chmod(data_dir, 0o700)
+    for path in [state, *state.rglob("*")]:
         if not path.is_symlink():
             os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
@@ -128,7 +129,7 @@ def start(data_dir: Path) -> tuple[ServerInfo, bool]:
         return running, False
     state = _state_dir(data_dir)
     state.mkdir(parents=True, exist_ok=True)
-    _lock_down(data_dir.resolve())
+    _lock_down(data_dir.resolve(), state)
     password = _password(state)
     # the password goes in a config file only we can read: on the command line `ps` would
     # show it to every local user

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +16,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from bench.common import free_port, wait_up
+from bench.common import free_port, server
 from tests.conftest import png_bytes
 
 VENDR = Path(sys.executable).with_name("vendr")
@@ -27,9 +24,9 @@ CONFIRM_S = 4  # the server's order confirmation period: its worker cancels what
 
 
 @pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[str]:
+def served(data_dir: Path) -> Iterator[str]:
     port = free_port()
-    env = os.environ | {
+    env = {
         "VENDR_DATA_DIR": str(data_dir),
         "VENDR_GRAPH_NAME": f"deals_{uuid.uuid4().hex[:8]}",
         "VENDR_REDIS_PREFIX": f"deals:{uuid.uuid4().hex[:8]}:",
@@ -42,20 +39,9 @@ def server(data_dir: Path) -> Iterator[str]:
         "VENDR_DEALS_INTERVAL_SECONDS": "0.3",
         "VENDR_ORDER_CONFIRM_SECONDS": str(CONFIRM_S),
     }
-    proc = subprocess.Popen(
-        [str(VENDR), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(f"{base}/v1/heartbeat", proc)
+    with server([str(VENDR), "serve"], env, f"{base}/v1/heartbeat"):
         yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 @contextlib.asynccontextmanager
@@ -97,8 +83,8 @@ async def shop_listing(c: httpx.AsyncClient, quantity: int, price: int = 2_000) 
     return seller, product.json()["id"]
 
 
-async def test_fifty_buyers_racing_across_workers_get_exactly_five_orders(server: str) -> None:
-    async with client(server) as c:
+async def test_fifty_buyers_racing_across_workers_get_exactly_five_orders(served: str) -> None:
+    async with client(served) as c:
         seller, pid = await shop_listing(c, quantity=5)
         buyers = await asyncio.gather(*(signup(c, f"Buyer {n}") for n in range(50)))
         results = await asyncio.gather(
@@ -116,8 +102,8 @@ async def test_fifty_buyers_racing_across_workers_get_exactly_five_orders(server
         assert len(sold.json()["items"]) == 5
 
 
-async def test_two_carts_racing_for_the_last_units_one_wins_whole(server: str) -> None:
-    async with client(server) as c:
+async def test_two_carts_racing_for_the_last_units_one_wins_whole(served: str) -> None:
+    async with client(served) as c:
         for _ in range(4):  # a few rounds: the race lands differently each time
             seller, first = await shop_listing(c, quantity=3)
             _, second = await shop_listing(c, quantity=2)
@@ -151,9 +137,9 @@ async def pushes(ws: Any, kind: str, count: int) -> list[dict[str, Any]]:
     return found
 
 
-async def test_both_parties_watch_a_negotiation_over_their_sockets(server: str) -> None:
-    ws_base = server.replace("http://", "ws://")
-    async with client(server) as c:
+async def test_both_parties_watch_a_negotiation_over_their_sockets(served: str) -> None:
+    ws_base = served.replace("http://", "ws://")
+    async with client(served) as c:
         seller, pid = await shop_listing(c, quantity=1, price=10_000)
         buyer = await signup(c, "Buyer")
         async with (
@@ -198,10 +184,10 @@ async def test_both_parties_watch_a_negotiation_over_their_sockets(server: str) 
 
 
 async def test_the_background_worker_cancels_an_unconfirmed_order_and_says_so(
-    server: str,
+    served: str,
 ) -> None:
-    ws_base = server.replace("http://", "ws://")
-    async with client(server) as c:
+    ws_base = served.replace("http://", "ws://")
+    async with client(served) as c:
         seller, pid = await shop_listing(c, quantity=2)
         buyer = await signup(c, "Buyer")
         async with connect(f"{ws_base}/v1/ws?token={buyer}") as ws:

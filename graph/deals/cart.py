@@ -128,7 +128,7 @@ CHECKOUT = statement(
 )
 
 
-def problem(line: dict[str, Any], buyer_id: str, now: int) -> dict[str, Any] | None:
+def problem(line: dict[str, Any], now: int) -> dict[str, Any] | None:
     """What stops this line from being ordered, or None."""
     if line["seller_status"] != "active" or line["blocked"] or line["status"] == "deleted":
         return {"problem": "gone", "detail": "the listing is no longer available"}
@@ -189,7 +189,7 @@ class CartService:
         now = now_ms()
         rows = await self._store.run(LINES, {"user_id": user_id})
         for row in rows:
-            row["problem"] = problem(row, user_id, now)
+            row["problem"] = problem(row, now)
         return rows
 
     async def checkout(self, user_id: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from graph.catalog import PRODUCT_VIEW
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
-from graph.ids import event, new_id
+from graph.ids import event, new_id, now_ms
 from graph.store import GraphStore, statement
 
 MAX_ITEMS = 200
@@ -208,7 +208,7 @@ class CollectionService:
         head = rows[0]
         head["items"] = await self._store.run(
             ITEMS,
-            {"id": collection_id, "viewer_id": viewer_id, "near": None, "now": event()["now"]},
+            {"id": collection_id, "viewer_id": viewer_id, "near": None, "now": now_ms()},
         )
         return head
 

@@ -34,14 +34,13 @@ class Timers:
 
     settings: Settings
 
-    def due(
-        self, machine: Machine, state: str, now: int | None = None
-    ) -> tuple[int | None, str | None]:
+    def due(self, machine: Machine, state: str) -> tuple[int | None, str | None]:
+        """(deadline, event) for a deal entering `state` now, or (None, None): no timer."""
         timer = machine.timers.get(state)
         if timer is None:
             return None, None
         period_s = float(getattr(self.settings, timer.setting))
-        return (now if now is not None else now_ms()) + int(period_s * 1000), timer.event
+        return now_ms() + int(period_s * 1000), timer.event
 
 
 class Pushes:
