@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
     @app.main_process_ready
     async def start_background(app: Sanic) -> None:
         """The sweeper and deal timers run in a process of their own (`vendr worker`), managed
-        with the HTTP workers: a pools rebuild never stalls a request again."""
+        with the HTTP workers: a pools rebuild no longer runs in a loop serving requests."""
         if settings.background == "on":
             app.manager.manage(
                 "vendr-worker", worker.managed, {"settings": settings.model_dump(mode="json")}

@@ -115,9 +115,13 @@ class _Builder:
         self.event("offer.made" if round_ == 1 else "offer.countered", at, actor, offer_id)
         return row
 
+    @staticmethod
+    def _end(row: dict[str, Any], at: int, **fields: Any) -> None:
+        """The deal leaves a state with a timer: what changed, and no deadline any more."""
+        row.update(fields, updated_at=at, due_at=None, due_event=None)
+
     def close(self, offer: dict[str, Any], status: str, at: int, actor: str) -> None:
-        offer |= {"status": status, "updated_at": at, "closed_at": at, "due_at": None}
-        offer["due_event"] = None
+        self._end(offer, at, status=status, closed_at=at)
         self.event(f"offer.{status}", at, actor, offer["id"])
 
     def negotiate(self, room: dict[str, Any], product: dict[str, Any], at: int) -> None:
@@ -138,8 +142,7 @@ class _Builder:
         elif roll < 0.55:
             self.close(first, "declined", answer, room["seller"])
         else:
-            first |= {"status": "countered", "updated_at": answer, "closed_at": answer}
-            first |= {"due_at": None, "due_event": None}
+            self._end(first, answer, status="countered", closed_at=answer)
             counter = self.offer(
                 room,
                 product,
@@ -202,6 +205,7 @@ class _Builder:
             "room_id": room["id"],
             "offer_id": offer_id,
             "created_at": at,
+            "updated_at": at,
             "status": "placed",
             "confirmed_at": None,
             "completed_at": None,
@@ -223,21 +227,19 @@ class _Builder:
                 return order_id
         if confirm >= self.now:
             return order_id  # still waiting for the seller
-        row |= {"status": "confirmed", "confirmed_at": confirm, "updated_at": confirm}
-        row |= {"due_at": confirm + COMPLETE_MS, "due_event": "auto_complete"}
+        row.update(status="confirmed", confirmed_at=confirm, updated_at=confirm)
+        row.update(due_at=confirm + COMPLETE_MS, due_event="auto_complete")
         self.event("order.confirmed", confirm, seller, order_id)
         done = confirm + rng.randint(12, 6 * 24) * HOUR_MS
         if rng.random() < 0.05 and done < self.now:
             self._cancel(row, done, "seller")
         elif done < self.now:
-            row |= {"status": "completed", "completed_at": done, "updated_at": done}
-            row |= {"due_at": None, "due_event": None}
+            self._end(row, done, status="completed", completed_at=done)
             self.event("order.completed", done, buyer, order_id)
         return order_id
 
     def _cancel(self, row: dict[str, Any], at: int, who: str) -> None:
-        row |= {"status": "cancelled", "cancelled_at": at, "cancelled_by": who, "updated_at": at}
-        row |= {"due_at": None, "due_event": None}
+        self._end(row, at, status="cancelled", cancelled_at=at, cancelled_by=who)
         self.products[row["product"]]["quantity"] += row["quantity"]
         actor = {"buyer": row["buyer"], "seller": row["seller"]}.get(who, "system")
         self.event("order.cancelled", at, actor, row["id"], by=who)
@@ -260,8 +262,6 @@ def generate_deals(
         product = by_id[like["p"]]
         if rng.random() < share and product["quantity"] > 0:
             builder.deal(like["u"], product, like["at"])
-    for row in builder.out.orders:
-        row.setdefault("updated_at", row["created_at"])
     held = {o["product"] for o in builder.out.orders if o["status"] in ("placed", "confirmed")}
     for product in products:
         if product["quantity"] == 0:
