@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.deals.machine import Machine
+from graph.errors import Conflict
 from graph.ids import now_ms
 from graph.messaging import message_shape
 from graph.notify import Notifier
@@ -26,6 +27,15 @@ def money_text(amount: int, currency: str) -> str:
     if currency in ZERO_DECIMAL:
         return f"{symbol}{amount:,}"
     return f"{symbol}{amount // 100:,}.{amount % 100:02d}"
+
+
+def refused(detail: str, state: str, actions: list[str]) -> Conflict:
+    """The 409 for a move the deal's state does not allow: it names the state and what the
+    caller may do instead."""
+    hint = f"; you can: {', '.join(actions)}" if actions else ""
+    return Conflict(
+        detail + hint, errors={"status": state}, extra={"state": state, "actions": actions}
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 from graph.deals import shapes
-from graph.deals.common import Changed, Pushes, Timers, money_text
+from graph.deals.common import Changed, Pushes, Timers, money_text, refused
 from graph.deals.machine import OFFER, ORDER, Transition, allowed, open_events
 from graph.deals.orders import (
     ORDER_CREATE,
@@ -431,19 +431,12 @@ class OfferService:
         )
 
     def _refused(self, offer: dict[str, Any], name: str, role: str) -> Conflict:
-        can = open_events(OFFER, offer["status"], role=role, made_by=offer["made_by"])
-        hint = f"; you can: {', '.join(can)}" if can else ""
-        turn = offer["status"] == "open" and name in ("accept", "decline", "counter")
-        detail = (
-            "it is the other party's turn" + hint
-            if turn and offer["made_by"] == role
-            else f"cannot {name} a {offer['status']} offer{hint}"
-        )
-        return Conflict(
-            detail,
-            errors={"status": offer["status"]},
-            extra={"state": offer["status"], "actions": can},
-        )
+        state = offer["status"]
+        can = open_events(OFFER, state, role=role, made_by=offer["made_by"])
+        turn = state == "open" and name in ("accept", "decline", "counter")
+        if turn and offer["made_by"] == role:
+            return refused("it is the other party's turn", state, can)
+        return refused(f"cannot {name} a {state} offer", state, can)
 
     async def get(self, user_id: str | None, offer_id: str) -> dict[str, Any]:
         rows = await self._store.run(GET, {"id": offer_id, "user_id": user_id})

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any, Literal
 
 from graph.deals import shapes
-from graph.deals.common import Changed, Pushes, Timers, money_text
+from graph.deals.common import Changed, Pushes, Timers, money_text, refused
 from graph.deals.machine import ORDER, Transition, allowed, open_events
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
@@ -350,12 +350,9 @@ class OrderService:
         return order
 
     def _refused(self, order: dict[str, Any], name: str, role: str) -> Conflict:
-        can = open_events(ORDER, order["status"], role=role)
-        hint = f"; you can: {', '.join(can)}" if can else ""
-        return Conflict(
-            f"cannot {name} a {order['status']} order{hint}",
-            errors={"status": order["status"]},
-            extra={"state": order["status"], "actions": can},
+        state = order["status"]
+        return refused(
+            f"cannot {name} a {state} order", state, open_events(ORDER, state, role=role)
         )
 
     async def get(self, user_id: str | None, order_id: str) -> dict[str, Any]:
