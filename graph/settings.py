@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     redis_url: str = Field("", description="defaults to the embedded server")
     redis_prefix: str = "vendr:"
     data_dir: Path = Path("var")
+    cypher_dir: Path | None = Field(
+        None, description="the admin and analyst Cypher library; default: the project's cypher/"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2

@@ -13,6 +13,7 @@ from falkordb.asyncio import FalkorDB
 from redis.exceptions import ResponseError
 
 import api.app  # noqa: F401  - importing the app registers every statement the app can run
+import graph.export  # noqa: F401  - and `vendr events export` its own
 import seeds.loader  # noqa: F401  - and the bulk loader its own
 from graph import admin
 from graph.store import REGISTRY, schema
@@ -35,7 +36,7 @@ def neo4j_lint(statements: dict[str, str]) -> dict[str, dict[str, list[str]]]:
 def all_neo4j_texts() -> dict[str, str]:
     texts = {name: st.neo4j for name, st in REGISTRY.items()}
     texts |= {f"schema[{i}]": ddl for i, ddl in enumerate(schema.neo4j_ddl())}
-    texts |= {f"admin:{q.path.name}": q.neo4j for q in admin.all_queries(ROOT / "cypher")}
+    texts |= {f"admin:{q.name}": q.neo4j for q in admin.all_queries(ROOT / "cypher")}
     return texts
 
 
@@ -83,7 +84,7 @@ async def test_every_falkordb_statement_is_planned_by_falkordb(services) -> None
     assert not failures, failures
 
 
-@pytest.mark.parametrize("query", admin.all_queries(ROOT / "cypher"), ids=lambda q: q.path.name)
+@pytest.mark.parametrize("query", admin.all_queries(ROOT / "cypher"), ids=lambda q: q.name)
 async def test_admin_files_run_read_only_on_falkordb(services, query) -> None:
     await services.accounts.signup(
         __import__("graph.commands", fromlist=["Signup"]).Signup(
@@ -92,7 +93,7 @@ async def test_admin_files_run_read_only_on_falkordb(services, query) -> None:
     )
     rows = await services.store.run_text(query.falkordb, query.defaults, write=False)
     assert isinstance(rows, list)
-    assert query.defaults, f"{query.path.name} should declare its parameters"
+    assert query.defaults, f"{query.name} should declare its parameters"
 
 
 def test_dialect_fragments_are_spliced_only_from_the_table() -> None:

@@ -12,7 +12,7 @@ from graph.errors import Conflict, Invalid, StoreError, Unavailable
 from graph.store import schema
 from graph.store.cypher import Statement
 from graph.store.dialect import Dialect
-from graph.store.port import Params, Row
+from graph.store.port import Params, Row, Table
 from graph.store.values import plain
 
 QUERY_TIMEOUT_MS = 10_000
@@ -42,6 +42,9 @@ class FalkorStore:
         return await self.run_text(st.falkordb, params, write=st.write)
 
     async def run_text(self, text: str, params: Params | None = None, *, write: bool) -> list[Row]:
+        return (await self.run_table(text, params, write=write)).rows
+
+    async def run_table(self, text: str, params: Params | None = None, *, write: bool) -> Table:
         query = self._graph.query if write else self._graph.ro_query
         try:
             result = await query(text, dict(params or {}), timeout=QUERY_TIMEOUT_MS)
@@ -52,7 +55,8 @@ class FalkorStore:
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise translate(exc) from exc
         names = [c[1].decode() if isinstance(c[1], bytes) else str(c[1]) for c in result.header]
-        return [dict(zip(names, (plain(v) for v in row), strict=True)) for row in result.result_set]
+        rows = [dict(zip(names, (plain(v) for v in row), strict=True)) for row in result.result_set]
+        return Table(names, rows)
 
     def text_query(self, words: list[str]) -> str:
         # RediSearch: terms separated by spaces must all match; `*` makes the last a prefix

@@ -9,7 +9,7 @@ from graph.errors import Conflict, Invalid, StoreError, Unavailable
 from graph.store import schema
 from graph.store.cypher import Statement
 from graph.store.dialect import Dialect
-from graph.store.port import Params, Row
+from graph.store.port import Params, Row, Table
 from graph.store.values import plain
 
 
@@ -38,6 +38,9 @@ class Neo4jStore:
         return await self.run_text(st.neo4j, params, write=st.write)
 
     async def run_text(self, text: str, params: Params | None = None, *, write: bool) -> list[Row]:
+        return (await self.run_table(text, params, write=write)).rows
+
+    async def run_table(self, text: str, params: Params | None = None, *, write: bool) -> Table:
         try:
             result = await self._driver.execute_query(
                 text,  # registered statements or admin files, never user text
@@ -47,7 +50,8 @@ class Neo4jStore:
             )
         except (ClientError, ServiceUnavailable, SessionExpired) as exc:
             raise translate(exc) from exc
-        return [{k: plain(record[k]) for k in result.keys} for record in result.records]
+        columns = list(result.keys)
+        return Table(columns, [{k: plain(record[k]) for k in columns} for record in result.records])
 
     def text_query(self, words: list[str]) -> str:
         # Lucene: explicit AND; lowercase terms are never operators

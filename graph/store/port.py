@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from graph.store.cypher import Statement
@@ -10,6 +11,14 @@ from graph.store.dialect import Dialect
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows with the statement's own column names, which an empty result still has."""
+
+    columns: list[str]
+    rows: list[Row]
 
 
 class GraphStore(Protocol):
@@ -21,6 +30,10 @@ class GraphStore(Protocol):
 
     async def run_text(self, text: str, params: Params | None = None, *, write: bool) -> list[Row]:
         """Run an ad-hoc statement (admin files); read-only unless `write`."""
+        ...
+
+    async def run_table(self, text: str, params: Params | None = None, *, write: bool) -> Table:
+        """`run_text`, keeping the column names (tables and data frames of admin files)."""
         ...
 
     def text_query(self, words: list[str]) -> str:

@@ -30,6 +30,8 @@ UNIQUE: tuple[tuple[str, str], ...] = (
 INDEXED: tuple[tuple[str, str], ...] = (
     ("User", "created_at"),
     ("Event", "at"),
+    ("Event", "actor_id"),  # an account's audit trail (cypher/user_audit_trail.cypher)
+    ("Event", "subject_id"),
     ("Product", "status"),
     ("Product", "created_at"),
     ("Product", "price"),
