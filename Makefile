@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint fmt bench eval clean db-stop install
+.PHONY: run test lint fmt bench eval lab notebooks clean db-stop install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,notebooks]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -32,6 +32,12 @@ bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; r
 
 eval: $(STAMP)  ## offline evaluation of the feed against baselines; report in bench/eval.md
 	$(BIN)/python -m bench.eval
+
+lab: $(STAMP)  ## JupyterLab on notebooks/ against the embedded database (demo data if empty)
+	$(BIN)/vendr lab
+
+notebooks: $(STAMP)  ## execute every notebook; outputs and HTML reports in var/notebooks/
+	$(BIN)/vendr notebooks run --demo --out var/notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check graph api seeds tests bench

@@ -1,14 +1,18 @@
-"""`vendr`: serve the API, run the embedded database, run admin Cypher files, seed data."""
+"""`vendr`: serve the API, run the embedded database, run the Cypher library, export events,
+open and run the analysts' notebooks, seed data."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tabulate import tabulate
 
@@ -46,30 +50,170 @@ def format_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-async def _cypher(path: Path, params: dict[str, Any], write: bool, settings: Settings) -> int:
-    query = admin.load(path)
+def _library_query(ref: str, settings: Settings) -> admin.AdminQuery:
+    """A path to a .cypher file, or a name in the library (`stale_listings`)."""
+    if ref.endswith(".cypher") or ("/" in ref and Path(ref).is_file()):
+        path = Path(ref)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such Cypher file: {ref}")
+        return admin.load(path)
+    return admin.find(admin.library(settings), ref)
+
+
+async def _cypher(
+    query: admin.AdminQuery, params: dict[str, Any], write: bool, settings: Settings
+) -> int:
     unknown = set(params) - set(query.defaults)
     if unknown:
         print(
-            f"vendr: {path.name} declares no parameter {', '.join(sorted(unknown))}",
+            f"vendr: {query.name} declares no parameter {', '.join(sorted(unknown))}",
             file=sys.stderr,
         )
         return 2
     store = make_store(settings)
     try:
-        rows = await store.run_text(query.text(store.dialect), query.defaults | params, write=write)
+        table = await store.run_table(
+            query.text(store.dialect), query.defaults | params, write=write
+        )
     finally:
         await store.close()
-    if rows:
-        headers = list(rows[0])
-        print(tabulate([[format_value(r[h]) for h in headers] for r in rows], headers=headers))
+    rows = [[format_value(row[h]) for h in table.columns] for row in table.rows]
+    print(tabulate(rows, headers=table.columns))
     print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return 0
 
 
 def cmd_cypher(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        query = _library_query(args.query, settings)
+    except KeyError as exc:
+        print(f"vendr: {exc.args[0]}", file=sys.stderr)
+        return 2
     params = dict(args.param or [])
-    return asyncio.run(_cypher(Path(args.file), params, args.write, settings))
+    return asyncio.run(_cypher(query, params, args.write, settings))
+
+
+def cmd_cypher_list(args: argparse.Namespace, settings: Settings) -> int:
+    folder = admin.library(settings)
+    rows = [
+        [q.name, q.summary, ", ".join(f"{k}={json.dumps(v)}" for k, v in q.defaults.items())]
+        for q in admin.all_queries(folder)
+    ]
+    print(
+        tabulate(
+            rows, headers=["name", "answers", "params (defaults)"], maxcolwidths=[None, 70, 40]
+        )
+    )
+    print(f"({len(rows)} files in {folder}; run one with: vendr cypher run NAME --param k=v)")
+    return 0
+
+
+async def _export(args: argparse.Namespace, since: int, settings: Settings, out: TextIO) -> int:
+    from tqdm import tqdm
+
+    from graph import export
+
+    store = make_store(settings)
+    written = 0
+    try:
+        total = await export.count_events(store, since, args.type)
+        # progress on stderr, and only on a terminal: a pipe or a test reads clean JSON Lines
+        with tqdm(total=total, unit="event", file=sys.stderr, disable=None) as bar:
+            async for event in export.events(store, since, args.type):
+                out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+                written += 1
+                bar.update()
+    finally:
+        await store.close()
+    where = "stdout" if args.out == "-" else args.out
+    print(f"exported {written} event{'s' if written != 1 else ''} to {where}", file=sys.stderr)
+    return 0
+
+
+def cmd_events_export(args: argparse.Namespace, settings: Settings) -> int:
+    from graph.export import parse_since
+
+    try:
+        since = parse_since(args.since) if args.since else 0
+    except ValueError as exc:
+        print(f"vendr: {exc}", file=sys.stderr)
+        return 2
+    if args.out == "-":
+        return asyncio.run(_export(args, since, settings, sys.stdout))
+    with open(args.out, "w", encoding="utf-8") as out:
+        return asyncio.run(_export(args, since, settings, out))
+
+
+def _notebook_env(settings: Settings) -> dict[str, str]:
+    """The environment a notebook kernel inherits: the same graph this CLI was pointed at."""
+    env = dict(os.environ)
+    env["VENDR_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["VENDR_CYPHER_DIR"] = str(admin.library(settings).resolve())
+    return env
+
+
+def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
+    """JupyterLab on notebooks/, with the embedded database up and demo data in an empty graph."""
+    started = False
+    if settings.embedded:
+        info, started = embedded.start(settings.data_dir)
+        print(f"embedded FalkorDB on 127.0.0.1:{info.port} (data in {settings.data_dir})")
+    try:
+        asyncio.run(_demo_if_empty(settings))
+        command = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            f"--notebook-dir={args.dir}",
+            f"--ServerApp.port={args.port}",
+        ]
+        if args.no_browser:
+            command.append("--no-browser")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI boxes run as root
+            print("vendr: running as root; JupyterLab is told to allow it", file=sys.stderr)
+            command.append("--allow-root")
+        # Ctrl-C is JupyterLab's to handle (it asks, then shuts its kernels down); this
+        # process waits for it to finish, then stops the database it started
+        # our own interpreter and fixed arguments: nothing from outside reaches the command
+        lab = subprocess.Popen(command, env=_notebook_env(settings))  # noqa: S603
+        interrupted: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, _: interrupted.append(signum))
+        try:
+            code = lab.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return 0 if interrupted else code  # stopped with Ctrl-C is how a lab session ends
+    finally:
+        if started:
+            embedded.stop(settings.data_dir)
+
+
+def cmd_notebooks_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute every notebook against the configured graph and write each, with its outputs,
+    as .ipynb and .html under --out (the committed notebooks stay output-free)."""
+    from graph import notebooks
+
+    os.environ.update(_notebook_env(settings))  # the kernels inherit it
+    started = False
+    if settings.embedded:
+        _, started = embedded.start(settings.data_dir)
+    try:
+        if args.demo:
+            asyncio.run(_demo_if_empty(settings))
+        failed = 0
+        for path in notebooks.all_notebooks(Path(args.dir)):
+            try:
+                report = notebooks.execute(path, Path(args.out))
+            except notebooks.NotebookFailed as exc:
+                failed += 1
+                print(f"FAILED {path.name}: {exc}", file=sys.stderr)
+                continue
+            print(f"{path.name}: {report.seconds:.1f} s -> {report.html}")
+        return 1 if failed else 0
+    finally:
+        if started:
+            embedded.stop(settings.data_dir)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -173,10 +317,12 @@ def parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status"])
     db.set_defaults(func=cmd_db)
 
-    cypher = sub.add_parser("cypher", help="admin Cypher files")
+    cypher = sub.add_parser("cypher", help="the Cypher library: admin and analysts' queries")
     csub = cypher.add_subparsers(dest="cypher_command", required=True)
-    run = csub.add_parser("run", help="run a .cypher file and print the result as a table")
-    run.add_argument("file")
+    listing = csub.add_parser("list", help="every file in the library, what it answers, its params")
+    listing.set_defaults(func=cmd_cypher_list)
+    run = csub.add_parser("run", help="run a library file or a .cypher path; print a table")
+    run.add_argument("query", metavar="NAME|FILE", help="e.g. stale_listings or ./my.cypher")
     run.add_argument(
         "--param",
         type=_param,
@@ -186,6 +332,30 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--write", action="store_true", help="allow the statement to write")
     run.set_defaults(func=cmd_cypher)
+
+    events = sub.add_parser("events", help="the append-only event log")
+    esub = events.add_subparsers(dest="events_command", required=True)
+    export = esub.add_parser("export", help="write events as JSON Lines, oldest first")
+    export.add_argument("--since", help="7d, 24h, 30m back from now, or an ISO date; default all")
+    export.add_argument(
+        "--type", action="append", metavar="TYPE", help="only this type (repeatable)"
+    )
+    export.add_argument("--out", default="-", help="a file, or - for stdout (the default)")
+    export.set_defaults(func=cmd_events_export)
+
+    lab = sub.add_parser("lab", help="JupyterLab on the analysts' notebooks, database started")
+    lab.add_argument("--dir", default="notebooks", help="the notebooks' folder")
+    lab.add_argument("--port", type=int, default=8888, help="its port (next free if taken)")
+    lab.add_argument("--no-browser", action="store_true")
+    lab.set_defaults(func=cmd_lab)
+
+    nbs = sub.add_parser("notebooks", help="the analysts' notebooks")
+    nsub = nbs.add_subparsers(dest="notebooks_command", required=True)
+    nrun = nsub.add_parser("run", help="execute every notebook; write .ipynb and .html reports")
+    nrun.add_argument("--dir", default="notebooks", help="the notebooks' folder")
+    nrun.add_argument("--out", default="var/notebooks", help="where the reports go")
+    nrun.add_argument("--demo", action="store_true", help="load demo data when the graph is empty")
+    nrun.set_defaults(func=cmd_notebooks_run)
     seed = sub.add_parser("seed", help="load a deterministic synthetic marketplace")
     seed.add_argument("--users", type=int, default=1000)
     seed.add_argument("--products", type=int, default=10_000)

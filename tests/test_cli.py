@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.common import free_port
 from graph.commands import Signup
+from graph.ids import now_ms
 from graph.settings import Settings
 
 VENDR = Path(sys.executable).with_name("vendr")
@@ -74,3 +81,141 @@ def test_db_status_reports_the_running_server(settings) -> None:
     done = vendr(settings, "db", "status")
     assert done.returncode == 0
     assert done.stdout.startswith("running: pid ")
+
+
+# -- the library by name ----------------------------------------------------------------------
+
+
+def test_cypher_list_shows_every_library_file_with_its_params(settings) -> None:
+    done = vendr(settings, "cypher", "list")
+    assert done.returncode == 0, done.stderr
+    for name in ("stale_listings", "top_sellers", "user_audit_trail", "insights/listings"):
+        assert re.search(rf"^{re.escape(name)}\s+\S", done.stdout, re.MULTILINE), name
+    assert "days=21" in done.stdout
+    assert re.search(r"\((\d+) files in ", done.stdout)
+
+
+async def test_cypher_run_takes_a_library_name(services, settings) -> None:
+    me, _ = await services.accounts.signup(
+        Signup(email="trail@example.org", password="long enough", display_name="Trail")
+    )
+    done = vendr(settings, "cypher", "run", "user_audit_trail", "--param", f"user_id={me['id']}")
+    assert done.returncode == 0, done.stderr
+    assert "user.signed_up" in done.stdout
+    assert done.stdout.splitlines()[-1] == "(1 row)"
+
+
+def test_cypher_run_prints_headers_for_an_empty_result(services, settings) -> None:
+    done = vendr(settings, "cypher", "run", "stale_listings")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:3] == ["id", "title", "seller"]
+    assert done.stdout.splitlines()[-1] == "(0 rows)"
+
+
+def test_cypher_run_names_the_known_files_for_an_unknown_one(settings) -> None:
+    done = vendr(settings, "cypher", "run", "stale_listing")
+    assert done.returncode == 2
+    assert "stale_listings" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- the event log as JSON Lines ----------------------------------------------------------------
+
+PLANT_EVENTS = """
+UNWIND range(0, $n - 1) AS i
+CREATE (:Event {id: 'ev-' + toString(1000 + i), type: CASE WHEN i % 3 = 0 THEN 'offer.made'
+                ELSE 'user.logged_in' END, at: $at + i / 4, actor_id: 'someone',
+                subject_id: 'something', data: '{"i":' + toString(i) + '}'})
+"""
+
+
+async def test_events_export_writes_every_event_once_as_json_lines(
+    services, settings, tmp_path: Path
+) -> None:
+    from graph import export
+
+    old = now_ms() - 10 * 86_400_000
+    await services.store.run_text(PLANT_EVENTS, {"n": 30, "at": old}, write=True)
+    # four events share each millisecond: a small page must neither repeat nor skip one
+    paged = [e async for e in export.events(services.store, 0, None, page=3)]
+    assert [e["id"] for e in paged] == [f"ev-{1000 + i}" for i in range(30)]
+    assert paged[5]["data"] == {"i": 5}
+
+    out = tmp_path / "events.jsonl"
+    done = vendr(settings, "events", "export", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["id"] for e in lines] == [f"ev-{1000 + i}" for i in range(30)]
+    assert set(lines[0]) == {"id", "type", "at", "actor_id", "subject_id", "data"}
+    assert "exported 30 events" in done.stderr
+
+    only = vendr(settings, "events", "export", "--type", "offer.made")
+    assert only.returncode == 0, only.stderr
+    offers = [json.loads(line) for line in only.stdout.splitlines()]
+    assert len(offers) == 10 and {e["type"] for e in offers} == {"offer.made"}
+
+    await services.accounts.signup(
+        Signup(email="fresh@example.org", password="long enough", display_name="Fresh")
+    )
+    recent = vendr(settings, "events", "export", "--since", "1d")
+    assert [json.loads(line)["type"] for line in recent.stdout.splitlines()] == ["user.signed_up"]
+
+
+@pytest.mark.parametrize("since", ["yesterday", "7x", "2026-13-01"])
+def test_events_export_explains_a_bad_since(settings, since: str) -> None:
+    done = vendr(settings, "events", "export", "--since", since)
+    assert done.returncode == 2
+    assert "--since wants" in done.stderr
+
+
+def test_since_reads_spans_and_iso_dates() -> None:
+    from graph.export import parse_since
+
+    now = 1_800_000_000_000
+    assert parse_since("7d", now) == now - 7 * 86_400_000
+    assert parse_since("90m", now) == now - 90 * 60_000
+    assert parse_since("2026-11-01") == 1_793_491_200_000  # midnight UTC
+    assert parse_since("2026-11-01T01:00:00+01:00") == 1_793_491_200_000
+
+
+def test_lab_serves_jupyterlab_and_ends_cleanly_on_ctrl_c(settings) -> None:
+    unused_port = free_port()
+    env = os.environ | {
+        "VENDR_DATA_DIR": str(settings.data_dir),
+        "VENDR_GRAPH_NAME": settings.graph_name,
+        "JUPYTER_RUNTIME_DIR": str(settings.data_dir / "jupyter-runtime"),
+    }
+    lab = subprocess.Popen(
+        [str(VENDR), "lab", "--no-browser", "--port", str(unused_port)],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group, as a terminal would give it
+        # a shell's background job would ignore SIGINT; a terminal's foreground job does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and lab.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{unused_port}/api", timeout=2) as r:
+                    status = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert status and "version" in status, lab.stderr.read() if lab.poll() is not None else ""
+        # a terminal's Ctrl-C reaches the whole group; twice skips JupyterLab's question
+        os.killpg(lab.pid, signal.SIGINT)
+        time.sleep(0.3)
+        os.killpg(lab.pid, signal.SIGINT)
+        assert lab.wait(timeout=30) == 0
+    finally:
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGKILL)
+            lab.wait()
+    leftover = subprocess.run(
+        ["pgrep", "-g", str(lab.pid)], capture_output=True, text=True, check=False
+    )
+    assert not leftover.stdout.strip(), "JupyterLab left processes behind"
