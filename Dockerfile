@@ -1,7 +1,8 @@
 # The API image for docker-compose.yml (and any container platform).
 FROM python:3.11-slim AS base
 WORKDIR /app
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# the Cypher library is read from here: an installed (non-editable) package has no cypher/ beside it
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VENDR_CYPHER_DIR=/app/cypher
 COPY pyproject.toml README.md ./
 COPY graph ./graph
 COPY api ./api
@@ -19,5 +20,8 @@ CMD ["vendr", "serve"]
 FROM base AS notebooks
 RUN pip install --no-cache-dir ".[notebooks]"
 COPY notebooks ./notebooks
+RUN useradd --create-home analyst && chown -R analyst /app/notebooks
+USER analyst
 EXPOSE 8888
-CMD ["jupyter", "lab", "--ip=0.0.0.0", "--no-browser", "--allow-root", "--notebook-dir=/app/notebooks"]
+# the access token is printed in the container's log: docker compose logs notebooks
+CMD ["jupyter", "lab", "--ip=0.0.0.0", "--no-browser", "--notebook-dir=/app/notebooks"]
