@@ -29,6 +29,7 @@ bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; r
 	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.realtime
 	$(BIN)/python -m bench.deals
+	$(BIN)/python -m bench.searches
 
 eval: $(STAMP)  ## offline evaluation of the feed against baselines; report in bench/eval.md
 	$(BIN)/python -m bench.eval

@@ -12,7 +12,19 @@ from sanic.response import HTTPResponse
 from api import errors
 from api.errors import problem
 from api.realtime import Hub
-from api.routes import auth, collections, deals, feed, health, images, products, rooms, users
+from api.routes import (
+    account,
+    auth,
+    collections,
+    deals,
+    feed,
+    health,
+    images,
+    notifications,
+    products,
+    rooms,
+    users,
+)
 from graph import worker
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.settings import Settings
@@ -27,6 +39,11 @@ BLUEPRINTS = (
     feed.bp,
     deals.bp,
     collections.bp,
+    account.auth,
+    account.users,
+    account.dev,
+    notifications.inbox,
+    notifications.mine,
 )
 
 

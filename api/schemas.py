@@ -7,6 +7,7 @@ import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -15,8 +16,10 @@ from pydantic import (
     model_validator,
 )
 
+from graph.errors import DomainError
+from graph.lifecycle import e164
+
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
-PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 HANDLE_PATTERN = r"^[a-z0-9_]{3,30}$"
 
 
@@ -28,7 +31,23 @@ def _folded(value: object) -> object:
 Email = Annotated[
     str, BeforeValidator(_folded), StringConstraints(max_length=254, pattern=EMAIL_PATTERN)
 ]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN)]
+
+
+def _e164(value: object) -> object:
+    """Phone numbers in any common writing (`+32 470 12 34 56`) become E.164, or fail."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return e164(value.strip())
+    except DomainError as exc:
+        raise ValueError(exc.detail) from exc
+
+
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=40),
+    AfterValidator(_e164),
+]
 Handle = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=HANDLE_PATTERN)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 
@@ -119,6 +138,11 @@ class Shop(BaseModel):
     verified: bool
 
 
+class SocialPublic(BaseModel):
+    provider: str
+    handle: str
+
+
 class UserPublic(BaseModel):
     id: str
     handle: str
@@ -131,6 +155,7 @@ class UserPublic(BaseModel):
     shop: Shop | None
     email_verified: bool
     phone_verified: bool
+    socials: list[SocialPublic] = []
     trust: Trust
     rating: dict[str, float | int | None]
 
@@ -586,3 +611,199 @@ class CollectionOut(BaseModel):
 class CollectionPage(BaseModel):
     items: list[CollectionOut]
     next_cursor: str | None
+
+
+# ---- notifications, saved searches, verification, the account lifecycle, socials ----------
+
+NotificationKind = Literal["message", "offer", "order", "saved", "search", "account"]
+
+
+class NotificationOut(BaseModel):
+    id: str
+    kind: NotificationKind
+    type: str
+    title: str
+    body: str
+    link: str | None
+    data: dict[str, object]
+    created_at: str
+    read_at: str | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    unread: int
+    next_cursor: str | None
+
+
+class NotificationsQuery(Query):
+    cursor: Annotated[str, StringConstraints(max_length=100)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    unread: bool = False
+
+
+NotificationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class NotificationsReadIn(Input):
+    ids: Annotated[list[NotificationId], Field(max_length=100)] | None = None
+    all: bool = False
+
+    @model_validator(mode="after")
+    def one_way(self) -> NotificationsReadIn:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("give either ids or all: true")
+        return self
+
+
+class UnreadOut(BaseModel):
+    unread: int
+
+
+class ChannelSwitches(BaseModel):
+    app: bool
+    email: bool
+    sms: bool
+
+
+class ChannelPatch(Input):
+    app: bool | None = None
+    email: bool | None = None
+    sms: bool | None = None
+
+
+class NotificationSettings(BaseModel):
+    message: ChannelSwitches
+    offer: ChannelSwitches
+    order: ChannelSwitches
+    saved: ChannelSwitches
+    search: ChannelSwitches
+
+
+class NotificationSettingsPatch(Input):
+    message: ChannelPatch | None = None
+    offer: ChannelPatch | None = None
+    order: ChannelPatch | None = None
+    saved: ChannelPatch | None = None
+    search: ChannelPatch | None = None
+
+
+class SearchIn(Input):
+    name: Name | None = None
+    q: SearchText | None = None
+    tags: Annotated[list[TagText], Field(max_length=10)] = []
+    near: PlaceIO | None = None
+    radius_km: Annotated[float, Field(gt=0, le=200)] | None = None
+    min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
+    max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    condition: Condition | None = None
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    @model_validator(mode="after")
+    def sensible(self) -> SearchIn:
+        if self.currency is not None and self.currency not in CURRENCIES:
+            raise ValueError(f"unsupported currency {self.currency}")
+        if self.radius_km is not None and self.near is None:
+            raise ValueError("radius_km needs near")
+        return self
+
+
+class SearchPlace(BaseModel):
+    lat: float
+    lon: float
+    radius_km: float
+
+
+class SearchOut(BaseModel):
+    id: str
+    name: str | None
+    q: str | None
+    tags: list[str]
+    place: SearchPlace | None
+    min_price: int | None
+    max_price: int | None
+    currency: str | None
+    condition: Condition | None
+    created_at: str
+
+
+class SearchList(BaseModel):
+    items: list[SearchOut]
+
+
+class VerifyIn(Input):
+    phone: Phone | None = None
+
+
+class CodeSent(BaseModel):
+    channel: Literal["email", "phone"]
+    sent_to: str
+    expires_in: int
+
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
+
+
+class CodeIn(Input):
+    code: Code
+
+
+class ResetIn(Input):
+    email: Email
+
+
+class ResetConfirmIn(Input):
+    email: Email
+    code: Code
+    password: Password
+
+
+class PasswordChangeIn(Input):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    password: Password
+
+
+class DeleteAccountIn(Input):
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+Provider = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,30}$")]
+SocialHandle = Annotated[
+    str,
+    BeforeValidator(_visible),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+]
+
+
+class SocialIn(Input):
+    provider: Provider
+    handle: SocialHandle
+
+
+class SocialVerifyIn(Input):
+    state: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    code: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class SocialOut(BaseModel):
+    provider: str
+    handle: str
+    verified: bool
+    verified_at: str | None
+
+
+class SocialLinkOut(SocialOut):
+    verify_url: str
+    state: str
+
+
+class SocialList(BaseModel):
+    items: list[SocialOut]
+
+
+class DevCode(BaseModel):
+    code: str
+    state: str

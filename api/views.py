@@ -61,6 +61,7 @@ def user_public(row: dict[str, Any]) -> dict[str, Any]:
         shop=_shop(row),
         email_verified=bool(row.get("email_verified")),
         phone_verified=bool(row.get("phone_verified")),
+        socials=sorted(row.get("social_links") or [], key=lambda s: s["provider"]),
         trust=row["trust"],
         rating={
             "count": int(row.get("reviews") or 0),

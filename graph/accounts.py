@@ -166,7 +166,9 @@ PUBLIC_PROFILE = statement(
            u.created_at AS created_at, u.email_verified AS email_verified,
            u.phone_verified AS phone_verified, s.id AS shop_id, s.name AS shop_name,
            s.verified AS shop_verified, a.id AS avatar_id, reviews, rating, socials,
-           bought + sold AS completed_orders
+           bought + sold AS completed_orders,
+           [(u)-[:LINKED]->(sl:SocialAccount) WHERE sl.verified_at IS NOT NULL
+              | {provider: sl.provider, handle: sl.handle}] AS social_links
     """,
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,13 +23,19 @@ from graph.deals.scheduler import DealScheduler
 from graph.feed import FeedService
 from graph.images import ImageService
 from graph.jobs import Jobs
+from graph.lifecycle import Lifecycle
 from graph.messaging import MessagingService
 from graph.notify import Notifier
+from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
+from graph.notify.codes import Codes
+from graph.notify.outbox import Outbox
+from graph.notify.searches import SavedSearches
 from graph.passwords import Passwords
 from graph.pools import Pools
 from graph.ratelimit import RateLimiter
 from graph.sessions import Sessions
 from graph.settings import Settings
+from graph.socials import Socials, make_provider
 from graph.store import GraphStore
 from graph.store.falkordb import FalkorStore
 from graph.store.neo4j import Neo4jStore
@@ -42,6 +49,8 @@ RATE_RULES = {
     "message_user": "60/minute",
     "swipe_user": "600/minute",
     "deal_user": "60/minute",
+    "reset_ip": "20/hour",
+    "code_user": "30/hour",
 }
 
 
@@ -88,6 +97,11 @@ class Services:
     cart: CartService
     collections: CollectionService
     deal_timers: DealScheduler
+    outbox: Outbox
+    searches: SavedSearches
+    codes: Codes
+    lifecycle: Lifecycle
+    socials: Socials
 
 
 def graph_redis_url(settings: Settings) -> str | None:
@@ -121,6 +135,39 @@ def make_store(settings: Settings) -> GraphStore:
     )
 
 
+def make_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_security,
+            settings.smtp_username,
+            settings.smtp_password,
+            settings.mail_from,
+        )
+    return FileMailer(settings.data_dir / "mail", settings.mail_from)
+
+
+def make_sms(settings: Settings) -> SmsSender:
+    if settings.sms_provider == "twilio":
+        return TwilioSms(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_from,
+            settings.twilio_base_url,
+        )
+    return FileSms(settings.data_dir / "sms")
+
+
+async def server_secret(redis: aioredis.Redis, prefix: str) -> bytes:
+    """A random key shared by every process of this deployment, made once and kept in Redis
+    (keys the one-time codes' hashes and the development social provider's codes)."""
+    key = f"{prefix}server-secret"
+    await redis.set(key, secrets.token_hex(32), nx=True)
+    value = await redis.get(key)
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Services:
     store = make_store(settings)
     pool = _pool(redis_url(settings))
@@ -136,9 +183,18 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
     browse = BrowseService(store, cache)
     pools = Pools(store, redis, settings.redis_prefix)
-    catalog = CatalogService(store, settings.listing_ttl_days, cache, pools)
     notifier = Notifier(redis, settings.redis_prefix)
+    catalog = CatalogService(store, settings.listing_ttl_days, cache, pools, notifier)
     timers, pushes = Timers(settings), Pushes(notifier)
+    secret = await server_secret(redis, settings.redis_prefix)
+    searches = SavedSearches(store, settings.max_saved_searches)
+    outbox = Outbox(
+        store, redis, notifier, settings, make_mailer(settings), make_sms(settings), searches
+    )
+    codes = Codes(redis, settings.redis_prefix, secret)
+    provider = make_provider(
+        settings.social_provider, settings.oauth_providers, secret, settings.public_url
+    )
     orders = OrderService(store, timers, pushes, catalog.changed)
     offers = OfferService(store, timers, pushes, catalog.changed, orders, pools)
     return Services(
@@ -164,6 +220,11 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         cart=CartService(store, orders, timers, pushes, catalog.changed, settings.max_cart_lines),
         collections=CollectionService(store),
         deal_timers=DealScheduler(offers, orders, redis, settings.redis_prefix),
+        outbox=outbox,
+        searches=searches,
+        codes=codes,
+        lifecycle=Lifecycle(store, codes, passwords, sessions, notifier, cache, pools, settings),
+        socials=Socials(store, redis, settings.redis_prefix, provider),
     )
 
 

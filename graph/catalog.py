@@ -10,6 +10,8 @@ from graph.cache import QueryCache
 from graph.commands import CreateProduct, Place, UpdateProduct
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
+from graph.notify.outbox import outbox_node, record
+from graph.notify.pubsub import Notifier
 from graph.pools import Pools
 from graph.store import GraphStore, statement
 from graph.tags import normalise_all
@@ -77,6 +79,10 @@ CREATE = statement(
       CREATE (p)-[:TAGGED]->(t))
     CREATE (e:Event {id: $event_id, type: 'product.created', at: $now, actor_id: $user_id,
                      subject_id: $id, data: $event_data})
+    // the saved searches it matches are found when the outbox fans this out
+    """
+    + outbox_node()
+    + """
     RETURN p.id AS id
     """,
     write=True,
@@ -101,17 +107,32 @@ UPDATE = statement(
     WHERE p.status IN $editable AND ($status IS NULL OR p.status IN $status_from)
     WITH s, p, [(s)-[:UPLOADED]->(i:Image) WHERE i.id IN coalesce($image_ids, []) | i.id] AS owned
     WHERE size(owned) = size(coalesce($image_ids, []))
+    WITH s, p, p.price AS was, p.currency AS was_currency
     SET p += $changes, p.updated_at = $now
     SET p.location = CASE WHEN $location IS NULL THEN p.location ELSE point($location) END
-    WITH s, p
+    WITH s, p, was, was_currency
     OPTIONAL MATCH (p)-[old_tag:TAGGED]->(:Tag)
     WHERE $tags IS NOT NULL
     DELETE old_tag
-    WITH DISTINCT s, p
+    WITH DISTINCT s, p, was, was_currency
     OPTIONAL MATCH (p)-[old_image:HAS_IMAGE]->(:Image)
     WHERE $image_ids IS NOT NULL
     DELETE old_image
-    WITH DISTINCT s, p
+    WITH DISTINCT s, p, was, was_currency
+    // the people who saved it hear of a lower price and of its sale
+    FOREACH (_ IN CASE WHEN p.price < was AND p.currency = was_currency
+                        AND p.status = 'active' THEN [1] ELSE [] END |
+      CREATE (:Outbox {id: $ob_id, key: $ob_id, kind: 'saved', type: 'saved.price_drop',
+                       audience: 'savers', actor_id: $user_id, subject_id: p.id,
+                       data: '{"price":' + toString(p.price) + ',"was":' + toString(was)
+                             + ',"currency":"' + p.currency + '"}',
+                       created_at: $now, pending_at: $now}))
+    FOREACH (_ IN CASE WHEN $status = 'sold' THEN [1] ELSE [] END |
+      MERGE (sold:Outbox {key: 'sold:' + p.id})
+        ON CREATE SET sold.id = 'sold:' + p.id, sold.kind = 'saved', sold.type = 'saved.sold',
+                      sold.audience = 'savers', sold.actor_id = $user_id,
+                      sold.subject_id = p.id, sold.data = '{}', sold.created_at = $now,
+                      sold.pending_at = $now)
     FOREACH (name IN coalesce($tags, []) |
       MERGE (t:Tag {name: name})
       CREATE (p)-[:TAGGED]->(t))
@@ -159,9 +180,15 @@ def _location(place: Place | None) -> dict[str, float] | None:
 
 class CatalogService:
     def __init__(
-        self, store: GraphStore, listing_ttl_days: int, cache: QueryCache, pools: Pools
+        self,
+        store: GraphStore,
+        listing_ttl_days: int,
+        cache: QueryCache,
+        pools: Pools,
+        notifier: Notifier,
     ) -> None:
         self._store = store
+        self._notifier = notifier
         self._ttl_ms = listing_ttl_days * DAY_MS
         self._cache = cache
         self._pools = pools
@@ -226,12 +253,21 @@ class CatalogService:
             "tags": tags,
             "expires_at": now + self._ttl_ms,
             **event({"tags": tags}),
+            **record(
+                "search",
+                "search.match",
+                subject_id=product_id,
+                actor_id=cmd.owner_id,
+                audience="searches",
+                key=f"listed:{product_id}",
+            ),
             "now": now,
         }
         rows = await self._store.run(CREATE, params)
         if not rows:  # an image or the location vanished between the checks and the write
             raise Conflict("the listing changed while it was saved; try again")
         await self._changed(product_id)
+        await self._notifier.wake_outbox()
         return await self.get(product_id, viewer_id=cmd.owner_id)
 
     async def get(
@@ -304,6 +340,7 @@ class CatalogService:
             "location": _location(cmd.location),
             "tags": tags,
             "image_ids": list(cmd.image_ids) if cmd.image_ids is not None else None,
+            "ob_id": new_id(),
             **event(
                 {
                     "fields": sorted(
@@ -321,6 +358,7 @@ class CatalogService:
         if not rows:
             raise Conflict("the listing changed while it was saved; try again")
         await self._changed(cmd.product_id)
+        await self._notifier.wake_outbox()
         return await self.get(cmd.product_id, viewer_id=cmd.user_id)
 
     async def delete(self, user_id: str, product_id: str) -> None:

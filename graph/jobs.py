@@ -40,6 +40,14 @@ EXPIRE = statement(
     SET p.status = 'expired', p.expired_at = $now, p.updated_at = $now
     CREATE (e:Event {id: randomUUID(), type: 'product.expired', at: $now, actor_id: 'system',
                      subject_id: p.id, data: '{}'})
+    // the people who saved it hear that it is gone
+    WITH p, size([(p)<-[:SAVED]-(fan:User) | fan]) AS savers
+    FOREACH (_ IN CASE WHEN savers > 0 THEN [1] ELSE [] END |
+      MERGE (o:Outbox {key: 'expired:' + p.id + ':' + toString($now)})
+        ON CREATE SET o.id = 'expired:' + p.id + ':' + toString($now), o.kind = 'saved',
+                      o.type = 'saved.expired', o.audience = 'savers', o.actor_id = 'system',
+                      o.subject_id = p.id, o.data = '{}', o.created_at = $now,
+                      o.pending_at = $now)
     RETURN count(p) AS n
     """,
     write=True,

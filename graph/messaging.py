@@ -68,8 +68,11 @@ def room_params(buyer_id: str, product_id: str) -> dict[str, Any]:
 def system_params(text: str, data: dict[str, Any], *, extra_unread: int = 0) -> dict[str, Any]:
     """What SYSTEM_MESSAGE needs: the line's text and what happened, as data (and how many
     other new lines the statement writes, for the unread counts)."""
+    ob_type = str(data.get("event", "room.system"))
     return {
         "extra_unread": extra_unread,
+        "ob_type": ob_type,  # the outbox record deals write beside the line
+        "ob_kind": ob_type.split(".")[0],
         "sys_id": new_id(),
         "sys_kind": "system",
         "sys_text": text,
@@ -146,8 +149,9 @@ SEND = statement(
     WHERE other.id <> me.id AND NOT (me)-[:BLOCKED]-(other)
     CREATE (msg:Message {id: $id, room_id: $room_id, sender_id: $user_id, body: $body,
                          kind: 'text', sent_at: $now})-[:IN]->(r)
-    SET r.last_message_at = $now, r.last_message_id = $id,
-        om.unread = coalesce(om.unread, 0) + 1, m.last_read_at = $now, m.unread = 0
+    SET r.last_message_at = $now, r.last_message_id = $id, r.last_chat_at = $now,
+        r.last_chat_sender = $user_id, om.unread = coalesce(om.unread, 0) + 1,
+        m.last_read_at = $now, m.unread = 0
     CREATE (e:Event {id: $event_id, type: 'message.sent', at: $now, actor_id: $user_id,
                      subject_id: $id, data: $event_data})
     RETURN other.id AS recipient_id, r.product_id AS product_id,

@@ -8,8 +8,12 @@ import secrets
 import redis.asyncio as aioredis
 
 
-def _digest(token: str) -> str:
+def session_digest(token: str) -> str:
+    """What identifies a session without being its token (stored keys, revocation pushes)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_digest = session_digest
 
 
 class Sessions:

@@ -58,6 +58,53 @@ class Settings(BaseSettings):
         5.0, ge=0, description="how often the worker fires due deal timers (0: never)"
     )
     max_cart_lines: int = 50
+    # notifications: links in mail, SMTP (none set: mail is written under data_dir/mail), SMS
+    public_url: str = Field("http://127.0.0.1:8000", description="the base of links in mail")
+    mail_from: str = "Vendr <no-reply@vendr.localhost>"
+    smtp_host: str = Field("", description="empty: development mail lands in data_dir/mail")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    sms_provider: Literal["file", "twilio"] = Field(
+        "file", description="file: development SMS land in data_dir/sms"
+    )
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+    notify_interval_seconds: float = Field(
+        2.0, ge=0, description="how often the worker delivers without a wake-up (0: never)"
+    )
+    notify_max_attempts: int = Field(8, ge=1, le=30)
+    notify_backoff_seconds: float = Field(30.0, gt=0, description="first retry; doubles after")
+    notify_lease_seconds: float = Field(
+        120.0, gt=0, description="a claimed notification is claimed again after this"
+    )
+    message_notify_after_seconds: float = Field(
+        600.0, ge=0, description="unread chat lines quiet this long become one notification"
+    )
+    search_digest_seconds: float = Field(
+        86400.0, gt=0, description="saved-search matches by email: one digest per period"
+    )
+    notification_retention_days: int = Field(90, ge=1)
+    code_ttl_seconds: int = Field(600, ge=60, description="verification codes expire")
+    code_attempts: int = Field(5, ge=1, description="wrong tries before a code is void")
+    code_resend_seconds: int = Field(60, ge=0, description="between two codes sent")
+    code_sends_per_hour: int = Field(5, ge=1)
+    reset_ttl_seconds: int = Field(1800, ge=60, description="password reset codes expire")
+    default_phone_region: str | None = Field(
+        None, description="ISO country for numbers given without +country (e.g. BE)"
+    )
+    social_provider: Literal["dev", "oauth"] = Field(
+        "dev", description="dev: a local provider proves any handle; oauth: VENDR_OAUTH_*"
+    )
+    oauth_providers: str = Field(
+        "",
+        description="JSON: {provider: {authorize_url, token_url, userinfo_url, client_id,"
+        " client_secret, handle_field}}",
+    )
+    max_saved_searches: int = Field(50, ge=1)
     demo_users: int = 200
     demo_products: int = 1000
 

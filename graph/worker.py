@@ -1,7 +1,8 @@
-"""The background process (`vendr worker`): the sweeper (expiry, purges, hype, feed pools) and
-the deal timers, never in an HTTP worker's event loop, where a pools rebuild would stall the
-requests it serves. `vendr serve` starts one beside its HTTP workers; in production it can run
-alone, and several of them on several machines are safe (Redis locks, compare-and-set).
+"""The background process (`vendr worker`): the sweeper (expiry, purges, hype, feed pools), the
+deal timers and the outbox's delivery, never in an HTTP worker's event loop, where a pools
+rebuild would stall the requests it serves. `vendr serve` starts one beside its HTTP workers;
+in production it can run alone, and several of them on several machines are safe (Redis
+locks, compare-and-set).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.deals.scheduler import run_timers
 from graph.jobs import sweeper
+from graph.notify.outbox import run_outbox
 from graph.settings import Settings
 
 log = logging.getLogger("vendr.worker")
@@ -35,6 +37,16 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         )
     if settings.deals_interval_seconds > 0:
         loops.append(run_timers(services.deal_timers, settings.deals_interval_seconds, stop))
+    if settings.notify_interval_seconds > 0:
+        loops.append(
+            run_outbox(
+                services.outbox,
+                services.redis,
+                settings.redis_prefix,
+                settings.notify_interval_seconds,
+                stop,
+            )
+        )
     tasks = [asyncio.create_task(loop) for loop in loops]
     await stop.wait()
     # a round in progress is cut short: every step of a round is safe to redo

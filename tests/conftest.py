@@ -108,6 +108,9 @@ class Api:
         headers = kw.pop("headers", {})
         if token:
             headers["authorization"] = f"Bearer {token}"
+        if method == "delete" and "json" in kw:  # httpx's delete() takes no body
+            _, response = await self.client.request("DELETE", url, headers=headers, **kw)
+            return response
         _, response = await getattr(self.client, method)(url, headers=headers, **kw)
         return response
 

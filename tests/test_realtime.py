@@ -210,3 +210,34 @@ async def test_first_frame_authentication(two_servers: tuple[str, str]) -> None:
             json={"text": "hello"},
         )
         assert (await next_push(ws))["message"]["text"] == "hello"
+
+
+async def test_notifications_are_pushed_and_logout_closes_the_socket(
+    two_servers: tuple[str, str],
+) -> None:
+    a, b = two_servers
+    s = setup_room(a, b)
+    product_id = s["room"]["product"]["id"]
+    async with connect(ws_url(b, s["seller_token"])) as seller_ws:
+        assert json.loads(await asyncio.wait_for(seller_ws.recv(), 5))["type"] == "ready"
+        placed = call(
+            a, "POST", f"/v1/products/{product_id}/orders", s["buyer_token"], json={"quantity": 1}
+        )
+        assert placed.status_code == 201, placed.text
+        # the background worker beside the servers fans the order's outbox record out and
+        # pushes the seller's in-app notification
+        seen = []
+        while not any(f["type"] == "notification.created" for f in seen):
+            seen.append(await next_push(seller_ws, wait=10.0))
+        note = next(f for f in seen if f["type"] == "notification.created")["notification"]
+        assert note["type"] == "order.placed" and note["kind"] == "order"
+        inbox = call(a, "GET", "/v1/notifications", s["seller_token"]).json()
+        assert inbox["items"][0]["id"] == note["id"]
+
+        assert call(a, "POST", "/v1/auth/logout", s["seller_token"]).status_code == 204
+        frames = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                frames.append(await next_push(seller_ws))
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert frames[-1]["type"] == "session.revoked"

@@ -9,6 +9,7 @@ from api.auth import authenticated, client_ip, services
 from api.parsing import json_body
 from api.schemas import AuthOut, LoginIn, Problem, SignupIn
 from graph.commands import Login, Signup
+from graph.sessions import session_digest
 
 bp = Blueprint("auth", url_prefix="/v1/auth")
 
@@ -46,5 +47,9 @@ async def login(request: Request) -> HTTPResponse:
 @openapi.response(204, None)
 @authenticated
 async def logout(request: Request) -> HTTPResponse:
-    await services(request).accounts.logout(request.ctx.token)
+    svc = services(request)
+    await svc.accounts.logout(request.ctx.token)
+    # sockets opened with this token close with it, on every worker
+    revoked = {"type": "session.revoked", "session": session_digest(request.ctx.token)}
+    await svc.notifier.publish([request.ctx.user_id], revoked)
     return empty()

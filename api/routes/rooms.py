@@ -25,6 +25,7 @@ from api.schemas import (
 )
 from graph.browse import decode_cursor, encode_cursor
 from graph.errors import DomainError
+from graph.sessions import session_digest
 
 bp = Blueprint("rooms", url_prefix="/v1")
 
@@ -150,7 +151,7 @@ async def ws(request: Request, ws: Websocket) -> None:
                 await ws.send(_push(message))
                 last_id = message["id"]
         await ws.send(orjson.dumps({"type": "ready"}).decode())
-        await _pump(ws, queue, last_id)
+        await _pump(ws, queue, last_id, session_digest(token or ""))
     finally:
         await hub.unsubscribe(channel, queue)
 
@@ -160,7 +161,7 @@ def _push(message: dict[str, Any]) -> str:
     return orjson.dumps(payload).decode()
 
 
-async def _pump(ws: Websocket, queue: asyncio.Queue[bytes], last_id: str) -> None:
+async def _pump(ws: Websocket, queue: asyncio.Queue[bytes], last_id: str, session: str) -> None:
     """Forward pushes until the client goes; skip what the replay already sent."""
     closed = asyncio.create_task(_until_closed(ws))
     try:
@@ -172,6 +173,14 @@ async def _pump(ws: Websocket, queue: asyncio.Queue[bytes], last_id: str) -> Non
                 break
             raw = getter.result()
             payload = orjson.loads(raw)
+            if payload.get("type") == "session.revoked" and payload.get("session") in (
+                None,
+                session,
+            ):
+                # signed out (this token, or every session): the socket goes with the token
+                await ws.send(raw.decode() if isinstance(raw, bytes) else raw)
+                await ws.close(code=4401, reason="session revoked")
+                break
             message_id = payload.get("message", {}).get("id", "")
             if message_id and message_id <= last_id:
                 continue

@@ -113,6 +113,10 @@ CHECKOUT = statement(
     CREATE (sys:Message {id: spec.sys_id, room_id: r.id, sender_id: 'system', kind: 'system',
                          body: spec.sys_text, data: spec.sys_data, sent_at: $now})-[:IN]->(r)
     SET r.last_message_at = $now, r.last_message_id = spec.sys_id
+    CREATE (:Outbox {id: spec.sys_id, key: 'deal:' + spec.sys_id, kind: 'order',
+                     type: 'order.placed', recipients: [seller.id], actor_id: buyer.id,
+                     subject_id: spec.order_id, room_id: r.id, text: spec.sys_text,
+                     data: spec.sys_data, created_at: $now, pending_at: $now})
     WITH buyer, ok, spec, o, r
     MATCH (seller:User {id: spec.seller_id})-[unread:MEMBER]->(r)
     SET unread.unread = coalesce(unread.unread, 0) + 1

@@ -61,6 +61,7 @@ class Pushes:
 
     async def send(self, kind: str, body: dict[str, Any], parties: Iterable[str]) -> None:
         await self._notifier.publish(list(parties), {"type": kind, kind.split(".")[0]: body})
+        await self._notifier.wake_outbox()  # the deal's write left an outbox record
 
     async def system_message(self, row: dict[str, Any], parties: Iterable[str]) -> None:
         """The room's new system line (`sys_*` of a deal write), shaped as every chat line."""

@@ -23,6 +23,7 @@ from graph.messaging import (
     room_params,
     system_params,
 )
+from graph.notify.outbox import DEAL_OUTBOX
 from graph.store import GraphStore, Statement, statement
 
 Role = Literal["buyer", "seller"]
@@ -55,12 +56,14 @@ RETURN o.id AS id, r.id AS room_id, o.buyer_id AS buyer_id, o.seller_id AS selle
 
 def announce(carry: str = "") -> str:
     """The end every deal statement shares, with `o` (the offer or order) and `r` (its room)
-    bound: the room's system line, unread counts for the other party, and what the pushes
-    need; `carry` names a variable kept to the end and returned."""
+    bound: the room's system line, the outbox record that tells the other party, unread
+    counts for the other party, and what the pushes need; `carry` names a variable kept to
+    the end and returned."""
     extra = f", {carry}" if carry else ""
     return (
         f"WITH o, r{extra}\n"
         + SYSTEM_MESSAGE
+        + DEAL_OUTBOX
         + f"WITH o, r, sys{extra}\n"
         + SYSTEM_UNREAD
         + f"WITH DISTINCT o, r, sys{extra}\n"
@@ -132,7 +135,13 @@ MOVE = statement(
     // done: a listing with nothing left and no other order holding it is sold
     FOREACH (_ IN CASE WHEN $complete AND p.quantity = 0 AND p.status = 'reserved'
                         AND holding = 0 THEN [1] ELSE [] END |
-      SET p.status = 'sold', p.sold_at = $now, p.updated_at = $now)
+      SET p.status = 'sold', p.sold_at = $now, p.updated_at = $now
+      // the people who saved it hear it is sold
+      MERGE (sold:Outbox {key: 'sold:' + p.id})
+        ON CREATE SET sold.id = 'sold:' + p.id, sold.kind = 'saved', sold.type = 'saved.sold',
+                      sold.audience = 'savers', sold.actor_id = $actor_id,
+                      sold.subject_id = p.id, sold.data = '{}', sold.created_at = $now,
+                      sold.pending_at = $now)
     WITH o, collect(p.id) AS products
     MATCH (r:Room) WHERE r.id = o.room_id
     CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: $actor_id,

@@ -24,6 +24,12 @@ UNIQUE: tuple[tuple[str, str], ...] = (
     ("Offer", "id"),
     ("Order", "id"),
     ("Collection", "id"),
+    ("Outbox", "key"),
+    ("Notification", "key"),
+    ("Notification", "id"),
+    ("Search", "id"),
+    ("Cell", "id"),
+    ("Word", "text"),
 )
 
 # (label, property) range indexes for lookups and sorts
@@ -45,6 +51,12 @@ INDEXED: tuple[tuple[str, str], ...] = (
     ("Order", "buyer_id"),
     ("Order", "seller_id"),
     ("Order", "due_at"),
+    ("Room", "last_chat_at"),  # quiet unread conversations, for their one email
+    ("Outbox", "pending_at"),  # set while a record waits to be fanned out
+    ("Outbox", "fanned_at"),
+    ("Notification", "user_id"),
+    ("Notification", "next_at"),  # set while a notification waits to be delivered
+    ("Notification", "created_at"),
 )
 
 # point properties queried by distance

@@ -35,3 +35,15 @@ class Notifier:
             log.warning("publish failed, clients will catch up from history: %s", exc)
             return False
         return True
+
+    async def wake_outbox(self) -> None:
+        """Tell the background worker an outbox record is waiting (it also polls, so a wake-up
+        that fails only delays delivery)."""
+        key = f"{self._prefix}outbox:wake"
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, b"1")
+                pipe.ltrim(key, -16, -1)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("outbox wake-up failed, the worker's poll will find it: %s", exc)

@@ -1,0 +1,376 @@
+"""The account lifecycle: verifying email and phone, resetting a forgotten password, and
+deleting an account for good.
+
+Codes go out through the outbox (`account` notifications, which nobody can switch off); the
+code itself is kept hashed in Redis and in plain text only on the pending notification, which
+forgets it once it is sent. Everything that ends sessions also closes that person's sockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+
+from graph.cache import QueryCache
+from graph.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from graph.ids import event, new_id, now_ms
+from graph.notify.codes import Codes, Limits
+from graph.notify.outbox import outbox_node, record
+from graph.notify.pubsub import Notifier
+from graph.passwords import Passwords
+from graph.pools import Pools
+from graph.sessions import Sessions
+from graph.settings import Settings
+from graph.store import GraphStore, statement
+
+
+def e164(raw: str, region: str | None = None) -> str:
+    """A phone number as E.164 (`+32470123456`), or Invalid. Without `region` the number must
+    start with + and its country code."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise Invalid(f"not a phone number: {exc}", errors={"phone": "not a phone number"}) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise Invalid(
+            "not a valid phone number for its country", errors={"phone": "invalid number"}
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+CONTACT = statement(
+    "lifecycle.contact",
+    """
+    MATCH (u:User {id: $user_id})-[:HAS_CREDENTIAL]->(c:Credential)
+    WHERE u.status = 'active'
+    RETURN c.email AS email, c.phone AS phone, u.email_verified AS email_verified,
+           u.phone_verified AS phone_verified
+    """,
+)
+
+PHONE_OWNER = statement(
+    "lifecycle.phone_owner",
+    "MATCH (u:User)-[:HAS_CREDENTIAL]->(:Credential {phone: $phone}) RETURN u.id AS id",
+)
+
+# An account notice (a code, a security message) for an active person: the outbox record alone.
+NOTICE = statement(
+    "lifecycle.notice",
+    "MATCH (u:User {id: $user_id}) WHERE u.status = 'active'\n"
+    + outbox_node()
+    + "RETURN ob.id AS id",
+    write=True,
+)
+
+CONFIRM_EMAIL = statement(
+    "lifecycle.confirm_email",
+    """
+    MATCH (u:User {id: $user_id})-[:HAS_CREDENTIAL]->(c:Credential {email: $email})
+    WHERE u.status = 'active'
+    SET u.email_verified = true, u.email_verified_at = $now
+    CREATE (:Event {id: $event_id, type: 'user.email_verified', at: $now, actor_id: $user_id,
+                    subject_id: $user_id, data: $event_data})
+    RETURN u.id AS id
+    """,
+    write=True,
+)
+
+CONFIRM_PHONE = statement(
+    "lifecycle.confirm_phone",
+    """
+    MATCH (u:User {id: $user_id})-[:HAS_CREDENTIAL]->(c:Credential)
+    WHERE u.status = 'active'
+    OPTIONAL MATCH (holder:Credential {phone: $phone})
+    WITH u, c, holder
+    WHERE holder IS NULL OR holder = c
+    SET c.phone = $phone, u.phone_verified = true, u.phone_verified_at = $now
+    CREATE (:Event {id: $event_id, type: 'user.phone_verified', at: $now, actor_id: $user_id,
+                    subject_id: $user_id, data: $event_data})
+    RETURN u.id AS id
+    """,
+    write=True,
+)
+
+ACCOUNT_BY_EMAIL = statement(
+    "lifecycle.account_by_email",
+    """
+    MATCH (u:User)-[:HAS_CREDENTIAL]->(c:Credential {email: $email})
+    WHERE u.status = 'active'
+    RETURN u.id AS id
+    """,
+)
+
+SET_PASSWORD = statement(
+    "lifecycle.set_password",
+    """
+    MATCH (u:User {id: $user_id})-[:HAS_CREDENTIAL]->(c:Credential)
+    WHERE u.status = 'active'
+    SET c.password_hash = $password_hash, c.password_changed_at = $now
+    CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: $user_id,
+                    subject_id: $user_id, data: $event_data})
+    WITH u
+    """
+    + outbox_node()
+    + "RETURN u.id AS id",
+    write=True,
+)
+
+PASSWORD_HASH = statement(
+    "lifecycle.password_hash",
+    """
+    MATCH (u:User {id: $user_id})-[:HAS_CREDENTIAL]->(c:Credential)
+    WHERE u.status = 'active'
+    RETURN c.password_hash AS password_hash
+    """,
+)
+
+# Erases a person in one statement. What is theirs alone goes (credential, socials, saved
+# searches, notifications, account notices still queued, avatar link); what others rely on
+# stays without them: messages keep their sender id, now a "Deleted user"; deals in flight
+# end; listings are removed; the Event says who, never what.
+DELETE_ACCOUNT = statement(
+    "lifecycle.delete_account",
+    """
+    MATCH (u:User {id: $user_id})-[:HAS_CREDENTIAL]->(c:Credential)
+    WHERE u.status = 'active'
+    OPTIONAL MATCH (n:Notification {user_id: $user_id})
+    WITH u, c, collect(n) AS notes
+    OPTIONAL MATCH (ob:Outbox {actor_id: $user_id})
+    WHERE ob.kind = 'account'
+    WITH u, c, notes, collect(ob) AS notices
+    WITH u, c, notes, notices,
+         [(u)-[:LINKED]->(s:SocialAccount) | s] AS socials,
+         [(u)-[:SAVED_SEARCH]->(q:Search) | q] AS searches,
+         [(u)-[:LISTED]->(p:Product) WHERE p.status <> 'deleted' | p] AS listings,
+         [(u)-[:HAS_AVATAR]->(:Image) | u] AS avatar,
+         [(u)-[:PLACED]->(o:Order) WHERE o.status IN ['placed', 'confirmed'] | o] AS bought,
+         [(u)-[:LISTED]->(:Product)<-[:OF]-(o2:Order)
+            WHERE o2.status IN ['placed', 'confirmed'] | o2] AS sold,
+         [(u)-[:MADE]->(f:Offer) WHERE f.status = 'open' | f] AS made,
+         [(u)-[:LISTED]->(:Product)<-[:FOR]-(f2:Offer) WHERE f2.status = 'open' | f2] AS got,
+         [(u)-[:MEMBER]->(r:Room) | r] AS rooms
+    DETACH DELETE c
+    FOREACH (x IN notes | DELETE x)
+    FOREACH (x IN notices | DELETE x)
+    FOREACH (x IN socials | DETACH DELETE x)
+    FOREACH (x IN searches | DETACH DELETE x)
+    FOREACH (p IN listings |
+      SET p.status = 'deleted', p.deleted_at = $now, p.updated_at = $now)
+    FOREACH (o IN bought + sold |
+      SET o.status = 'cancelled', o.cancelled_at = $now, o.cancelled_by = 'deleted',
+          o.updated_at = $now, o.due_at = null, o.due_event = null)
+    FOREACH (f IN made + got |
+      SET f.status = 'withdrawn', f.updated_at = $now, f.due_at = null, f.due_event = null)
+    FOREACH (r IN rooms | SET r.open_offer_id = null)
+    WITH u
+    OPTIONAL MATCH (u)-[av:HAS_AVATAR]->(:Image)
+    DELETE av
+    WITH DISTINCT u
+    SET u.status = 'deleted', u.deleted_at = $now, u.handle = $tombstone,
+        u.display_name = 'Deleted user', u.bio = '', u.city = null, u.location = null,
+        u.show_city = false, u.notify = null, u.email_verified = false,
+        u.phone_verified = false, u.last_login_at = null, u.email_verified_at = null,
+        u.phone_verified_at = null
+    CREATE (:Event {id: $event_id, type: 'user.deleted', at: $now, actor_id: $user_id,
+                    subject_id: $user_id, data: '{}'})
+    RETURN u.id AS id
+    """,
+    write=True,
+)
+
+DELETED_LISTINGS = statement(
+    "lifecycle.listings_of",
+    "MATCH (:User {id: $user_id})-[:LISTED]->(p:Product) RETURN p.id AS id LIMIT 10000",
+)
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        store: GraphStore,
+        codes: Codes,
+        passwords: Passwords,
+        sessions: Sessions,
+        notifier: Notifier,
+        cache: QueryCache,
+        pools: Pools,
+        settings: Settings,
+    ) -> None:
+        self._store = store
+        self._codes = codes
+        self._passwords = passwords
+        self._sessions = sessions
+        self._notifier = notifier
+        self._cache = cache
+        self._pools = pools
+        self._settings = settings
+
+    def _limits(self, ttl_s: int | None = None) -> Limits:
+        s = self._settings
+        return Limits(
+            ttl_s=ttl_s or s.code_ttl_seconds,
+            attempts=s.code_attempts,
+            resend_s=s.code_resend_seconds,
+            per_hour=s.code_sends_per_hour,
+        )
+
+    async def _contact(self, user_id: str) -> dict[str, Any]:
+        rows = await self._store.run(CONTACT, {"user_id": user_id})
+        if not rows:
+            raise NotFound("account not found")
+        return rows[0]
+
+    async def _notice(self, user_id: str, params: dict[str, Any]) -> None:
+        await self._store.run(NOTICE, {"user_id": user_id, "now": now_ms(), **params})
+        await self._notifier.wake_outbox()
+
+    # ---- verification ------------------------------------------------------------------
+
+    async def send_code(
+        self, user_id: str, channel: str, phone: str | None = None
+    ) -> dict[str, Any]:
+        """Send a code to the account's email, or to `phone` (the account's own number when
+        not given), normalised and not another account's."""
+        contact = await self._contact(user_id)
+        if channel == "email":
+            target = str(contact["email"])
+            if contact["email_verified"]:
+                raise Conflict("your email is already verified", errors={"email": "verified"})
+        else:
+            raw = phone or contact["phone"]
+            if not raw:
+                raise Invalid("give the phone number to verify", errors={"phone": "required"})
+            target = e164(raw, self._settings.default_phone_region)
+            if contact["phone_verified"] and target == contact["phone"]:
+                raise Conflict("this number is already verified", errors={"phone": "verified"})
+            owner = await self._store.run(PHONE_OWNER, {"phone": target})
+            if owner and owner[0]["id"] != user_id:
+                raise Conflict("this number belongs to another account", errors={"phone": "taken"})
+        code = await self._codes.issue(f"verify-{channel}", user_id, target, self._limits())
+        notice = record(
+            "account",
+            f"verify.{channel}",
+            subject_id=user_id,
+            actor_id=user_id,
+            recipients=[user_id],
+            channels=["email" if channel == "email" else "sms"],
+            secret=code,
+            to=target,
+        )
+        await self._notice(user_id, notice)
+        return {"channel": channel, "sent_to": _masked(target), "expires_in": self._limits().ttl_s}
+
+    async def confirm_code(self, user_id: str, channel: str, code: str) -> None:
+        target = await self._codes.check(f"verify-{channel}", user_id, code)
+        if channel == "email":
+            rows = await self._store.run(
+                CONFIRM_EMAIL, {"user_id": user_id, "email": target, **event()}
+            )
+            if not rows:
+                raise Conflict("your email changed since the code was sent; ask for a new one")
+            return
+        try:
+            rows = await self._store.run(
+                CONFIRM_PHONE, {"user_id": user_id, "phone": target, **event()}
+            )
+        except Conflict:
+            rows = []
+        if not rows:
+            raise Conflict("this number now belongs to another account", errors={"phone": "taken"})
+
+    # ---- password reset ----------------------------------------------------------------
+
+    async def request_reset(self, email: str) -> None:
+        """Sends a code when an active account has this email; says nothing either way, and
+        a person asking too often is quietly not sent more."""
+        rows = await self._store.run(ACCOUNT_BY_EMAIL, {"email": email})
+        if not rows:
+            return
+        user_id = rows[0]["id"]
+        try:
+            code = await self._codes.issue(
+                "reset", user_id, email, self._limits(self._settings.reset_ttl_seconds)
+            )
+        except RateLimited:  # over the limits: the caller learns nothing from it
+            return
+        notice = record(
+            "account",
+            "password.reset",
+            subject_id=user_id,
+            actor_id=user_id,
+            recipients=[user_id],
+            channels=["email"],
+            secret=code,
+            to=email,
+        )
+        await self._notice(user_id, notice)
+
+    async def reset(self, email: str, code: str, password: str) -> None:
+        rows = await self._store.run(ACCOUNT_BY_EMAIL, {"email": email})
+        # an unknown email reads as a code that does not exist: the same 422 as a known one
+        user_id = rows[0]["id"] if rows else "nobody:" + email
+        await self._codes.check("reset", user_id, code)
+        await self._set_password(user_id, password, "password.reset")
+
+    async def change_password(self, user_id: str, current: str, password: str) -> None:
+        await self._check_password(user_id, current)
+        await self._set_password(user_id, password, "password.changed")
+
+    async def _set_password(self, user_id: str, password: str, event_type: str) -> None:
+        password_hash = await self._passwords.hash(password)
+        notice = record(
+            "account",
+            "password.changed",
+            subject_id=user_id,
+            actor_id=user_id,
+            recipients=[user_id],
+            channels=["email"],
+        )
+        params = {
+            "user_id": user_id,
+            "password_hash": password_hash,
+            "event_type": event_type,
+            **event(),
+            **notice,
+        }
+        rows = await self._store.run(SET_PASSWORD, params)
+        if not rows:
+            raise NotFound("account not found")
+        await self.end_sessions(user_id)
+        await self._notifier.wake_outbox()
+
+    async def _check_password(self, user_id: str, password: str) -> None:
+        rows = await self._store.run(PASSWORD_HASH, {"user_id": user_id})
+        stored = rows[0]["password_hash"] if rows else None
+        if not await self._passwords.verify(stored, password) or not rows:
+            raise Forbidden("the password is not right", errors={"password": "wrong"})
+
+    async def end_sessions(self, user_id: str) -> None:
+        """Revoke every token and close every socket of this person, on every worker."""
+        await self._sessions.revoke_all(user_id)
+        await self._notifier.publish([user_id], {"type": "session.revoked", "session": None})
+
+    # ---- deletion ----------------------------------------------------------------------
+
+    async def delete_account(self, user_id: str, password: str) -> None:
+        await self._check_password(user_id, password)
+        listings = [r["id"] for r in await self._store.run(DELETED_LISTINGS, {"user_id": user_id})]
+        params = {"user_id": user_id, "tombstone": f"deleted_{new_id()}", **event()}
+        rows = await self._store.run(DELETE_ACCOUNT, params)
+        if not rows:
+            raise NotFound("account not found")
+        await self.end_sessions(user_id)
+        for purpose in ("verify-email", "verify-phone", "reset"):
+            await self._codes.forget(purpose, user_id)
+        await self._cache.bump("catalog")
+        await self._cache.forget(f"hidden:{user_id}")
+        await self._pools.refresh(listings)
+
+
+def _masked(target: str) -> str:
+    """`a***@example.org` or `+32******56`: enough to recognise, not to harvest."""
+    if "@" in target:
+        local, _, domain = target.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return target[:3] + "*" * max(0, len(target) - 5) + target[-2:]

@@ -1,0 +1,394 @@
+"""Verification codes, password reset, account deletion and linked social accounts through the
+real app; codes arrive by real SMTP (aiosmtpd on localhost) and the development SMS files; the
+SMS and OAuth adapters run against local stubs that record what they are sent."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from graph.bootstrap import Services
+from graph.notify.channels import DeliveryError, Sms, TwilioSms
+from graph.socials import OAuthProvider
+from tests.conftest import Api, read
+from tests.test_catalog_api import listing
+from tests.test_notifications import Inbox, account, code_in, settle, smtp  # noqa: F401
+
+
+@pytest.fixture
+def settings_overrides(smtp: tuple[Inbox, int]) -> dict[str, Any]:  # noqa: F811
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp[1],
+        "smtp_security": "none",
+        "code_resend_seconds": 1,
+    }
+
+
+async def mailed_code(services: Services, inbox: Inbox, email: str) -> str:
+    await settle(services)
+    return code_in(inbox.to(email)[-1]["body"])
+
+
+async def test_email_verification_with_wrong_codes_and_limits(
+    api: Api,
+    services: Services,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    inbox = smtp[0]
+    _, token, email = await account(api, display_name="Vera")
+    sent = await api.call("post", "/v1/auth/verify/email", token, json={})
+    assert sent.status == 202, sent.text
+    assert sent.json["sent_to"].endswith("@example.org") and sent.json["expires_in"] == 600
+    again = await api.call("post", "/v1/auth/verify/email", token, json={})
+    assert again.status == 429 and int(again.headers["retry-after"]) >= 1
+
+    code = await mailed_code(services, inbox, email)
+    # the code is in the graph only until sent, and in Redis only hashed
+    secrets_left = await read(
+        services, "MATCH (n:Notification) WHERE n.secret IS NOT NULL RETURN n"
+    )
+    assert secrets_left == []
+    stored = [
+        await services.redis.hgetall(k)
+        async for k in services.redis.scan_iter(match=services.settings.redis_prefix + "code:*")
+    ]
+    assert stored and all(code.encode() not in b"".join(v for v in s.values()) for s in stored)
+
+    wrong = "000000" if code != "000000" else "111111"
+    bad = await api.call("post", "/v1/auth/verify/email/confirm", token, json={"code": wrong})
+    assert bad.status == 422 and bad.json["attempts_left"] == 4
+    malformed = await api.call("post", "/v1/auth/verify/email/confirm", token, json={"code": "12"})
+    assert malformed.status == 422
+    ok = await api.call("post", "/v1/auth/verify/email/confirm", token, json={"code": code})
+    assert ok.status == 204, ok.text
+    me = (await api.call("get", "/v1/users/me", token)).json
+    assert me["email_verified"] is True
+    used = await api.call("post", "/v1/auth/verify/email/confirm", token, json={"code": code})
+    assert used.status == 422  # single use
+
+    # five wrong tries void a code: the sixth is a 429 until a new code is sent
+    _, token2, email2 = await account(api, display_name="Tries")
+    await api.call("post", "/v1/auth/verify/email", token2, json={})
+    code2 = await mailed_code(services, inbox, email2)
+    wrong2 = "000000" if code2 != "000000" else "111111"
+    lefts = []
+    for _ in range(5):
+        r = await api.call("post", "/v1/auth/verify/email/confirm", token2, json={"code": wrong2})
+        lefts.append(r.json["attempts_left"])
+    assert lefts == [4, 3, 2, 1, 0]
+    locked = await api.call("post", "/v1/auth/verify/email/confirm", token2, json={"code": code2})
+    assert locked.status == 429 and int(locked.headers["retry-after"]) > 0
+    me2 = (await api.call("get", "/v1/users/me", token2)).json
+    assert me2["email_verified"] is False
+
+
+async def test_phone_verification_normalises_and_keeps_numbers_unique(
+    api: Api, services: Services
+) -> None:
+    _, token, _ = await account(api, display_name="Phoebe")
+    bad = await api.call("post", "/v1/auth/verify/phone", token, json={"phone": "12-34"})
+    assert bad.status == 422 and "phone" in bad.json["errors"]
+    missing = await api.call("post", "/v1/auth/verify/phone", token, json={})
+    assert missing.status == 422
+    sent = await api.call(
+        "post", "/v1/auth/verify/phone", token, json={"phone": "+32 (0)470 12-34-56"}
+    )
+    assert sent.status == 202, sent.text
+    await settle(services)
+    sms_dir = services.settings.data_dir / "sms"
+    texts = [p.read_text() for p in sorted(sms_dir.iterdir(), key=lambda p: p.stat().st_mtime)]
+    (text,) = [t for t in texts if "+32470123456" in t][-1:]
+    ok = await api.call(
+        "post",
+        "/v1/auth/verify/phone/confirm",
+        token,
+        json={"code": code_in(text.split("\n\n")[1])},
+    )
+    assert ok.status == 204, ok.text
+    me = (await api.call("get", "/v1/users/me", token)).json
+    assert me["phone"] == "+32470123456" and me["phone_verified"] is True
+
+    _, other, _ = await account(api, display_name="Other")
+    taken = await api.call("post", "/v1/auth/verify/phone", other, json={"phone": "+32470123456"})
+    assert taken.status == 409
+    signup = await api.call(
+        "post",
+        "/v1/auth/signup",
+        json={
+            "email": "p@example.org",
+            "password": "correct horse battery",
+            "display_name": "P",
+            "phone": "+32 470 12 34 56",
+        },
+    )
+    assert signup.status == 409  # the same number, written differently, is the same number
+
+
+async def test_password_reset_revokes_sessions_and_says_nothing_about_emails(
+    api: Api,
+    services: Services,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    inbox = smtp[0]
+    _, token, email = await account(api, display_name="Forgetful")
+    unknown = await api.call(
+        "post", "/v1/auth/password/reset", json={"email": "nobody@example.org"}
+    )
+    known = await api.call("post", "/v1/auth/password/reset", json={"email": email})
+    assert unknown.status == known.status == 202
+    assert unknown.body == known.body == b""
+    await settle(services)
+    assert inbox.to("nobody@example.org") == []
+    code = code_in(inbox.to(email)[-1]["body"])
+
+    ghost = await api.call(
+        "post",
+        "/v1/auth/password/reset/confirm",
+        json={"email": "nobody@example.org", "code": code, "password": "new password 123"},
+    )
+    assert ghost.status == 422
+    done = await api.call(
+        "post",
+        "/v1/auth/password/reset/confirm",
+        json={"email": email, "code": code, "password": "new password 123"},
+    )
+    assert done.status == 204, done.text
+    assert (await api.call("get", "/v1/users/me", token)).status == 401  # every session ended
+    old = await api.call(
+        "post", "/v1/auth/login", json={"email": email, "password": "correct horse battery"}
+    )
+    assert old.status == 401
+    new = await api.call(
+        "post", "/v1/auth/login", json={"email": email, "password": "new password 123"}
+    )
+    assert new.status == 200
+    again = await api.call(
+        "post",
+        "/v1/auth/password/reset/confirm",
+        json={"email": email, "code": code, "password": "another one 456"},
+    )
+    assert again.status == 422  # single use
+    await settle(services)
+    assert any("was changed" in m["subject"] for m in inbox.to(email))
+
+
+async def test_a_deleted_account_cannot_log_in_and_leaves_no_personal_data(
+    api: Api, services: Services
+) -> None:
+    email = f"{uuid.uuid4().hex[:10]}@example.org"
+    name, phone = "Zebulon Quarkwright", "+33612345678"
+    user, token = await api.signup(email=email, display_name=name, phone=phone)
+    _, other_token, _ = await account(api, display_name="Other")
+    mine = await listing(api, token, title="Blue kettle")
+    theirs = await listing(api, other_token, title="Red kettle")
+    room = (await api.call("post", "/v1/rooms", token, json={"product_id": theirs["id"]})).json
+    await api.call("post", f"/v1/rooms/{room['id']}/messages", token, json={"text": "still there?"})
+    await api.call(
+        "post", "/v1/users/me/socials", token, json={"provider": "github", "handle": "zebulon_gh"}
+    )
+    await api.call("post", "/v1/users/me/searches", token, json={"tags": ["kettle"]})
+    await api.call("post", "/v1/auth/verify/email", token, json={})
+
+    wrong = await api.call("delete", "/v1/users/me", token, json={"password": "not it at all"})
+    assert wrong.status == 403
+    gone = await api.call(
+        "delete", "/v1/users/me", token, json={"password": "correct horse battery"}
+    )
+    assert gone.status == 204, gone.text
+    assert (await api.call("get", "/v1/users/me", token)).status == 401
+    login = await api.call(
+        "post", "/v1/auth/login", json={"email": email, "password": "correct horse battery"}
+    )
+    assert login.status == 401
+    assert (await api.call("get", f"/v1/products/{mine['id']}")).status == 404
+    assert (await api.call("get", f"/v1/users/{user['id']}")).status == 404
+
+    # nothing in the graph still says who they were
+    for needle in (email, phone, name, "Zebulon", "zebulon_gh"):
+        hits = await read(
+            services,
+            "MATCH (n) WITH n, [k IN keys(n) WHERE toString(n[k]) CONTAINS $needle] AS ks "
+            "WHERE size(ks) > 0 RETURN labels(n) AS labels, ks",
+            needle=needle,
+        )
+        assert hits == [], (needle, hits)
+    # the other party keeps the conversation, from a deleted user
+    history = (await api.call("get", f"/v1/rooms/{room['id']}/messages", other_token)).json
+    assert [m["text"] for m in history["items"] if m.get("kind") != "system"] == ["still there?"]
+    rooms = (await api.call("get", "/v1/rooms", other_token)).json["items"]
+    assert rooms[0]["other"]["display_name"] == "Deleted user"
+    events = await read(
+        services, "MATCH (e:Event {type: 'user.deleted'}) RETURN e.subject_id AS s, e.data AS d"
+    )
+    assert events == [{"s": user["id"], "d": "{}"}]
+    # the email is free for a new account
+    await api.signup(email=email, display_name="Someone new")
+
+
+async def test_linking_a_social_account_with_the_development_provider(
+    api: Api, services: Services
+) -> None:
+    user, token, _ = await account(api, display_name="Social")
+    linked = await api.call(
+        "post", "/v1/users/me/socials", token, json={"provider": "instagram", "handle": "Soc.ial"}
+    )
+    assert linked.status == 201, linked.text
+    assert (
+        linked.json["verified"] is False
+        and "/v1/dev/socials/instagram/authorize" in linked.json["verify_url"]
+    )
+    state = linked.json["state"]
+    other = await api.call(
+        "get", f"/v1/dev/socials/instagram/authorize?state={state}&handle=someone_else"
+    )
+    mismatch = await api.call(
+        "post",
+        "/v1/users/me/socials/instagram/verify",
+        token,
+        json={"state": state, "code": other.json["code"]},
+    )
+    assert mismatch.status == 422 and "someone_else" in mismatch.json["detail"]
+
+    again = (
+        await api.call(
+            "post",
+            "/v1/users/me/socials",
+            token,
+            json={"provider": "instagram", "handle": "Soc.ial"},
+        )
+    ).json
+    forged = await api.call(
+        "post",
+        "/v1/users/me/socials/instagram/verify",
+        token,
+        json={"state": again["state"], "code": "soc.ial.deadbeef"},
+    )
+    assert forged.status == 422
+    again = (
+        await api.call(
+            "post",
+            "/v1/users/me/socials",
+            token,
+            json={"provider": "instagram", "handle": "Soc.ial"},
+        )
+    ).json
+    code = (
+        await api.call(
+            "get", f"/v1/dev/socials/instagram/authorize?state={again['state']}&handle=soc.ial"
+        )
+    ).json["code"]
+    ok = await api.call(
+        "post",
+        "/v1/users/me/socials/instagram/verify",
+        token,
+        json={"state": again["state"], "code": code},
+    )
+    assert ok.status == 200, ok.text
+    assert ok.json["verified"] is True
+    profile = (await api.call("get", f"/v1/users/{user['id']}")).json
+    assert profile["socials"] == [{"provider": "instagram", "handle": "Soc.ial"}]
+    assert profile["trust"]["components"]["verified_socials"] > 0
+    unknown = await api.call(
+        "post", "/v1/users/me/socials", token, json={"provider": "myspace", "handle": "x"}
+    )
+    assert unknown.status == 422
+    assert (await api.call("delete", "/v1/users/me/socials/instagram", token)).status == 204
+    assert (await api.call("get", f"/v1/users/{user['id']}")).json["socials"] == []
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def test_twilio_adapter_against_a_stub(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    answers = [
+        web.json_response({"sid": "SM1"}, status=201),
+        web.json_response({"code": 21211, "message": "invalid To"}, status=400),
+        web.json_response({"code": 20429, "message": "slow down"}, status=429),
+    ]
+
+    async def messages(request: web.Request) -> web.Response:
+        seen.append(
+            {
+                "path": request.path,
+                "auth": request.headers.get("authorization"),
+                "form": dict(await request.post()),
+            }
+        )
+        return answers.pop(0)
+
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", messages)
+    runner, base = await serve(app)
+    try:
+        sms = TwilioSms("AC123", "secret", "+15005550006", base_url=base)
+        await sms.send(Sms(to="+32470123456", text="Vendr: 123456", key="k"))
+        with pytest.raises(DeliveryError) as permanent:
+            await sms.send(Sms(to="+1", text="x", key="k2"))
+        with pytest.raises(DeliveryError) as transient:
+            await sms.send(Sms(to="+32470123456", text="x", key="k3"))
+    finally:
+        await runner.cleanup()
+    assert seen[0]["path"] == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert seen[0]["auth"].startswith("Basic ")
+    assert seen[0]["form"] == {
+        "To": "+32470123456",
+        "From": "+15005550006",
+        "Body": "Vendr: 123456",
+    }
+    assert permanent.value.permanent is True and "21211" in permanent.value.detail
+    assert transient.value.permanent is False
+
+
+async def test_oauth_provider_exchanges_a_code_for_the_handle() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def token(request: web.Request) -> web.Response:
+        form = dict(await request.post())
+        seen.append(form)
+        if form["code"] != "good":
+            return web.json_response({"error": "invalid_grant"}, status=400)
+        return web.json_response({"access_token": "at-1", "token_type": "bearer"})
+
+    async def me(request: web.Request) -> web.Response:
+        assert request.headers["authorization"] == "Bearer at-1"
+        return web.json_response({"login": "octo"})
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    app.router.add_get("/user", me)
+    runner, base = await serve(app)
+    try:
+        config = {
+            "github": {
+                "authorize_url": f"{base}/authorize",
+                "token_url": f"{base}/token",
+                "userinfo_url": f"{base}/user",
+                "client_id": "cid",
+                "client_secret": "cs",
+                "handle_field": "login",
+            }
+        }
+        provider = OAuthProvider(config, "https://vendr.example")
+        url = provider.authorize_url("github", "st4te")
+        assert (
+            url.startswith(f"{base}/authorize?") and "state=st4te" in url and "client_id=cid" in url
+        )
+        assert await provider.exchange("github", "good") == "octo"
+        with pytest.raises(Exception, match="did not accept"):
+            await provider.exchange("github", "bad")
+    finally:
+        await runner.cleanup()
+    assert seen[0]["grant_type"] == "authorization_code" and seen[0]["client_secret"] == "cs"
+    assert seen[0]["redirect_uri"] == "https://vendr.example/socials/github/callback"
