@@ -442,3 +442,36 @@ async def test_the_background_loop_delivers_as_soon_as_it_is_woken(
     finally:
         stop.set()
         await asyncio.wait_for(loop, 5)
+
+
+async def test_savers_hear_when_a_saved_listing_sells_or_expires(
+    api: Api, services: Services
+) -> None:
+    _, fan_token, _ = await account(api, display_name="Fan")
+    _, seller_token, _ = await account(api, display_name="Seller")
+    _, buyer_token, _ = await account(api, display_name="Buyer")
+    sold = await listing(api, seller_token, title="Sold lamp")
+    lapsing = await listing(api, seller_token, title="Old lamp")
+    for product in (sold, lapsing):
+        saved = await api.call("put", f"/v1/users/me/saved/{product['id']}", fan_token)
+        assert saved.status == 204
+    order = await api.call(
+        "post", f"/v1/products/{sold['id']}/orders", buyer_token, json={"quantity": 1}
+    )
+    order_id = order.json["id"]
+    assert (await api.call("post", f"/v1/orders/{order_id}/confirm", seller_token)).status == 200
+    assert (await api.call("post", f"/v1/orders/{order_id}/complete", buyer_token)).status == 200
+    await services.store.run_text(
+        "MATCH (p:Product {id: $id}) SET p.expires_at = 1 RETURN p.id",
+        {"id": lapsing["id"]},
+        write=True,
+    )
+    assert await services.jobs.expire() == 1
+    await settle(services)
+    items = (await api.call("get", "/v1/notifications", fan_token)).json["items"]
+    assert sorted((i["type"], i["link"]) for i in items) == sorted(
+        [("saved.sold", f"/products/{sold['id']}"), ("saved.expired", f"/products/{lapsing['id']}")]
+    )
+    # the buyer, who did not save it, hears of the order's moves but not of the sale to savers
+    buyer_items = (await api.call("get", "/v1/notifications", buyer_token)).json["items"]
+    assert {i["kind"] for i in buyer_items} <= {"order"}
