@@ -22,8 +22,13 @@ install: $(STAMP)
 run: $(STAMP)  ## serve the API on the embedded database, with demo data when the graph is empty
 	$(BIN)/vendr serve --demo
 
+# two pytest workers, each with its own embedded database: the suite waits on I/O as much as
+# it computes (7 minutes instead of 12 here); TEST_WORKERS=0 runs it in one process, as it
+# does against Neo4j, whose one database the workers would share
+TEST_WORKERS ?= $(if $(NEO4J_URI),0,2)
+
 test: $(STAMP) $(NODE_STAMP)  ## the whole suite against a real embedded FalkorDB
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
 	$(BIN)/python -m bench.catalog
