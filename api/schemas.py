@@ -804,6 +804,11 @@ class SocialList(BaseModel):
     items: list[SocialOut]
 
 
+class DevAuthorizeQuery(Query):
+    state: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    handle: SocialHandle
+
+
 class DevCode(BaseModel):
     code: str
     state: str

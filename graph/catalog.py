@@ -10,7 +10,7 @@ from graph.cache import QueryCache
 from graph.commands import CreateProduct, Place, UpdateProduct
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
-from graph.notify.outbox import outbox_node, record
+from graph.notify.outbox import OUTBOX_NODE, SAVERS_OUTBOX, record, savers
 from graph.notify.pubsub import Notifier
 from graph.pools import Pools
 from graph.store import GraphStore, statement
@@ -81,7 +81,7 @@ CREATE = statement(
                      subject_id: $id, data: $event_data})
     // the saved searches it matches are found when the outbox fans this out
     """
-    + outbox_node()
+    + OUTBOX_NODE
     + """
     RETURN p.id AS id
     """,
@@ -127,12 +127,9 @@ UPDATE = statement(
                        data: '{"price":' + toString(p.price) + ',"was":' + toString(was)
                              + ',"currency":"' + p.currency + '"}',
                        created_at: $now, pending_at: $now}))
-    FOREACH (_ IN CASE WHEN $status = 'sold' THEN [1] ELSE [] END |
-      MERGE (sold:Outbox {key: 'sold:' + p.id})
-        ON CREATE SET sold.id = 'sold:' + p.id, sold.kind = 'saved', sold.type = 'saved.sold',
-                      sold.audience = 'savers', sold.actor_id = $user_id,
-                      sold.subject_id = p.id, sold.data = '{}', sold.created_at = $now,
-                      sold.pending_at = $now)
+    FOREACH (_ IN CASE WHEN $status = 'sold' THEN [1] ELSE [] END |"""
+    + SAVERS_OUTBOX
+    + """)
     FOREACH (name IN coalesce($tags, []) |
       MERGE (t:Tag {name: name})
       CREATE (p)-[:TAGGED]->(t))
@@ -341,6 +338,7 @@ class CatalogService:
             "tags": tags,
             "image_ids": list(cmd.image_ids) if cmd.image_ids is not None else None,
             "ob_id": new_id(),
+            **savers("saved.sold", cmd.user_id),
             **event(
                 {
                     "fields": sorted(

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from graph.blobs import BlobStore
 from graph.cache import QueryCache
 from graph.ids import now_ms
+from graph.notify.outbox import SAVERS_OUTBOX, savers
 from graph.pools import Pools
 from graph.settings import Settings
 from graph.store import GraphStore, statement
@@ -42,12 +43,9 @@ EXPIRE = statement(
                      subject_id: p.id, data: '{}'})
     // the people who saved it hear that it is gone
     WITH p, size([(p)<-[:SAVED]-(fan:User) | fan]) AS savers
-    FOREACH (_ IN CASE WHEN savers > 0 THEN [1] ELSE [] END |
-      MERGE (o:Outbox {key: 'expired:' + p.id + ':' + toString($now)})
-        ON CREATE SET o.id = 'expired:' + p.id + ':' + toString($now), o.kind = 'saved',
-                      o.type = 'saved.expired', o.audience = 'savers', o.actor_id = 'system',
-                      o.subject_id = p.id, o.data = '{}', o.created_at = $now,
-                      o.pending_at = $now)
+    FOREACH (_ IN CASE WHEN savers > 0 THEN [1] ELSE [] END |"""
+    + SAVERS_OUTBOX
+    + """)
     RETURN count(p) AS n
     """,
     write=True,
@@ -179,7 +177,7 @@ class Jobs:
                 return total
 
     async def expire(self) -> int:
-        return await self._drain(EXPIRE, {})
+        return await self._drain(EXPIRE, savers("saved.expired", "system"))
 
     async def purge_products(self) -> int:
         return await self._drain(PURGE_PRODUCTS, {"cutoff": now_ms() - self._purge_after_ms})

@@ -16,7 +16,7 @@ from graph.cache import QueryCache
 from graph.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from graph.ids import event, new_id, now_ms
 from graph.notify.codes import Codes, Limits
-from graph.notify.outbox import outbox_node, record
+from graph.notify.outbox import OUTBOX_NODE, record
 from graph.notify.pubsub import Notifier
 from graph.passwords import Passwords
 from graph.pools import Pools
@@ -58,7 +58,7 @@ PHONE_OWNER = statement(
 NOTICE = statement(
     "lifecycle.notice",
     "MATCH (u:User {id: $user_id}) WHERE u.status = 'active'\n"
-    + outbox_node()
+    + OUTBOX_NODE
     + "RETURN ob.id AS id",
     write=True,
 )
@@ -111,7 +111,7 @@ SET_PASSWORD = statement(
                     subject_id: $user_id, data: $event_data})
     WITH u
     """
-    + outbox_node()
+    + OUTBOX_NODE
     + "RETURN u.id AS id",
     write=True,
 )
@@ -179,7 +179,7 @@ DELETE_ACCOUNT = statement(
     write=True,
 )
 
-DELETED_LISTINGS = statement(
+LISTINGS_OF = statement(
     "lifecycle.listings_of",
     "MATCH (:User {id: $user_id})-[:LISTED]->(p:Product) RETURN p.id AS id LIMIT 10000",
 )
@@ -355,7 +355,7 @@ class Lifecycle:
 
     async def delete_account(self, user_id: str, password: str) -> None:
         await self._check_password(user_id, password)
-        listings = [r["id"] for r in await self._store.run(DELETED_LISTINGS, {"user_id": user_id})]
+        listings = [r["id"] for r in await self._store.run(LISTINGS_OF, {"user_id": user_id})]
         params = {"user_id": user_id, "tombstone": f"deleted_{new_id()}", **event()}
         rows = await self._store.run(DELETE_ACCOUNT, params)
         if not rows:

@@ -139,7 +139,7 @@ LINK = statement(
                                            key: $key, created_at: $now, verified_at: null})
     CREATE (:Event {id: $event_id, type: 'social.linked', at: $now, actor_id: $user_id,
                     subject_id: $user_id, data: $event_data})
-    RETURN s.provider AS provider
+    RETURN s.provider AS provider, s.handle AS handle, s.verified_at AS verified_at
     """,
     write=True,
 )
@@ -153,7 +153,7 @@ VERIFY = statement(
     SET s.verified_at = $now, s.verified = true
     CREATE (:Event {id: $event_id, type: 'social.verified', at: $now, actor_id: $user_id,
                     subject_id: $user_id, data: $event_data})
-    RETURN s.provider AS provider
+    RETURN s.provider AS provider, s.handle AS handle, s.verified_at AS verified_at
     """,
     write=True,
 )
@@ -219,7 +219,8 @@ class Socials:
             "key": _key(provider, handle),
             **event({"provider": provider}),
         }
-        if not await self._store.run(LINK, params):
+        rows = await self._store.run(LINK, params)
+        if not rows:
             raise NotFound("account not found")
         state = secrets.token_urlsafe(24)
         await self._redis.set(
@@ -227,8 +228,8 @@ class Socials:
             json.dumps({"user_id": user_id, "provider": provider}),
             ex=STATE_TTL_S,
         )
-        link = next(s for s in await self.mine(user_id) if s["provider"] == provider)
-        return link | {"verify_url": self.provider.authorize_url(provider, state), "state": state}
+        verify_url = self.provider.authorize_url(provider, state)
+        return shape(rows[0]) | {"verify_url": verify_url, "state": state}
 
     async def verify(self, user_id: str, provider: str, state: str, code: str) -> dict[str, Any]:
         self._check(provider)
@@ -255,11 +256,12 @@ class Socials:
             "key": _key(provider, proved),
             **event({"provider": provider}),
         }
-        if not await self._store.run(VERIFY, params):
+        rows = await self._store.run(VERIFY, params)
+        if not rows:
             raise Conflict(
                 "this account is already verified by someone else", errors={"handle": "taken"}
             )
-        return next(s for s in await self.mine(user_id) if s["provider"] == provider)
+        return shape(rows[0])
 
     async def unlink(self, user_id: str, provider: str) -> None:
         rows = await self._store.run(

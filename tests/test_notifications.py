@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from graph.bootstrap import Services
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing
+from tests.test_deals_api import order
 
 
 class Inbox:
@@ -117,9 +118,7 @@ async def test_an_order_notifies_the_seller_by_mail_app_and_push(
     pubsub = services.redis.pubsub()
     await pubsub.subscribe(services.notifier.channel(seller["id"]))
 
-    placed = await api.call(
-        "post", f"/v1/products/{product['id']}/orders", buyer_token, json={"quantity": 1}
-    )
+    placed = await order(api, buyer_token, product["id"])
     assert placed.status == 201, placed.text
     # the outbox record is in the graph with the order, before any worker ran
     pending = await read(
@@ -161,10 +160,10 @@ async def test_a_crash_between_sending_and_recording_sends_once(
     seller, seller_token, seller_email = await account(api, display_name="Seller")
     _, buyer_token, _ = await account(api, display_name="Buyer")
     product = await listing(api, seller_token)
-    await api.call("post", f"/v1/products/{product['id']}/orders", buyer_token, json={})
+    await order(api, buyer_token, product["id"])
 
     class Died(Exception):
-        pass
+        """The worker's death, right after the mail went out."""
 
     async def die(row: dict[str, Any]) -> None:
         if row["channel"] == "email":
@@ -192,7 +191,7 @@ async def test_smtp_failures_are_retried_with_backoff_and_permanent_ones_recorde
     _, buyer_token, _ = await account(api, display_name="Buyer")
     product = await listing(api, seller_token)
     inbox.refuse = ["451 4.3.0 try again later", "421 4.7.0 busy"]
-    await api.call("post", f"/v1/products/{product['id']}/orders", buyer_token, json={})
+    await order(api, buyer_token, product["id"])
     await settle(services)
     (email,) = [n for n in await notes(services, seller["id"]) if n["channel"] == "email"]
     assert email["status"] == "pending" and "451" in email["error"]
@@ -210,7 +209,7 @@ async def test_smtp_failures_are_retried_with_backoff_and_permanent_ones_recorde
     _, other_seller, other_email = await account(api, display_name="Seller two")
     other_product = await listing(api, other_seller)
     inbox.refuse = ["550 5.1.1 no such mailbox"]
-    await api.call("post", f"/v1/products/{other_product['id']}/orders", buyer_token, json={})
+    await order(api, buyer_token, other_product["id"])
     await settle(services, 3)
     owner = (await api.call("get", "/v1/users/me", other_seller)).json["id"]
     (failed,) = [n for n in await notes(services, owner) if n["channel"] == "email"]
@@ -433,7 +432,7 @@ async def test_the_background_loop_delivers_as_soon_as_it_is_woken(
     )
     try:
         await asyncio.sleep(0.2)
-        await api.call("post", f"/v1/products/{product['id']}/orders", buyer_token, json={})
+        await order(api, buyer_token, product["id"])
         for _ in range(50):
             if inbox.to(seller_email):
                 break
@@ -455,10 +454,7 @@ async def test_savers_hear_when_a_saved_listing_sells_or_expires(
     for product in (sold, lapsing):
         saved = await api.call("put", f"/v1/users/me/saved/{product['id']}", fan_token)
         assert saved.status == 204
-    order = await api.call(
-        "post", f"/v1/products/{sold['id']}/orders", buyer_token, json={"quantity": 1}
-    )
-    order_id = order.json["id"]
+    order_id = (await order(api, buyer_token, sold["id"])).json["id"]
     assert (await api.call("post", f"/v1/orders/{order_id}/confirm", seller_token)).status == 200
     assert (await api.call("post", f"/v1/orders/{order_id}/complete", buyer_token)).status == 200
     await services.store.run_text(

@@ -8,11 +8,12 @@ from sanic.response import HTTPResponse, empty, json
 from sanic_ext import openapi
 
 from api.auth import authenticated, client_ip, limit_writes, services
-from api.parsing import json_body
+from api.parsing import json_body, query_args
 from api.schemas import (
     CodeIn,
     CodeSent,
     DeleteAccountIn,
+    DevAuthorizeQuery,
     DevCode,
     PasswordChangeIn,
     Problem,
@@ -25,7 +26,7 @@ from api.schemas import (
     SocialVerifyIn,
     VerifyIn,
 )
-from graph.errors import Invalid, NotFound
+from graph.errors import NotFound
 from graph.socials import DevSocialProvider
 
 auth = Blueprint("account_auth", url_prefix="/v1/auth")
@@ -177,12 +178,10 @@ async def unlink_social(request: Request, provider: str) -> HTTPResponse:
 @openapi.parameter("handle", str, "query", required=True)
 @openapi.response(200, {"application/json": DevCode})
 @openapi.response(404, PROBLEM)
+@openapi.response(422, PROBLEM)
 async def dev_authorize(request: Request, provider: str) -> HTTPResponse:
     provider_impl = services(request).socials.provider
     if not isinstance(provider_impl, DevSocialProvider):
         raise NotFound("the development provider is off (VENDR_SOCIAL_PROVIDER=oauth)")
-    state = request.args.get("state", "")
-    handle = (request.args.get("handle") or "").strip()
-    if not state or not handle or len(handle) > 100 or len(state) > 100:
-        raise Invalid("give state and handle (at most 100 characters each)")
-    return json({"code": provider_impl.sign(provider, handle), "state": state})
+    query = query_args(request, DevAuthorizeQuery)
+    return json({"code": provider_impl.sign(provider, query.handle), "state": query.state})

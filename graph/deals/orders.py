@@ -23,7 +23,7 @@ from graph.messaging import (
     room_params,
     system_params,
 )
-from graph.notify.outbox import DEAL_OUTBOX
+from graph.notify.outbox import DEAL_OUTBOX, SAVERS_OUTBOX, savers
 from graph.store import GraphStore, Statement, statement
 
 Role = Literal["buyer", "seller"]
@@ -137,11 +137,9 @@ MOVE = statement(
                         AND holding = 0 THEN [1] ELSE [] END |
       SET p.status = 'sold', p.sold_at = $now, p.updated_at = $now
       // the people who saved it hear it is sold
-      MERGE (sold:Outbox {key: 'sold:' + p.id})
-        ON CREATE SET sold.id = 'sold:' + p.id, sold.kind = 'saved', sold.type = 'saved.sold',
-                      sold.audience = 'savers', sold.actor_id = $actor_id,
-                      sold.subject_id = p.id, sold.data = '{}', sold.created_at = $now,
-                      sold.pending_at = $now)
+    """
+    + SAVERS_OUTBOX
+    + """)
     WITH o, collect(p.id) AS products
     MATCH (r:Room) WHERE r.id = o.room_id
     CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: $actor_id,
@@ -337,6 +335,7 @@ class OrderService:
             "due_event": due_event,
             "event_type": f"order.{t.target}",
             **system_params(text, {"event": f"order.{t.target}", "order_id": order["id"]}),
+            **savers("saved.sold", actor_id),
             **event({"event": t.event, "by": role, "from": t.source}),
         }
         rows = await self._store.run(MOVE, params)

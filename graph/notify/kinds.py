@@ -54,7 +54,8 @@ class Rendered:
     link: str | None
 
 
-def _data(raw: str | None) -> dict[str, Any]:
+def parse_data(raw: str | None) -> dict[str, Any]:
+    """The `data` JSON of an outbox record or notification ({} when absent or not an object)."""
     try:
         value = json.loads(raw or "{}")
     except ValueError:
@@ -67,7 +68,7 @@ def render(item: dict[str, Any]) -> Rendered:
     about, `room_id`, `subject_id`). Names of people are never written into a notification:
     a deleted account leaves none behind in other people's inboxes."""
     kind, type_ = item["kind"], item["type"]
-    data = _data(item.get("data"))
+    data = parse_data(item.get("data"))
     listing = item.get("title") or "a listing"
     room = f"/rooms/{item['room_id']}" if item.get("room_id") else None
     product = f"/products/{item['subject_id']}"

@@ -30,7 +30,7 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 
@@ -59,15 +59,30 @@ CREATE (:Outbox {id: $sys_id, key: 'deal:' + $sys_id, kind: $ob_kind, type: $ob_
 """
 
 
-def outbox_node(var: str = "ob") -> str:
-    """`CREATE` of one outbox record from `$ob_*` parameters (see `record`)."""
-    return (
-        f"CREATE ({var}:Outbox {{id: $ob_id, key: $ob_key, kind: $ob_kind, type: $ob_type,"
-        " recipients: $ob_recipients, audience: $ob_audience, channels: $ob_channels,"
-        " actor_id: $ob_actor_id, subject_id: $ob_subject_id, room_id: null, text: null,"
-        " data: $ob_data, secret: $ob_secret, to: $ob_to, created_at: $now,"
-        " pending_at: $now})\n"
-    )
+# `CREATE` of one outbox record, bound as `ob`, from `$ob_*` parameters (see `record`).
+OUTBOX_NODE = """
+CREATE (ob:Outbox {id: $ob_id, key: $ob_key, kind: $ob_kind, type: $ob_type,
+                   recipients: $ob_recipients, audience: $ob_audience, channels: $ob_channels,
+                   actor_id: $ob_actor_id, subject_id: $ob_subject_id, room_id: null, text: null,
+                   data: $ob_data, secret: $ob_secret, to: $ob_to, created_at: $now,
+                   pending_at: $now})
+"""
+
+# An outbox record telling the people who saved listing `p` (found when it is fanned out)
+# that it sold or expired; used inside a FOREACH that binds `p`, with the parameters of
+# `savers`. Keyed by listing and time, so a redo of the statement writes it once.
+SAVERS_OUTBOX = """
+MERGE (note:Outbox {key: $savers_type + ':' + p.id + ':' + toString($now)})
+  ON CREATE SET note.id = $savers_type + ':' + p.id + ':' + toString($now),
+                note.kind = 'saved', note.type = $savers_type, note.audience = 'savers',
+                note.actor_id = $savers_actor, note.subject_id = p.id, note.data = '{}',
+                note.created_at = $now, note.pending_at = $now
+"""
+
+
+def savers(type_: Literal["saved.sold", "saved.expired"], actor_id: str) -> dict[str, str]:
+    """Parameters for SAVERS_OUTBOX."""
+    return {"savers_type": type_, "savers_actor": actor_id}
 
 
 def record(
@@ -84,7 +99,7 @@ def record(
     to: str | None = None,
     key: str | None = None,
 ) -> dict[str, Any]:
-    """Parameters for `outbox_node`: who hears (`recipients`, or an `audience`: the listing's
+    """Parameters for OUTBOX_NODE: who hears (`recipients`, or an `audience`: the listing's
     `savers`, or the `searches` it matches), and for account notices the fixed `channels`, the
     address `to` and the `secret` (a code) that lives only until it is sent."""
     ob_id = new_id()
@@ -316,11 +331,6 @@ class Report:
 
 
 def _inbox_shape(row: dict[str, Any]) -> dict[str, Any]:
-    data = row.get("data")
-    try:
-        parsed = json.loads(data) if data else {}
-    except ValueError:
-        parsed = {}
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -328,7 +338,7 @@ def _inbox_shape(row: dict[str, Any]) -> dict[str, Any]:
         "title": row["title"],
         "body": row["body"],
         "link": row["link"],
-        "data": parsed,
+        "data": kinds.parse_data(row.get("data")),
         "created_at": iso(row["created_at"]),
         "read_at": iso(row.get("read_at")),
     }
@@ -474,7 +484,7 @@ class Outbox:
         for person in people:
             uid = person["id"]
             extra = audience[uid]
-            data = json.loads(item["data"] or "{}") | extra
+            data = kinds.parse_data(item["data"]) | extra
             view = item | {"data": json.dumps(data)}
             text = kinds.render(view)
             if item["kind"] == kinds.FIXED:

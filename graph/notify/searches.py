@@ -68,6 +68,13 @@ class SearchSpec:
     condition: str | None = None
 
 
+_FIELDS = """
+s.id AS id, s.user_id AS user_id, s.name AS name, s.q AS q, s.words AS words, s.tags AS tags,
+s.lat AS lat, s.lon AS lon, s.radius_km AS radius_km, s.min_price AS min_price,
+s.max_price AS max_price, s.currency AS currency, s.condition AS condition,
+s.created_at AS created_at
+"""
+
 CREATE = statement(
     "searches.create",
     """
@@ -85,17 +92,11 @@ CREATE = statement(
     FOREACH (cell IN $index_cells | MERGE (c:Cell {id: cell}) CREATE (s)-[:COVERS]->(c))
     CREATE (:Event {id: $event_id, type: 'search.saved', at: $now, actor_id: $user_id,
                     subject_id: $id, data: $event_data})
-    RETURN s.id AS id
-    """,
+    RETURN"""
+    + _FIELDS,
     write=True,
 )
 
-_FIELDS = """
-s.id AS id, s.user_id AS user_id, s.name AS name, s.q AS q, s.words AS words, s.tags AS tags,
-s.lat AS lat, s.lon AS lon, s.radius_km AS radius_km, s.min_price AS min_price,
-s.max_price AS max_price, s.currency AS currency, s.condition AS condition,
-s.created_at AS created_at
-"""
 
 LIST = statement(
     "searches.list",
@@ -241,10 +242,9 @@ class SavedSearches:
             if spec.min_price > spec.max_price:
                 raise Invalid("min_price is above max_price", errors={"min_price": "above max"})
         indexed_by = "tags" if tags else "words" if words else "cells"
-        search_id = new_id()
         params = {
             "user_id": user_id,
-            "id": search_id,
+            "id": new_id(),
             "name": spec.name,
             "q": spec.q,
             "words": words,
@@ -273,10 +273,7 @@ class SavedSearches:
                 f"you can keep at most {self._max} saved searches",
                 errors={"searches": f"at most {self._max}"},
             )
-        for row in await self.mine(user_id):
-            if row["id"] == search_id:
-                return row
-        raise NotFound("the search vanished")  # deleted by a racing request
+        return shape(rows[0])
 
     async def mine(self, user_id: str) -> list[dict[str, Any]]:
         return [shape(r) for r in await self._store.run(LIST, {"user_id": user_id})]
