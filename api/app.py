@@ -21,6 +21,7 @@ from api.routes import (
     health,
     images,
     notifications,
+    payments,
     products,
     rooms,
     users,
@@ -44,6 +45,7 @@ BLUEPRINTS = (
     account.dev,
     notifications.inbox,
     notifications.mine,
+    payments.bp,
 )
 
 

@@ -305,6 +305,40 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_seed(args, settings))
 
 
+async def _payments(args: argparse.Namespace, settings: Settings) -> int:
+    """The local provider's card terminal: complete (or decline) a payment, then post its
+    signed webhook to the server, as Stripe would."""
+    import httpx
+
+    from graph.bootstrap import webhook_url
+    from graph.payments.local import LocalProvider
+
+    services = await bootstrap(settings)
+    try:
+        provider = services.payments.provider
+        if not isinstance(provider, LocalProvider):
+            print("vendr: payments go through Stripe; pay with the client secret", file=sys.stderr)
+            return 1
+        payment = await services.payments.get(args.payment_id)
+        if payment["intent_id"] is None:
+            print(f"vendr: payment {args.payment_id} has no intent yet", file=sys.stderr)
+            return 1
+        status = await provider.complete(payment["intent_id"], succeed=args.outcome == "succeed")
+        url = webhook_url(settings)
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            sent = await provider.deliver(client, url)
+    finally:
+        await shutdown(services)
+    print(f"payment {args.payment_id}: intent {status}; {sent} webhook(s) posted to {url}")
+    if not sent:
+        print("(the server did not take it: the background worker retries)", file=sys.stderr)
+    return 0
+
+
+def cmd_payments(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_payments(args, settings))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vendr", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -363,6 +397,13 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=1)
     seed.add_argument("--force", action="store_true", help="add to a graph that has users")
     seed.set_defaults(func=cmd_seed)
+
+    pay = sub.add_parser("payments", help="the local payment provider (development)")
+    psub = pay.add_subparsers(dest="payments_command", required=True)
+    for outcome, text in (("succeed", "pay"), ("fail", "have the card declined for")):
+        one = psub.add_parser(outcome, help=f"{text} a payment (Vendr's payment id)")
+        one.add_argument("payment_id")
+        one.set_defaults(func=cmd_payments, outcome=outcome)
 
     work = sub.add_parser(
         "worker", help="run the background process alone: sweeper and deal timers (Ctrl-C stops)"

@@ -344,6 +344,7 @@ class ProductOut(BaseModel):
     images: list[ProductImage]
     seller: Seller
     hype: float
+    promoted: bool  # a paid promotion runs: its boost is part of `hype`
     created_at: str
     updated_at: str
     expires_at: str
@@ -535,9 +536,19 @@ class Due(BaseModel):
     at: str
 
 
+class PaymentOut(BaseModel):
+    id: str
+    status: Literal["new", "pending", "failed", "succeeded", "cancelled", "refunding", "refunded"]
+    provider: Literal["local", "stripe"]
+    amount: Money
+    # what the payer's client confirms the payment with (Stripe.js `confirmPayment`), while
+    # there is something to pay; null for the other party
+    client_secret: str | None = None
+
+
 class OrderOut(BaseModel):
     id: str
-    status: Literal["placed", "confirmed", "completed", "cancelled"]
+    status: Literal["placed", "payment_pending", "paid", "confirmed", "completed", "cancelled"]
     amount: Money
     quantity: int
     lines: list[OrderLine]
@@ -552,6 +563,7 @@ class OrderOut(BaseModel):
     cancelled_at: str | None
     cancelled_by: str | None
     due: Due | None
+    payment: PaymentOut | None
     actions: list[str] | None = None
 
 
@@ -812,3 +824,53 @@ class DevAuthorizeQuery(Query):
 class DevCode(BaseModel):
     code: str
     state: str
+
+
+# ---- payments and promotion ---------------------------------------------------------------
+
+
+class PlanOut(BaseModel):
+    name: str
+    days: float
+    boost: float
+    price: Money
+
+
+class PlanList(BaseModel):
+    items: list[PlanOut]
+
+
+class PromotionIn(Input):
+    plan: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,30}$")]
+
+
+class PromotionOut(BaseModel):
+    id: str
+    product_id: str
+    plan: str
+    days: float
+    boost: float
+    price: Money
+    status: Literal["pending", "active", "ended", "cancelled"]
+    created_at: str
+    starts_at: str | None
+    ends_at: str | None
+    due: Due | None
+    payment: PaymentOut | None
+    actions: list[str] | None = None
+
+
+class PromotionList(BaseModel):
+    items: list[PromotionOut]
+
+
+class WebhookOut(BaseModel):
+    id: str
+    state: Literal["applied", "stale", "ignored", "rejected"]
+    outcome: str | None
+    duplicate: bool
+
+
+class DevPaymentOut(BaseModel):
+    payment_id: str
+    intent_status: str

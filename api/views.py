@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.schemas import ImageOut, Shop, UserMe, UserPublic
-from graph.ids import iso
+from graph.ids import iso, now_ms
 from graph.messaging import message_shape as message
 
 
@@ -80,6 +80,12 @@ def image(row: dict[str, Any]) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
+def is_promoted(row: dict[str, Any]) -> bool:
+    """A paid promotion runs for the listing now (its hype includes the boost)."""
+    until = row.get("promoted_until")
+    return until is not None and int(until) > now_ms()
+
+
 def product(row: dict[str, Any]) -> dict[str, Any]:
     """The ProductOut shape, built as a plain dict: this runs for every row of every browse page,
     where constructing models cost a quarter of a cached request."""
@@ -116,6 +122,7 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
             "trust_score": float(row.get("seller_trust") or 0),
         },
         "hype": round(float(row.get("hype") or 0.0), 4),
+        "promoted": is_promoted(row),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
         "expires_at": iso(row["expires_at"]),

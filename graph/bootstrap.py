@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -31,6 +32,11 @@ from graph.notify.codes import Codes
 from graph.notify.outbox import Outbox
 from graph.notify.searches import SavedSearches
 from graph.passwords import Passwords
+from graph.payments.local import LocalProvider
+from graph.payments.port import PaymentProvider
+from graph.payments.promotions import PromotionService
+from graph.payments.service import PaymentService
+from graph.payments.stripe_provider import StripeProvider
 from graph.pools import Pools
 from graph.ratelimit import RateLimiter
 from graph.sessions import Sessions
@@ -102,6 +108,8 @@ class Services:
     codes: Codes
     lifecycle: Lifecycle
     socials: Socials
+    payments: PaymentService
+    promotions: PromotionService
 
 
 def graph_redis_url(settings: Settings) -> str | None:
@@ -159,6 +167,28 @@ def make_sms(settings: Settings) -> SmsSender:
     return FileSms(settings.data_dir / "sms")
 
 
+def make_payment_provider(
+    settings: Settings, redis: aioredis.Redis, secret: bytes
+) -> PaymentProvider:
+    """Stripe when a secret key is set, else the local provider, whose webhook secret is
+    derived from the deployment's secret (every process signs and verifies alike)."""
+    if settings.stripe_secret_key:
+        return StripeProvider(
+            settings.stripe_secret_key,
+            settings.stripe_webhook_secret,
+            settings.stripe_api_base,
+            settings.webhook_tolerance_seconds,
+        )
+    local_secret = "whsec_local_" + hmac.new(secret, b"local-payments", "sha256").hexdigest()
+    return LocalProvider(
+        redis, settings.redis_prefix, local_secret, settings.webhook_tolerance_seconds
+    )
+
+
+def webhook_url(settings: Settings) -> str:
+    return settings.payments_webhook_url or settings.public_url.rstrip("/") + "/v1/payments/webhook"
+
+
 async def server_secret(redis: aioredis.Redis, prefix: str) -> bytes:
     """A random key shared by every process of this deployment, made once and kept in Redis
     (keys the one-time codes' hashes and the development social provider's codes)."""
@@ -181,7 +211,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     )
     limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
-    browse = BrowseService(store, cache)
+    browse = BrowseService(store, cache, promoted_cap=settings.promoted_per_page)
     pools = Pools(store, redis, settings.redis_prefix)
     notifier = Notifier(redis, settings.redis_prefix)
     catalog = CatalogService(store, settings.listing_ttl_days, cache, pools, notifier)
@@ -195,8 +225,10 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     provider = make_provider(
         settings.social_provider, settings.oauth_providers, secret, settings.public_url
     )
-    orders = OrderService(store, timers, pushes, catalog.changed)
+    payments = PaymentService(store, make_payment_provider(settings, redis, secret))
+    orders = OrderService(store, timers, pushes, catalog.changed, payments)
     offers = OfferService(store, timers, pushes, catalog.changed, orders, pools)
+    promotions = PromotionService(store, timers, payments, notifier, catalog.changed, settings)
     return Services(
         settings=settings,
         store=store,
@@ -213,21 +245,28 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         jobs=Jobs(store, blobs, cache, pools, redis, settings),
         messaging=MessagingService(store, pools),
         pools=pools,
-        feed=FeedService(store, browse, pools),
+        feed=FeedService(store, browse, pools, settings.promoted_per_page),
         notifier=notifier,
         orders=orders,
         offers=offers,
-        cart=CartService(store, orders, timers, pushes, catalog.changed, settings.max_cart_lines),
+        cart=CartService(store, orders, pushes, catalog.changed, settings.max_cart_lines),
         collections=CollectionService(store),
-        deal_timers=DealScheduler(offers, orders, redis, settings.redis_prefix),
+        deal_timers=DealScheduler(
+            {"offers": offers, "orders": orders, "promotions": promotions},
+            redis,
+            settings.redis_prefix,
+        ),
         outbox=outbox,
         searches=searches,
         codes=codes,
         lifecycle=Lifecycle(store, codes, passwords, sessions, notifier, cache, pools, settings),
         socials=Socials(store, redis, settings.redis_prefix, provider),
+        payments=payments,
+        promotions=promotions,
     )
 
 
 async def shutdown(services: Services) -> None:
+    await services.payments.provider.aclose()
     await services.store.close()
     await services.redis.aclose()

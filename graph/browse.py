@@ -14,7 +14,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from graph.cache import QueryCache
 from graph.catalog import PRODUCT_VIEW
@@ -40,6 +40,8 @@ ENTRIES: dict[str, str] = {
     "WITH p, count(t) AS hits\nWHERE hits = size($tags)\n",
     "near": "MATCH (p:Product)\nWHERE {{distance}}(p.location, point($near)) <= $radius_m\n",
     "all": "MATCH (p:Product)\nWHERE p.{key} >= $lo AND p.{key} <= $hi\n",
+    # the listings a paid promotion runs for (few), for the promoted stream of a hype page
+    "promoted": "MATCH (p:Product)\nWHERE p.promoted_until > $now\n",
 }
 
 # the tag filter when the entry point is not the tags themselves
@@ -59,6 +61,7 @@ WHERE p.status = 'active' AND p.expires_at > $now
   AND ($condition IS NULL OR p.condition = $condition)
   AND ($owner_id IS NULL OR p.seller_id = $owner_id)
   AND NOT p.seller_id IN $hidden_sellers
+  AND ($promoted IS NULL OR (coalesce(p.promoted_until, 0) > $now) = $promoted)
 """
 
 # the radius, where the entry point has not applied it already
@@ -189,6 +192,7 @@ BROWSE: dict[tuple[str, bool, str], Statement] = {
     for tagged in ((False,) if entry == "tags" else (False, True))
     for sort in SORTS
     if not (entry == "all" and sort == "distance")  # distance needs near
+    and not (entry == "promoted" and sort != "hype")  # only hype pages split out promotions
 }
 
 HIDDEN_SELLERS = statement(
@@ -245,6 +249,70 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     ):
         raise Invalid("malformed cursor", errors={"cursor": "malformed"})
     return value, last_id
+
+
+# A hype page merges two streams: listings without a running promotion, and those with one,
+# at most `promoted_cap` of the latter per page. Its cursor keeps a position in each ("end"
+# once a stream is exhausted), so no listing is skipped or repeated across pages.
+Position = tuple[float, str] | Literal["end"] | None
+
+
+def encode_pair(organic: Position, promoted: Position) -> str:
+    raw = json.dumps(["hype+", organic, promoted], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_pair(cursor: str) -> tuple[Position, Position]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, organic, promoted = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise Invalid("malformed cursor", errors={"cursor": "malformed"}) from exc
+    if kind != "hype+":
+        raise Invalid("the cursor belongs to another sort", errors={"cursor": "other sort"})
+    return _position(organic), _position(promoted)
+
+
+def _position(value: Any) -> Position:
+    if value is None or value == "end":
+        return value
+    if not isinstance(value, list) or len(value) != 2:
+        raise Invalid("malformed cursor", errors={"cursor": "malformed"})
+    hype, last_id = value
+    if (
+        not isinstance(last_id, str)
+        or not 0 < len(last_id) <= MAX_CURSOR_ID
+        or not isinstance(hype, int | float)
+        or isinstance(hype, bool)
+        or not math.isfinite(hype)
+        or abs(hype) > MAX_CURSOR_VALUE
+    ):
+        raise Invalid("malformed cursor", errors={"cursor": "malformed"})
+    return float(hype), last_id
+
+
+def merge_promoted(
+    organic: list[dict[str, Any]], promoted: list[dict[str, Any]], limit: int, cap: int
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The page: both streams by hype (then id, descending), at most `cap` promoted rows.
+    Returns the page and how many rows of each stream it took."""
+    page: list[dict[str, Any]] = []
+    oi = pi = 0
+    while len(page) < limit:
+        o = organic[oi] if oi < len(organic) else None
+        p = promoted[pi] if pi < len(promoted) and pi < cap else None
+        if o is None and p is None:
+            break
+        if p is not None and (
+            o is None or (float(p["hype"] or 0), p["id"]) > (float(o["hype"] or 0), o["id"])
+        ):
+            page.append(p)
+            pi += 1
+        else:
+            assert o is not None
+            page.append(o)
+            oi += 1
+    return page, oi, pi
 
 
 SAMPLE_SIZE = 2000
@@ -373,11 +441,16 @@ class Planner:
 
 class BrowseService:
     def __init__(
-        self, store: GraphStore, cache: QueryCache, planner: Planner | None = None
+        self,
+        store: GraphStore,
+        cache: QueryCache,
+        planner: Planner | None = None,
+        promoted_cap: int = 2,
     ) -> None:
         self._store = store
         self._cache = cache
         self._planner = planner or Planner(store, cache)
+        self._promoted_cap = promoted_cap
         self._hint: dict[str, int] = {}  # sort -> the window index that last filled a first page
 
     def _words(self, q: str) -> list[str]:
@@ -393,7 +466,12 @@ class BrowseService:
         if not 1 <= cmd.limit <= MAX_LIMIT:
             raise Invalid(f"limit is 1 to {MAX_LIMIT}", errors={"limit": f"1 to {MAX_LIMIT}"})
         tags = normalise_all(list(cmd.tags))
-        after, after_id = decode_cursor(cmd.cursor, sort) if cmd.cursor else (None, None)
+        pair: tuple[Position, Position] = (None, None)
+        if sort == "hype":
+            pair = decode_pair(cmd.cursor) if cmd.cursor else (None, None)
+            after, after_id = None, None
+        else:
+            after, after_id = decode_cursor(cmd.cursor, sort) if cmd.cursor else (None, None)
         radius_km = cmd.radius_km if cmd.radius_km is not None else DEFAULT_RADIUS_KM
         if not 0 < radius_km <= MAX_RADIUS_KM:
             raise Invalid(
@@ -414,20 +492,25 @@ class BrowseService:
             "after": after,
             "after_id": after_id,
             "limit": cmd.limit + 1,
+            "promoted": None,
         }
         key = None
         if self._cache.enabled and not params["hidden_sellers"]:
-            key, hit = await self._cache.lookup("browse", "catalog", params | {"sort": sort})
+            keyed = params | {"sort": sort, "pair": list(pair)}
+            key, hit = await self._cache.lookup("browse", "catalog", keyed)
             if hit is not None and hit["valid_until"] > now_ms():
                 return hit["rows"], hit["cursor"]
         params["now"] = now_ms()
         entry = await self._planner.entry(cmd, tags, params["limit"])
-        st = BROWSE[(entry, bool(tags) and entry != "tags", sort)]
-        rows = await self._pages(st, params, sort, after, entry)
-        page, more = rows[: cmd.limit], len(rows) > cmd.limit
-        cursor = None
-        if more:
-            cursor = encode_cursor(sort, page[-1][SORTS[sort].cursor_field], page[-1]["id"])
+        if sort == "hype":
+            page, cursor = await self._hype_page(cmd, tags, params, entry, pair)
+        else:
+            st = BROWSE[(entry, bool(tags) and entry != "tags", sort)]
+            rows = await self._pages(st, params, sort, after, entry)
+            page, more = rows[: cmd.limit], len(rows) > cmd.limit
+            cursor = None
+            if more:
+                cursor = encode_cursor(sort, page[-1][SORTS[sort].cursor_field], page[-1]["id"])
         if key is not None:
             # a cached page is good until its first listing expires
             valid_until = min([r["expires_at"] for r in page], default=params["now"] + 10**9)
@@ -435,6 +518,45 @@ class BrowseService:
                 key, {"rows": page, "cursor": cursor, "valid_until": valid_until}
             )
         return page, cursor
+
+    async def _hype_page(
+        self,
+        cmd: Browse,
+        tags: list[str],
+        params: dict[str, Any],
+        entry: str,
+        pair: tuple[Position, Position],
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A hype page: listings without a running promotion by hype, with at most
+        `promoted_cap` promoted ones merged in where their (boosted) hype ranks them; promoted
+        listings beyond the cap wait for the next pages instead of crowding this one."""
+        cap = self._promoted_cap
+        streams: list[list[dict[str, Any]]] = [[], []]
+        for index, (position, promoted) in enumerate(((pair[0], False), (pair[1], True))):
+            if position == "end":
+                continue
+            after, after_id = position if position is not None else (None, None)
+            stream_params = params | {"promoted": promoted, "after": after, "after_id": after_id}
+            if promoted:  # few: straight from their index (or the text / owner entry)
+                stream_entry = entry if entry in ("text", "owner") else "promoted"
+                stream_params["limit"] = cap + 1
+            else:
+                stream_entry = entry
+            st = BROWSE[(stream_entry, bool(tags) and stream_entry != "tags", "hype")]
+            streams[index] = await self._pages(st, stream_params, "hype", after, stream_entry)
+        organic, promoted_rows = streams
+        page, took_o, took_p = merge_promoted(organic, promoted_rows, cmd.limit, cap)
+        positions: list[Position] = []
+        for old, rows, took in ((pair[0], organic, took_o), (pair[1], promoted_rows, took_p)):
+            if old == "end" or took >= len(rows):
+                positions.append("end")  # nothing left that was not shown
+            elif took:
+                positions.append((float(rows[took - 1]["hype"] or 0), rows[took - 1]["id"]))
+            else:
+                positions.append(old)
+        if positions == ["end", "end"]:
+            return page, None
+        return page, encode_pair(positions[0], positions[1])
 
     async def warm(self) -> None:
         await self._planner.sample()

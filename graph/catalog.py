@@ -38,7 +38,7 @@ RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS pr
        p.currency AS currency, p.condition AS condition, p.local_pickup AS local_pickup,
        p.location AS location, p.status AS status, p.quantity AS quantity,
        p.created_at AS created_at, p.updated_at AS updated_at, p.expires_at AS expires_at,
-       p.hype AS hype,
+       p.hype AS hype, p.boost AS boost, p.promoted_until AS promoted_until,
        [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags,
        [(p)-[r:HAS_IMAGE]->(i:Image) | {id: i.id, pos: r.pos, width: i.w, height: i.h}] AS images,
        s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name,

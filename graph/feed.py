@@ -265,10 +265,19 @@ def score(
     return sum(WEIGHTS[k] * v for k, v in parts.items()), parts
 
 
+def promoted(row: dict[str, Any], now: int) -> bool:
+    until = row.get("promoted_until")
+    return until is not None and int(until) > now
+
+
 def ranked(
-    candidates: dict[str, Candidate], weights: dict[str, float], now: int, limit: int
+    candidates: dict[str, Candidate],
+    weights: dict[str, float],
+    now: int,
+    limit: int,
+    promoted_cap: int | None = None,
 ) -> list[tuple[float, Candidate, dict[str, float]]]:
-    """Best first, at most two per seller, at most `limit`."""
+    """Best first, at most two per seller, at most `promoted_cap` promoted, at most `limit`."""
     top = max(weights.values(), default=0.0)
     scored = []
     for cand in candidates.values():
@@ -277,10 +286,15 @@ def ranked(
     scored.sort(key=lambda s: (-s[0], s[1]))
     out = []
     per_seller: Counter[str] = Counter()
+    promotions = 0
     for value, _, cand, parts in scored:
         seller = cand.row["seller_id"]
         if per_seller[seller] >= MAX_PER_SELLER:
             continue
+        if promoted_cap is not None and promoted(cand.row, now):
+            if promotions >= promoted_cap:
+                continue  # paid boosts do not crowd out the rest of the deck
+            promotions += 1
         per_seller[seller] += 1
         out.append((value, cand, parts))
         if len(out) == limit:
@@ -294,11 +308,13 @@ def rank(
     liked_tags: dict[str, str],
     now: int,
     limit: int,
+    promoted_cap: int | None = None,
 ) -> list[Card]:
-    """Score every candidate, then deal the deck best first, at most two cards per seller."""
+    """Score every candidate, then deal the deck best first, at most two cards per seller and
+    `promoted_cap` promoted ones."""
     return [
         Card(cand.row, round(value, 4), reasons(cand, parts, weights, liked_tags, now))
-        for value, cand, parts in ranked(candidates, weights, now, limit)
+        for value, cand, parts in ranked(candidates, weights, now, limit, promoted_cap)
     ]
 
 
@@ -313,6 +329,11 @@ def reasons(
     p = cand.row
     tags = sorted(p.get("tags") or [], key=lambda t: -weights.get(t, 0.0))
     out: list[dict[str, Any]] = []
+    boost = 0.0
+    paid = promoted(p, now)
+    if paid:  # said first: a paid placement is never passed off as a match
+        out.append({"kind": "promoted", "text": "promoted by the seller"})
+        boost = float(p.get("boost") or 0.0)
     if cand.colike_seed:
         seed_id, title = cand.colike_seed
         out.append({"kind": "liked", "product_id": seed_id, "text": f"because you liked {title}"})
@@ -324,12 +345,12 @@ def reasons(
     if p.get("distance_m") is not None:
         km = p["distance_m"] / 1000
         out.append({"kind": "distance", "km": round(km, 1), "text": f"{km:.1f} km away"})
-    hype = float(p.get("hype") or 0.0)
+    hype = float(p.get("hype") or 0.0) - boost  # popular by engagement, not by the boost
     if hype >= POPULAR_HYPE and tags:
         out.append({"kind": "popular", "tag": tags[0], "text": f"popular in #{tags[0]}"})
     if (now - p["created_at"]) < NEW_DAYS * DAY_MS and tags:
         out.append({"kind": "new", "tag": tags[0], "text": f"new in #{tags[0]}"})
-    if not out:
+    if len(out) == int(paid):
         out.append(
             {
                 "kind": "fresh",
@@ -342,7 +363,10 @@ def reasons(
 
 
 class FeedService:
-    def __init__(self, store: GraphStore, browse: BrowseService, pools: Pools) -> None:
+    def __init__(
+        self, store: GraphStore, browse: BrowseService, pools: Pools, promoted_cap: int = 2
+    ) -> None:
+        self._promoted_cap = promoted_cap
         self._store = store
         self._browse = browse
         self._pools = pools
@@ -456,7 +480,7 @@ class FeedService:
             # distances from the reader's own point, measured by the graph
             for row in await self._store.run(DETAILS, params):
                 read[row["id"]] = self._candidate(row, row["id"], paths, best_seed)
-            deck = rank(read, weights, liked_tags, now, limit)
+            deck = rank(read, weights, liked_tags, now, limit, self._promoted_cap)
             if len(deck) == limit:
                 break
         return deck

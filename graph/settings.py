@@ -58,6 +58,37 @@ class Settings(BaseSettings):
         5.0, ge=0, description="how often the worker fires due deal timers (0: never)"
     )
     max_cart_lines: int = 50
+    # payments: Stripe when a secret key is set, else the local provider (development, tests)
+    order_payment: bool = Field(
+        False, description="orders are paid by card: placed → payment_pending → paid → …"
+    )
+    order_payment_seconds: float = Field(
+        900.0, gt=0, description="an unpaid order (or promotion) is cancelled after this"
+    )
+    stripe_secret_key: str = Field("", description="sk_…: payments go through Stripe")
+    stripe_webhook_secret: str = Field("", description="whsec_…: verifies Stripe's webhooks")
+    stripe_api_base: str = Field(
+        "https://api.stripe.com", description="Stripe's API (a stub's address in tests)"
+    )
+    payments_webhook_url: str = Field(
+        "", description="where the local provider posts its webhooks; default: public_url's"
+    )
+    webhook_tolerance_seconds: int = Field(
+        300, ge=1, description="webhook timestamps older or this much newer are refused"
+    )
+    payments_interval_seconds: float = Field(
+        2.0, ge=0, description="how often the worker retries owed provider calls (0: never)"
+    )
+    promotion_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    promotion_plans: str = Field(
+        '{"day": {"days": 1, "boost": 30, "price": 199},'
+        ' "week": {"days": 7, "boost": 20, "price": 799},'
+        ' "month": {"days": 30, "boost": 15, "price": 2499}}',
+        description="JSON: {plan: {days, boost (hype points), price (minor units)}}",
+    )
+    promoted_per_page: int = Field(
+        2, ge=1, description="at most this many promoted cards in a browse page or a deck"
+    )
     # notifications: links in mail, SMTP (none set: mail is written under data_dir/mail), SMS
     public_url: str = Field("http://127.0.0.1:8000", description="the base of links in mail")
     mail_from: str = "Vendr <no-reply@vendr.localhost>"

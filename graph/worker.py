@@ -1,8 +1,8 @@
 """The background process (`vendr worker`): the sweeper (expiry, purges, hype, feed pools), the
-deal timers and the outbox's delivery, never in an HTTP worker's event loop, where a pools
-rebuild would stall the requests it serves. `vendr serve` starts one beside its HTTP workers;
-in production it can run alone, and several of them on several machines are safe (Redis
-locks, compare-and-set).
+deal timers, the outbox's delivery, owed payment calls and the local provider's webhooks, never
+in an HTTP worker's event loop, where a pools rebuild would stall the requests it serves. `vendr
+serve` starts one beside its HTTP workers; in production it can run alone, and several of them
+on several machines are safe (Redis locks, compare-and-set).
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import logging
 import signal
 from typing import Any
 
-from graph.bootstrap import Services, bootstrap, shutdown
+from graph.bootstrap import Services, bootstrap, shutdown, webhook_url
 from graph.deals.scheduler import run_timers
 from graph.jobs import sweeper
 from graph.notify.outbox import run_outbox
+from graph.payments.local import LocalProvider, run_deliveries
+from graph.payments.service import run_settlements
 from graph.settings import Settings
 
 log = logging.getLogger("vendr.worker")
@@ -47,6 +49,11 @@ async def run(services: Services, stop: asyncio.Event) -> None:
                 stop,
             )
         )
+    if settings.payments_interval_seconds > 0:
+        loops.append(run_settlements(services.payments, settings.payments_interval_seconds, stop))
+        provider = services.payments.provider
+        if isinstance(provider, LocalProvider):  # its webhooks, posted to the API
+            loops.append(run_deliveries(provider, webhook_url(settings), stop))
     tasks = [asyncio.create_task(loop) for loop in loops]
     await stop.wait()
     # a round in progress is cut short: every step of a round is safe to redo

@@ -31,10 +31,10 @@ async def due_soon() -> None:
 async def test_an_unanswered_offer_expires_and_a_new_one_may_follow(api: Api, services) -> None:
     _, buyer, _, product = await parties(api)
     made = (await offer(api, buyer, product["id"], 5_000)).json
-    assert (await services.deal_timers.run_once()).offers == 0  # not due yet
+    assert (await services.deal_timers.run_once())["offers"] == 0  # not due yet
     await due_soon()
     fired = await services.deal_timers.run_once()
-    assert (fired.offers, fired.lost) == (1, 0)
+    assert (fired["offers"], fired["lost"]) == (1, 0)
     expired = (await api.call("get", f"/v1/offers/{made['id']}", buyer)).json
     assert expired["status"] == "expired" and expired["expires_at"] is None
     assert (await offer(api, buyer, product["id"], 5_500)).status == 201
@@ -50,7 +50,7 @@ async def test_an_unconfirmed_order_is_cancelled_and_its_stock_comes_back(
     assert placed["due"]["event"] == "expire"
     assert await stock(api, product["id"], seller) == (1, "active")
     await due_soon()
-    assert (await services.deal_timers.run_once()).orders == 1
+    assert (await services.deal_timers.run_once())["orders"] == 1
     cancelled = (await api.call("get", f"/v1/orders/{placed['id']}", buyer)).json
     assert (cancelled["status"], cancelled["cancelled_by"]) == ("cancelled", "system")
     assert await stock(api, product["id"], seller) == (3, "active")
@@ -98,8 +98,8 @@ async def test_deadlines_survive_a_restart_and_fire_from_another_process(
     await due_soon()
     other = await bootstrap(settings)  # a fresh worker: nothing in memory, only the graph
     try:
-        assert (await other.deal_timers.run_once()).offers == 1
-        assert (await services.deal_timers.run_once()).offers == 0  # fired once only
+        assert (await other.deal_timers.run_once())["offers"] == 1
+        assert (await services.deal_timers.run_once())["offers"] == 0  # fired once only
     finally:
         await shutdown(other)
     assert (await api.call("get", f"/v1/offers/{made['id']}", buyer)).json["status"] == "expired"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.deals.machine import MACHINES, OFFER, ORDER, allowed, open_events
+from graph.deals.machine import MACHINES, OFFER, ORDER, PAYMENT, allowed, open_events
 from graph.settings import Settings
 
 
@@ -15,6 +15,9 @@ def test_every_timer_is_a_system_transition_with_a_setting(machine) -> None:
         transition = machine.find(state, timer.event)
         assert transition is not None, (state, timer.event)
         assert "system" in transition.who
+        if timer.setting is None:  # the deal brings its own period (a promotion's plan)
+            assert machine.name == "promotion" and state == "active"
+            continue
         assert float(getattr(Settings(), timer.setting)) > 0
 
 
@@ -53,3 +56,34 @@ def test_order_moves_by_party_and_what_gives_stock_back() -> None:
     restocking = {t.target for t in ORDER.transitions if t.restock}
     assert restocking == {"cancelled"}
     assert all(t.restock for t in ORDER.transitions if t.target == "cancelled")
+
+
+def test_paid_orders_wait_for_the_provider_and_give_money_back_when_cancelled() -> None:
+    # the buyer and seller see the same buttons on a paid order as on a placed one
+    assert open_events(ORDER, "payment_pending", role="buyer") == ["cancel"]
+    assert open_events(ORDER, "payment_pending", role="seller") == ["cancel"]
+    assert open_events(ORDER, "paid", role="seller") == ["cancel", "confirm"]
+    pay = ORDER.find("payment_pending", "pay")
+    assert pay is not None and pay.who == {"provider"} and pay.target == "paid"
+    # every way out of a paid order refunds it, every way out of an unpaid one voids it,
+    # except a refund the provider made itself
+    for t in ORDER.transitions:
+        if t.target != "cancelled" or t.source == "placed":
+            continue
+        if t.source == "payment_pending":
+            assert t.payment == "void", t
+        elif t.event == "refunded":
+            assert t.payment is None and t.who == {"provider"}, t
+        else:
+            assert t.payment == "refund", t
+    assert ORDER.timers["payment_pending"].event == "unpaid"
+
+
+def test_a_payment_never_goes_back_to_waiting_once_settled() -> None:
+    # out-of-order events match no row: a failure after the success, a success after a refund
+    assert PAYMENT.find("succeeded", "fail") is None
+    assert PAYMENT.find("refunded", "succeed") is None
+    assert PAYMENT.find("succeeded", "succeed") is None
+    assert PAYMENT.terminal == {"refunded"}
+    # a customer may try another card after a decline
+    assert PAYMENT.find("failed", "succeed") is not None

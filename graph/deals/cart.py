@@ -14,8 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from graph.deals import shapes
-from graph.deals.common import Changed, Pushes, Timers, money_text
-from graph.deals.machine import ORDER
+from graph.deals.common import Changed, Pushes, money_text
 from graph.deals.orders import OrderService
 from graph.errors import Conflict, Invalid
 from graph.ids import new_id, now_ms
@@ -102,7 +101,7 @@ CHECKOUT = statement(
       CREATE (buyer)-[:MEMBER {role: 'buyer', last_read_at: $now, unread: 0}]->(r)
       CREATE (seller)-[:MEMBER {role: 'seller', last_read_at: 0, unread: 0}]->(r)
       CREATE (r)-[:ABOUT]->(first))
-    CREATE (buyer)-[:PLACED]->(o:Order {id: spec.order_id, status: 'placed',
+    CREATE (buyer)-[:PLACED]->(o:Order {id: spec.order_id, status: $order_status,
                                         quantity: spec.quantity, amount: spec.amount,
                                         currency: spec.currency, buyer_id: buyer.id,
                                         seller_id: seller.id, room_id: r.id,
@@ -154,14 +153,12 @@ class CartService:
         self,
         store: GraphStore,
         orders: OrderService,
-        timers: Timers,
         pushes: Pushes,
         changed: Changed,
         max_lines: int,
     ) -> None:
         self._store = store
         self._orders = orders
-        self._timers = timers
         self._pushes = pushes
         self._changed = changed
         self._max_lines = max_lines
@@ -209,13 +206,11 @@ class CartService:
                 extra={"lines": troubled},
             )
         specs, params_lines = self._plan(user_id, lines)
-        due_at, due_event = self._timers.due(ORDER, ORDER.initial)
         params = {
             "buyer_id": user_id,
             "lines": params_lines,
             "orders": specs,
-            "due_at": due_at,
-            "due_event": due_event,
+            **self._orders.opening(),
             "now": now_ms(),
         }
         rows = await self._store.run(CHECKOUT, params)
@@ -227,7 +222,10 @@ class CartService:
                 extra={"lines": after},
             )
         await self._changed(sorted({line["product_id"] for line in lines}))
-        orders = [await self._orders.get(user_id, spec["order_id"]) for spec in specs]
+        orders = [
+            await self._orders.ensure_payment(await self._orders.get(user_id, spec["order_id"]))
+            for spec in specs
+        ]
         for spec, order in zip(specs, orders, strict=True):
             parties = [user_id, spec["seller_id"]]
             row = {

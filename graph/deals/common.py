@@ -44,12 +44,18 @@ class Timers:
 
     settings: Settings
 
-    def due(self, machine: Machine, state: str) -> tuple[int | None, str | None]:
-        """(deadline, event) for a deal entering `state` now, or (None, None): no timer."""
+    def due(
+        self, machine: Machine, state: str, period_s: float | None = None
+    ) -> tuple[int | None, str | None]:
+        """(deadline, event) for a deal entering `state` now, or (None, None): no timer. A
+        timer without a setting takes its period from the caller."""
         timer = machine.timers.get(state)
         if timer is None:
             return None, None
-        period_s = float(getattr(self.settings, timer.setting))
+        if timer.setting is not None:
+            period_s = float(getattr(self.settings, timer.setting))
+        if period_s is None:
+            raise ValueError(f"the {machine.name} timer in {state} needs its period")
         return now_ms() + int(period_s * 1000), timer.event
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from graph.deals import shapes
 from graph.deals.common import Changed, Pushes, Timers, money_text, refused
-from graph.deals.machine import OFFER, ORDER, Transition, allowed, open_events
+from graph.deals.machine import OFFER, Transition, allowed, open_events
 from graph.deals.orders import (
     ORDER_CREATE,
     OrderService,
@@ -381,13 +381,11 @@ class OfferService:
             st = COUNTER
         elif t.event == "accept":
             order_id = new_id()
-            order_due, order_event = self._timers.due(ORDER, ORDER.initial)
             params |= {
                 "order_id": order_id,
                 "offer_id": offer["id"],
                 "quantity": offer["quantity"],
-                "due_at": order_due,
-                "due_event": order_event,
+                **self._orders.opening(),
                 # the acceptance's event first, then the order's (ids order the log)
                 "accept_event_id": params["event_id"],
                 "event_id": new_id(),

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from graph.deals import shapes
 from graph.deals.common import Changed, Pushes, Timers, money_text, refused
-from graph.deals.machine import ORDER, Transition, allowed, open_events
+from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL, Transition, allowed, open_events
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
 from graph.messaging import (
@@ -24,6 +24,7 @@ from graph.messaging import (
     system_params,
 )
 from graph.notify.outbox import DEAL_OUTBOX, SAVERS_OUTBOX, savers
+from graph.payments.service import PaymentService, owe_params, owe_payment
 from graph.store import GraphStore, Statement, statement
 
 Role = Literal["buyer", "seller"]
@@ -78,7 +79,7 @@ ORDER_CREATE = """
 WITH buyer, seller, p, r, unit, p.quantity - $quantity AS left
 SET p.quantity = left, p.updated_at = $now,
     p.status = CASE WHEN left = 0 THEN 'reserved' ELSE p.status END
-CREATE (buyer)-[:PLACED]->(o:Order {id: $order_id, status: 'placed', quantity: $quantity,
+CREATE (buyer)-[:PLACED]->(o:Order {id: $order_id, status: $order_status, quantity: $quantity,
                                     amount: unit * $quantity, currency: p.currency,
                                     buyer_id: buyer.id, seller_id: seller.id, room_id: r.id,
                                     offer_id: $offer_id, created_at: $now, updated_at: $now,
@@ -118,7 +119,8 @@ MOVE = statement(
     WHERE o.status = $source
       AND (($role = 'buyer' AND o.buyer_id = $actor_id)
            OR ($role = 'seller' AND o.seller_id = $actor_id)
-           OR ($role = 'system' AND o.due_event = $event AND o.due_at <= $now))
+           OR ($role = 'system' AND o.due_event = $event AND o.due_at <= $now)
+           OR $role = 'provider')
     SET o.status = $target, o.updated_at = $now, o.due_at = $due_at, o.due_event = $due_event,
         o.confirmed_at = CASE WHEN $target = 'confirmed' THEN $now ELSE o.confirmed_at END,
         o.completed_at = CASE WHEN $target = 'completed' THEN $now ELSE o.completed_at END,
@@ -141,11 +143,14 @@ MOVE = statement(
     + SAVERS_OUTBOX
     + """)
     WITH o, collect(p.id) AS products
+    """
+    + owe_payment("products")
+    + """
     MATCH (r:Room) WHERE r.id = o.room_id
     CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: $actor_id,
                     subject_id: o.id, data: $event_data})
     """
-    + announce("products"),
+    + announce("products, owed_payment"),
     write=True,
 )
 
@@ -154,6 +159,8 @@ ORDER_VIEW = """
 MATCH (b:User)-[:PLACED]->(o)-[line:OF]->(p:Product)<-[:LISTED]-(s:User)
 WITH o, b, s, collect({product_id: p.id, title: p.title, quantity: line.quantity,
                        unit_price: line.unit_price}) AS lines
+OPTIONAL MATCH (pay:Payment)-[:FOR]->(o)
+WITH o, b, s, lines, pay
 RETURN o.id AS id, o.status AS status, o.amount AS amount, o.currency AS currency,
        o.quantity AS quantity, o.room_id AS room_id, o.offer_id AS offer_id,
        o.created_at AS created_at, o.updated_at AS updated_at,
@@ -161,7 +168,9 @@ RETURN o.id AS id, o.status AS status, o.amount AS amount, o.currency AS currenc
        o.cancelled_at AS cancelled_at, o.cancelled_by AS cancelled_by,
        o.due_at AS due_at, o.due_event AS due_event,
        b.id AS buyer_id, b.handle AS buyer_handle, b.display_name AS buyer_name,
-       s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name, lines
+       s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name, lines,
+       pay.id AS payment_id, pay.status AS payment_status, pay.provider AS payment_provider,
+       pay.client_secret AS payment_secret, pay.refund_id AS payment_refund_id
 """
 
 GET = statement(
@@ -218,15 +227,37 @@ _TEXT = {
     "confirmed": "The seller confirmed the order",
     "completed": "Order completed",
     "cancelled": "Order cancelled by the {who}",
+    "paid": "Payment received: the order is paid",
+}
+_EVENT_TEXT = {
+    "expire": "Order cancelled: the seller did not confirm it in time",
+    "unpaid": "Order cancelled: it was not paid in time",
+    "refunded": "Order cancelled: the payment was refunded",
 }
 
 
 class OrderService:
-    def __init__(self, store: GraphStore, timers: Timers, pushes: Pushes, changed: Changed) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        timers: Timers,
+        pushes: Pushes,
+        changed: Changed,
+        payments: PaymentService,
+    ) -> None:
         self._store = store
         self._timers = timers
         self._pushes = pushes
         self._changed = changed
+        self._payments = payments
+        payments.register("order", self)
+
+    def opening(self) -> dict[str, Any]:
+        """Where a new order starts, and its timer: `payment_pending` when orders are paid by
+        card (`VENDR_ORDER_PAYMENT`), else `placed`."""
+        state = ORDER_PAYMENT_INITIAL if self._timers.settings.order_payment else ORDER.initial
+        due_at, due_event = self._timers.due(ORDER, state)
+        return {"order_status": state, "due_at": due_at, "due_event": due_event}
 
     async def place(self, buyer_id: str, product_id: str, quantity: int) -> dict[str, Any]:
         if not 1 <= quantity <= MAX_QUANTITY:
@@ -235,7 +266,6 @@ class OrderService:
             )
         state = await self.listing_state(buyer_id, product_id)
         order_id = new_id()
-        due_at, due_event = self._timers.due(ORDER, ORDER.initial)
         text = _TEXT["placed"].format(
             quantity=quantity,
             title=state["title"],
@@ -247,8 +277,7 @@ class OrderService:
             "quantity": quantity,
             "order_id": order_id,
             "offer_id": None,
-            "due_at": due_at,
-            "due_event": due_event,
+            **self.opening(),
             "actor_id": buyer_id,
             **room_params(buyer_id, product_id),
             **system_params(text, {"event": "order.placed", "order_id": order_id}),
@@ -319,9 +348,7 @@ class OrderService:
     ) -> dict[str, Any] | None:
         """Apply `t`; the order as it now is, or None when it was no longer in `t.source`."""
         due_at, due_event = self._timers.due(ORDER, t.target)
-        text = _TEXT[t.target].format(who="system" if role == "system" else role)
-        if t.event == "expire":
-            text = "Order cancelled: the seller did not confirm it in time"
+        text = _EVENT_TEXT.get(t.event) or _TEXT[t.target].format(who=role)
         params = {
             "id": order["id"],
             "source": t.source,
@@ -337,11 +364,49 @@ class OrderService:
             **system_params(text, {"event": f"order.{t.target}", "order_id": order["id"]}),
             **savers("saved.sold", actor_id),
             **event({"event": t.event, "by": role, "from": t.source}),
+            **owe_params(t.payment, f"order {t.event}"),
         }
         rows = await self._store.run(MOVE, params)
         if not rows:
             return None
+        if rows[0]["owed_payment"]:  # a void or a refund, decided with the move
+            await self._payments.settle(rows[0]["owed_payment"])
         return await self.tell(rows[0], rows[0]["products"] if t.restock or t.complete else [])
+
+    # ---- the payment's purpose -------------------------------------------------------------
+
+    async def provider_fires(self, order_id: str, name: str) -> bool:
+        """The provider's verified webhook moves the order (paid, refunded) from wherever it
+        is, if the table has that move there."""
+        order = await self.get(None, order_id)
+        transition = ORDER.find(order["status"], name)
+        if transition is None or "provider" not in transition.who:
+            return False
+        moved = await self._move(order, transition, actor_id="provider", role="provider")
+        return moved is not None
+
+    async def paid(self, subject_id: str) -> bool:
+        return await self.provider_fires(subject_id, "pay")
+
+    async def refunded(self, subject_id: str) -> None:
+        if not await self.provider_fires(subject_id, "refunded"):
+            await self.payment_changed(subject_id)  # cancelled already: the payment's state
+
+    async def payment_changed(self, subject_id: str) -> None:
+        order = await self.get(None, subject_id)
+        await self._pushes.send(
+            "order.updated", shapes.order(order), [order["buyer_id"], order["seller_id"]]
+        )
+
+    async def ensure_payment(self, order: dict[str, Any]) -> dict[str, Any]:
+        """An order waiting for its payment has one, with the provider's intent (opened once;
+        a retry after a provider failure asks again with the same key)."""
+        if order["status"] != ORDER_PAYMENT_INITIAL or (
+            order.get("payment_id") and order.get("payment_status") != "new"
+        ):
+            return order
+        await self._payments.start("order", order["id"], order["buyer_id"], ORDER_PAYMENT_INITIAL)
+        return await self.get(None, order["id"])
 
     async def tell(self, row: dict[str, Any], products: list[str]) -> dict[str, Any]:
         """After a write that placed or moved order `row["id"]`: listings whose stock changed
@@ -350,7 +415,7 @@ class OrderService:
         parties = [row["buyer_id"], row["seller_id"]]
         if products:
             await self._changed(products)
-        order = await self.get(None, row["id"])
+        order = await self.ensure_payment(await self.get(None, row["id"]))
         await asyncio.gather(
             self._pushes.send("order.updated", shapes.order(order), parties),
             self._pushes.system_message(row, parties),

@@ -1,5 +1,6 @@
-"""Fires due deal timers: offers that expire unanswered, orders the seller did not confirm in
-time, confirmed orders that complete by themselves.
+"""Fires due deal timers: offers that expire unanswered, orders the seller did not confirm (or
+the buyer did not pay) in time, confirmed orders that complete by themselves, promotions whose
+payment never came or whose period is over.
 
 Deadlines live on the nodes (`due_at`, `due_event`), so a restart loses none and a timer
 fires late rather than never. Each is fired through the same compare-and-set as a person's
@@ -13,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from graph.deals.offers import OfferService
-from graph.deals.orders import OrderService
 from graph.ids import now_ms
 
 log = logging.getLogger("vendr.deals")
@@ -27,22 +27,22 @@ BATCH = 200
 LOCK_S = 60
 
 
-@dataclass
-class Fired:
-    offers: int = 0
-    orders: int = 0
-    lost: int = 0  # due, but a person (or another worker) moved the deal first
+class Timed(Protocol):
+    """A kind of deal with timers: what is due, and firing one from the state it was read in."""
 
-    def __bool__(self) -> bool:
-        return bool(self.offers or self.orders or self.lost)
+    async def due(self, now: int, batch: int) -> list[dict[str, Any]]: ...
+
+    async def fire(self, deal_id: str, status: str, name: str) -> bool: ...
+
+
+class Fired(Counter[str]):
+    """Timers fired per kind of deal, and `lost`: due, but a person (or another worker) moved
+    the deal first."""
 
 
 class DealScheduler:
-    def __init__(
-        self, offers: OfferService, orders: OrderService, redis: aioredis.Redis, prefix: str
-    ) -> None:
-        self._offers = offers
-        self._orders = orders
+    def __init__(self, kinds: dict[str, Timed], redis: aioredis.Redis, prefix: str) -> None:
+        self._kinds = kinds
         self._redis = redis
         self._lock = f"{prefix}deals:lock"
 
@@ -52,7 +52,7 @@ class DealScheduler:
         if not await self._redis.set(self._lock, "1", nx=True, ex=LOCK_S):
             return fired  # another worker is sweeping
         try:
-            for kind, service in (("offers", self._offers), ("orders", self._orders)):
+            for kind, service in self._kinds.items():
                 while True:
                     due = await service.due(now_ms(), BATCH)
                     fires = 0
@@ -60,8 +60,8 @@ class DealScheduler:
                         if await service.fire(row["id"], row["status"], row["event"]):
                             fires += 1
                         else:
-                            fired.lost += 1
-                    setattr(fired, kind, getattr(fired, kind) + fires)
+                            fired["lost"] += 1
+                    fired[kind] += fires
                     # a row that would not fire keeps its deadline: stop rather than re-read it
                     if len(due) < BATCH or fires == 0:
                         break
@@ -75,8 +75,8 @@ async def run_timers(scheduler: DealScheduler, interval_s: float, stop: asyncio.
     while not stop.is_set():
         try:
             fired = await scheduler.run_once()
-            if fired:
-                log.info("deal timers: %s", fired)
+            if +fired:
+                log.info("deal timers: %s", dict(fired))
         except Exception:
             log.exception("deal timer sweep failed")
         with contextlib.suppress(TimeoutError):

@@ -91,8 +91,26 @@ def order(row: dict[str, Any], viewer_id: str | None = None) -> dict[str, Any]:
         "cancelled_at": iso(row.get("cancelled_at")),
         "cancelled_by": row.get("cancelled_by"),
         "due": {"event": row["due_event"], "at": iso(row["due_at"])} if row.get("due_at") else None,
+        "payment": payment(row, currency, viewer_id),
     }
     if viewer_id is not None:
         role = "buyer" if row["buyer_id"] == viewer_id else "seller"
         out["actions"] = open_events(ORDER, row["status"], role=role)
+    return out
+
+
+def payment(row: dict[str, Any], currency: str, viewer_id: str | None) -> dict[str, Any] | None:
+    """The order's payment as both parties see it; what the client needs to pay (the
+    provider's client secret) for the buyer only, and only while there is something to pay."""
+    if not row.get("payment_id"):
+        return None
+    out: dict[str, Any] = {
+        "id": row["payment_id"],
+        "status": row["payment_status"],
+        "provider": row["payment_provider"],
+        "amount": money(row["amount"], currency),
+        "client_secret": None,
+    }
+    if viewer_id == row["buyer_id"] and row["payment_status"] in ("pending", "failed"):
+        out["client_secret"] = row.get("payment_secret")
     return out

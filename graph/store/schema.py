@@ -30,6 +30,10 @@ UNIQUE: tuple[tuple[str, str], ...] = (
     ("Search", "id"),
     ("Cell", "id"),
     ("Word", "text"),
+    ("Payment", "id"),
+    ("Payment", "key"),  # one payment per purpose: `order:ID`, `promotion:ID`
+    ("WebhookEvent", "id"),  # each provider event applied once
+    ("Promotion", "id"),
 )
 
 # (label, property) range indexes for lookups and sorts
@@ -57,6 +61,10 @@ INDEXED: tuple[tuple[str, str], ...] = (
     ("Notification", "user_id"),
     ("Notification", "next_at"),  # set while a notification waits to be delivered
     ("Notification", "created_at"),
+    ("Payment", "intent_id"),
+    ("Payment", "todo_at"),  # set while a provider call (void, refund) is owed
+    ("Promotion", "due_at"),
+    ("Product", "promoted_until"),
 )
 
 # point properties queried by distance
