@@ -330,8 +330,8 @@ async def _payments(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await shutdown(services)
     print(f"payment {args.payment_id}: intent {status}; {sent} webhook(s) posted to {url}")
-    if not sent:
-        print("(the server did not take it: the background worker retries)", file=sys.stderr)
+    if not sent:  # taken by a running worker first, or refused: the worker (re)tries
+        print("the webhook is left to the background worker", file=sys.stderr)
     return 0
 
 
