@@ -239,6 +239,11 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
         raise Invalid("malformed cursor", errors={"cursor": "malformed"}) from exc
     if kind != sort:
         raise Invalid("the cursor belongs to another sort", errors={"cursor": "other sort"})
+    return _checked(value, last_id)
+
+
+def _checked(value: Any, last_id: Any) -> tuple[Any, str]:
+    """A cursor's sort value and last id, or a 422: what a client sends back is not trusted."""
     if (
         not isinstance(last_id, str)
         or not 0 < len(last_id) <= MAX_CURSOR_ID
@@ -278,16 +283,7 @@ def _position(value: Any) -> Position:
         return value
     if not isinstance(value, list) or len(value) != 2:
         raise Invalid("malformed cursor", errors={"cursor": "malformed"})
-    hype, last_id = value
-    if (
-        not isinstance(last_id, str)
-        or not 0 < len(last_id) <= MAX_CURSOR_ID
-        or not isinstance(hype, int | float)
-        or isinstance(hype, bool)
-        or not math.isfinite(hype)
-        or abs(hype) > MAX_CURSOR_VALUE
-    ):
-        raise Invalid("malformed cursor", errors={"cursor": "malformed"})
+    hype, last_id = _checked(*value)
     return float(hype), last_id
 
 

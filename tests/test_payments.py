@@ -62,7 +62,7 @@ async def payment_node(services, order_id: str) -> dict[str, Any]:
     rows = await read(
         services,
         "MATCH (pay:Payment)-[:FOR]->(:Order {id: $id}) "
-        "RETURN pay.status AS status, pay.amount AS amount, pay.todo AS todo, "
+        "RETURN pay.status AS status, pay.amount AS amount, pay.owed AS owed, "
         "pay.refund_id AS refund_id, pay.intent_id AS intent_id, pay.key AS key",
         id=order_id,
     )
@@ -240,7 +240,7 @@ async def test_an_unpaid_order_is_cancelled_in_time_and_its_stock_comes_back(
         now = (await api.call("get", f"/v1/orders/{o['id']}", buyer)).json
         assert (now["status"], now["cancelled_by"]) == ("cancelled", "system")
         node = await payment_node(services, o["id"])
-        assert (node["status"], node["todo"]) == ("cancelled", None)  # voided at the provider
+        assert (node["status"], node["owed"]) == ("cancelled", None)  # voided at the provider
     assert await stock(api, listing["id"], seller) == (3, "active")
     # the provider says so too, and that changes nothing more
     outcomes = await deliver(api, services)
@@ -260,7 +260,7 @@ async def test_cancelling_a_paid_order_refunds_it_once_with_a_derived_key(
     assert cancelled.json["status"] == "cancelled"
     assert cancelled.json["payment"]["status"] == "refunding"
     node = await payment_node(services, made["id"])
-    assert node["todo"] is None and node["refund_id"].startswith("re_local_")
+    assert node["owed"] is None and node["refund_id"].startswith("re_local_")
     prefix = services.settings.redis_prefix
     key = await services.redis.get(f"{prefix}pay:local:idem:order:{made['id']}:refund")
     assert json.loads(key)["request"] == {

@@ -162,7 +162,7 @@ async def test_orders_are_paid_and_refunded_through_stripe(api: Api, services, s
     assert refund["key"] == f"order:{made['id']}:refund"
     assert refund["form"] == {"payment_intent": "pi_stub_1", "amount": "12500"}
     node = await payment_node(services, made["id"])
-    assert (node["refund_id"], node["todo"]) == ("re_stub_1", None)
+    assert (node["refund_id"], node["owed"]) == ("re_stub_1", None)
 
 
 async def test_a_cancelled_unpaid_order_voids_its_intent(api: Api, services, stub: Stub) -> None:
@@ -201,11 +201,11 @@ async def test_a_provider_outage_leaves_the_call_owed_and_a_retry_uses_the_same_
     keys = {c["key"] for c in stub.calls}
     assert keys == {f"order:{made['id']}:create"} and len(stub.calls) == 3
     node = await payment_node(services, made["id"])
-    assert node["todo"] == "create"
+    assert node["owed"] == "create"
     # the worker's retry (forced now), with the same key: one intent
     assert await services.payments.settle(made["payment"]["id"])
     assert stub.calls[-1]["key"] == f"order:{made['id']}:create"
     again = (await api.call("get", f"/v1/orders/{made['id']}", buyer)).json
     assert again["payment"]["status"] == "pending"
     assert again["payment"]["client_secret"] == "pi_stub_1_secret_stub"
-    assert (await payment_node(services, made["id"]))["todo"] is None
+    assert (await payment_node(services, made["id"]))["owed"] is None

@@ -170,7 +170,7 @@ RETURN o.id AS id, o.status AS status, o.amount AS amount, o.currency AS currenc
        b.id AS buyer_id, b.handle AS buyer_handle, b.display_name AS buyer_name,
        s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name, lines,
        pay.id AS payment_id, pay.status AS payment_status, pay.provider AS payment_provider,
-       pay.client_secret AS payment_secret, pay.refund_id AS payment_refund_id
+       pay.client_secret AS payment_secret
 """
 
 GET = statement(

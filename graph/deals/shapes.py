@@ -91,7 +91,7 @@ def order(row: dict[str, Any], viewer_id: str | None = None) -> dict[str, Any]:
         "cancelled_at": iso(row.get("cancelled_at")),
         "cancelled_by": row.get("cancelled_by"),
         "due": {"event": row["due_event"], "at": iso(row["due_at"])} if row.get("due_at") else None,
-        "payment": payment(row, currency, viewer_id),
+        "payment": payment(row, currency, row["buyer_id"], viewer_id),
     }
     if viewer_id is not None:
         role = "buyer" if row["buyer_id"] == viewer_id else "seller"
@@ -99,9 +99,12 @@ def order(row: dict[str, Any], viewer_id: str | None = None) -> dict[str, Any]:
     return out
 
 
-def payment(row: dict[str, Any], currency: str, viewer_id: str | None) -> dict[str, Any] | None:
-    """The order's payment as both parties see it; what the client needs to pay (the
-    provider's client secret) for the buyer only, and only while there is something to pay."""
+def payment(
+    row: dict[str, Any], currency: str, payer_id: str, viewer_id: str | None
+) -> dict[str, Any] | None:
+    """A deal's payment (an order's, a promotion's) as its parties see it; what the client
+    needs to pay (the provider's client secret) for the payer only, and only while there is
+    something to pay. `row` carries the `payment_*` columns and the deal's `amount`."""
     if not row.get("payment_id"):
         return None
     out: dict[str, Any] = {
@@ -111,6 +114,6 @@ def payment(row: dict[str, Any], currency: str, viewer_id: str | None) -> dict[s
         "amount": money(row["amount"], currency),
         "client_secret": None,
     }
-    if viewer_id == row["buyer_id"] and row["payment_status"] in ("pending", "failed"):
+    if viewer_id == payer_id and row["payment_status"] in ("pending", "failed"):
         out["client_secret"] = row.get("payment_secret")
     return out

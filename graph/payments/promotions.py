@@ -17,6 +17,7 @@ from typing import Any
 
 from graph.deals.common import Changed, Timers, refused
 from graph.deals.machine import PROMOTION, Transition, allowed, open_events
+from graph.deals.shapes import payment
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, iso, new_id
 from graph.notify import Notifier
@@ -165,17 +166,6 @@ LISTING = statement(
 
 def shape(row: dict[str, Any], viewer_id: str | None = None) -> dict[str, Any]:
     """The promotion as its seller reads it (the client secret only for them)."""
-    payment = None
-    if row.get("payment_id"):
-        payment = {
-            "id": row["payment_id"],
-            "status": row["payment_status"],
-            "provider": row["payment_provider"],
-            "amount": {"amount": int(row["amount"]), "currency": row["currency"]},
-            "client_secret": None,
-        }
-        if viewer_id == row["seller_id"] and row["payment_status"] in ("pending", "failed"):
-            payment["client_secret"] = row.get("payment_secret")
     out = {
         "id": row["id"],
         "product_id": row["product_id"],
@@ -188,7 +178,7 @@ def shape(row: dict[str, Any], viewer_id: str | None = None) -> dict[str, Any]:
         "starts_at": iso(row.get("starts_at")),
         "ends_at": iso(row.get("ends_at")),
         "due": {"event": row["due_event"], "at": iso(row["due_at"])} if row.get("due_at") else None,
-        "payment": payment,
+        "payment": payment(row, row["currency"], row["seller_id"], viewer_id),
     }
     if viewer_id is not None:
         out["actions"] = open_events(PROMOTION, row["status"], role="seller")

@@ -5,7 +5,7 @@ refund) carried out after the statement that decided them.
 - The amount is read from the purpose in the statement that opens the payment: the server's
   price, never the client's. The idempotency key of each provider call derives from the
   purpose (`order:ID:create`, `order:ID:refund`), so retries never charge or refund twice.
-- An owed call is written on the payment (`todo`, `todo_at`) in the same statement as its
+- An owed call is written on the payment (`owed`, `owed_at`) in the same statement as its
   cause (an order cancelled, a success for a purpose that is gone), tried at once, and
   retried by the worker with backoff until the provider accepts it.
 - Each webhook event id is recorded (`WebhookEvent`) and applied once; an event that matches no
@@ -26,7 +26,6 @@ from graph.errors import Conflict, NotFound
 from graph.ids import event, new_id, now_ms
 from graph.payments.port import (
     AlreadySucceeded,
-    BadSignature,
     PaymentError,
     PaymentProvider,
     PaymentRefused,
@@ -51,7 +50,7 @@ PAYMENT_FIELDS = """
 RETURN pay.id AS id, pay.key AS key, pay.purpose AS purpose, pay.subject_id AS subject_id,
        pay.status AS status, pay.amount AS amount, pay.currency AS currency,
        pay.provider AS provider, pay.intent_id AS intent_id, pay.payer_id AS payer_id,
-       pay.todo AS todo, pay.todo_attempts AS todo_attempts, pay.refund_id AS refund_id,
+       pay.owed AS owed, pay.owed_attempts AS owed_attempts, pay.refund_id AS refund_id,
        pay.created_at AS created_at, pay.updated_at AS updated_at
 """
 
@@ -95,10 +94,10 @@ INTENT = statement(
     SET pay.intent_id = coalesce(pay.intent_id, $intent_id),
         pay.client_secret = coalesce(pay.client_secret, $client_secret),
         pay.status = CASE WHEN pay.status = 'new' THEN 'pending' ELSE pay.status END,
-        pay.todo = CASE WHEN pay.todo = 'create' THEN null
-                        WHEN pay.status = 'cancelled' THEN 'void' ELSE pay.todo END,
-        pay.todo_at = CASE WHEN pay.status = 'cancelled' THEN $now
-                           WHEN pay.todo = 'create' THEN null ELSE pay.todo_at END,
+        pay.owed = CASE WHEN pay.owed = 'create' THEN null
+                        WHEN pay.status = 'cancelled' THEN 'void' ELSE pay.owed END,
+        pay.owed_at = CASE WHEN pay.status = 'cancelled' THEN $now
+                           WHEN pay.owed = 'create' THEN null ELSE pay.owed_at END,
         pay.updated_at = $now
     WITH pay
     """
@@ -136,8 +135,8 @@ MOVE = statement(
         pay.succeeded_at = CASE WHEN $target = 'succeeded' THEN $now ELSE pay.succeeded_at END,
         pay.refunded_at = CASE WHEN $target = 'refunded' THEN $now ELSE pay.refunded_at END,
         pay.failure = CASE WHEN $target = 'failed' THEN $failure ELSE pay.failure END,
-        pay.todo = $todo, pay.todo_at = CASE WHEN $todo IS NULL THEN null ELSE $now END,
-        pay.todo_attempts = 0
+        pay.owed = $owed, pay.owed_at = CASE WHEN $owed IS NULL THEN null ELSE $now END,
+        pay.owed_attempts = 0
     CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: $actor_id,
                     subject_id: pay.id, data: $event_data})
     WITH pay
@@ -146,24 +145,24 @@ MOVE = statement(
     write=True,
 )
 
-TODO_DUE = statement(
-    "payments.todo_due",
+OWED_DUE = statement(
+    "payments.owed_due",
     """
     MATCH (pay:Payment)
-    WHERE pay.todo_at <= $now
+    WHERE pay.owed_at <= $now
     RETURN pay.id AS id
-    ORDER BY pay.todo_at
+    ORDER BY pay.owed_at
     LIMIT $batch
     """,
 )
 
 # an owed call carried out (only the one that was owed: a newer decision stays)
-TODO_DONE = statement(
-    "payments.todo_done",
+OWED_DONE = statement(
+    "payments.owed_done",
     """
     MATCH (pay:Payment {id: $id})
-    WHERE pay.todo = $todo
-    SET pay.todo = null, pay.todo_at = null, pay.updated_at = $now,
+    WHERE pay.owed = $owed
+    SET pay.owed = null, pay.owed_at = null, pay.updated_at = $now,
         pay.refund_id = coalesce($refund_id, pay.refund_id)
     CREATE (:Event {id: $event_id, type: $event_type, at: $now, actor_id: 'system',
                     subject_id: pay.id, data: $event_data})
@@ -173,13 +172,13 @@ TODO_DONE = statement(
 )
 
 # a call still owed (or owed from now: a create that did not reach the provider)
-TODO_RETRY = statement(
-    "payments.todo_retry",
+OWED_RETRY = statement(
+    "payments.owed_retry",
     """
     MATCH (pay:Payment {id: $id})
-    WHERE pay.todo IS NULL OR pay.todo = $todo
-    SET pay.todo = $todo, pay.todo_at = $at, pay.todo_attempts = coalesce(pay.todo_attempts, 0) + 1,
-        pay.todo_error = $error
+    WHERE pay.owed IS NULL OR pay.owed = $owed
+    SET pay.owed = $owed, pay.owed_at = $at, pay.owed_attempts = coalesce(pay.owed_attempts, 0) + 1,
+        pay.owed_error = $error
     RETURN pay.id AS id
     """,
     write=True,
@@ -293,7 +292,7 @@ class PaymentService:
             )
         except PaymentError as exc:
             log.warning("payment %s: no intent yet: %s", payment["id"], exc)
-            await self._owe_retry(payment["id"], "create", str(exc), payment.get("todo_attempts"))
+            await self._owe_retry(payment["id"], "create", str(exc), payment.get("owed_attempts"))
             return None
         rows = await self._store.run(
             INTENT,
@@ -304,7 +303,7 @@ class PaymentService:
                 "now": now_ms(),
             },
         )
-        if rows and rows[0]["todo"] == "void":
+        if rows and rows[0]["owed"] == "void":
             await self.settle(payment["id"])
         return rows[0] if rows else None
 
@@ -404,7 +403,7 @@ class PaymentService:
         actor: str,
         failure: str | None = None,
         ev: ProviderEvent | None = None,
-        todo: str | None = None,
+        owed: str | None = None,
     ) -> dict[str, Any] | None:
         """One move of the PAYMENT table from the state `payment` was read in; None if the
         table has no such move or the payment moved first."""
@@ -419,7 +418,7 @@ class PaymentService:
                 "source": t.source,
                 "target": t.target,
                 "failure": failure,
-                "todo": todo,
+                "owed": owed,
                 "actor_id": actor,
                 "event_type": f"payment.{t.target}",
                 **event(data),
@@ -429,7 +428,7 @@ class PaymentService:
 
     async def refund(self, payment: dict[str, Any], *, reason: str) -> None:
         """Refund a succeeded payment now (owed until the provider takes it)."""
-        moved = await self.move(payment, "refund", actor="system", todo="refund")
+        moved = await self.move(payment, "refund", actor="system", owed="refund")
         if moved is not None:
             log.info("payment %s refunded: %s", payment["id"], reason)
             await self.settle(moved["id"])
@@ -440,15 +439,15 @@ class PaymentService:
         """Carry out the call the payment is owed (void, refund, create); True when nothing is
         owed any more. A failure is retried later with backoff."""
         payment = await self.get(payment_id)
-        todo = payment["todo"]
-        if todo is None:
+        owed = payment["owed"]
+        if owed is None:
             return True
-        if todo == "create":
+        if owed == "create":
             return await self._create_intent(payment) is not None
-        key = f"{payment['key']}:{todo}"
+        key = f"{payment['key']}:{owed}"
         refund_id = None
         try:
-            if todo == "void":
+            if owed == "void":
                 await self.provider.cancel(payment["intent_id"], key=key)
             else:
                 refund_id = await self.provider.refund(
@@ -457,39 +456,39 @@ class PaymentService:
         except AlreadySucceeded:
             pass  # paid before the void: the success's webhook refunds it
         except PaymentRefused as exc:
-            log.error("payment %s: %s refused for good: %s", payment_id, todo, exc)
-            await self._owe_retry(payment_id, todo, str(exc), payment["todo_attempts"], final=True)
+            log.error("payment %s: %s refused for good: %s", payment_id, owed, exc)
+            await self._owe_retry(payment_id, owed, str(exc), payment["owed_attempts"], final=True)
             return False
         except PaymentError as exc:
-            log.warning("payment %s: %s failed, will retry: %s", payment_id, todo, exc)
-            await self._owe_retry(payment_id, todo, str(exc), payment["todo_attempts"])
+            log.warning("payment %s: %s failed, will retry: %s", payment_id, owed, exc)
+            await self._owe_retry(payment_id, owed, str(exc), payment["owed_attempts"])
             return False
         await self._store.run(
-            TODO_DONE,
+            OWED_DONE,
             {
                 "id": payment_id,
-                "todo": todo,
+                "owed": owed,
                 "refund_id": refund_id,
-                "event_type": f"payment.{todo}_sent",
+                "event_type": f"payment.{owed}_sent",
                 **event({"key": key, "refund_id": refund_id}),
             },
         )
         return True
 
     async def _owe_retry(
-        self, payment_id: str, todo: str, error: str, attempts: Any, *, final: bool = False
+        self, payment_id: str, owed: str, error: str, attempts: Any, *, final: bool = False
     ) -> None:
         """The call stays owed, retried after a backoff; refused for good, it waits for an
         operator (the error is on the node) instead."""
         delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** int(attempts or 0))
         at = None if final else now_ms() + int(delay * 1000)
         await self._store.run(
-            TODO_RETRY, {"id": payment_id, "todo": todo, "at": at, "error": error[:300]}
+            OWED_RETRY, {"id": payment_id, "owed": owed, "at": at, "error": error[:300]}
         )
 
     async def settle_due(self, batch: int = BATCH) -> int:
         """Retry every owed call that is due; the number settled."""
-        rows = await self._store.run(TODO_DUE, {"now": now_ms(), "batch": batch})
+        rows = await self._store.run(OWED_DUE, {"now": now_ms(), "batch": batch})
         settled = 0
         for row in rows:
             if await self.settle(row["id"]):
@@ -510,9 +509,6 @@ async def run_settlements(payments: PaymentService, interval_s: float, stop: asy
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
 
-__all__ = ["BadSignature", "PaymentService", "run_settlements"]
-
-
 def owe_payment(carry: str) -> str:
     """The Cypher a deal's move shares (deal bound as `o`, `carry` kept): what the transition
     owes its payment (`$payment`: void an unpaid one, refund a paid one) is decided on the
@@ -526,9 +522,9 @@ def owe_payment(carry: str) -> str:
      END AS owed
 FOREACH (_ IN CASE WHEN owed IS NULL THEN [] ELSE [1] END |
   SET pay.status = CASE WHEN owed = 'refund' THEN 'refunding' ELSE 'cancelled' END,
-      pay.todo = CASE WHEN pay.intent_id IS NULL THEN null ELSE owed END,
-      pay.todo_at = CASE WHEN pay.intent_id IS NULL THEN null ELSE $now END,
-      pay.todo_attempts = 0, pay.updated_at = $now
+      pay.owed = CASE WHEN pay.intent_id IS NULL THEN null ELSE owed END,
+      pay.owed_at = CASE WHEN pay.intent_id IS NULL THEN null ELSE $now END,
+      pay.owed_attempts = 0, pay.updated_at = $now
   CREATE (:Event {id: $payment_event_id, at: $now, actor_id: $actor_id, subject_id: pay.id,
                   type: CASE WHEN owed = 'refund' THEN 'payment.refunding'
                              ELSE 'payment.cancelled' END,

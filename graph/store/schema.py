@@ -62,7 +62,7 @@ INDEXED: tuple[tuple[str, str], ...] = (
     ("Notification", "next_at"),  # set while a notification waits to be delivered
     ("Notification", "created_at"),
     ("Payment", "intent_id"),
-    ("Payment", "todo_at"),  # set while a provider call (void, refund) is owed
+    ("Payment", "owed_at"),  # set while a provider call (void, refund) is owed
     ("Promotion", "due_at"),
     ("Product", "promoted_until"),
 )
