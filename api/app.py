@@ -24,6 +24,7 @@ from api.routes import (
     payments,
     products,
     rooms,
+    trust,
     users,
 )
 from graph import worker
@@ -46,6 +47,7 @@ BLUEPRINTS = (
     notifications.inbox,
     notifications.mine,
     payments.bp,
+    trust.bp,
 )
 
 

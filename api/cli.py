@@ -1,5 +1,5 @@
 """`vendr`: serve the API, run the embedded database, run the Cypher library, export events,
-open and run the analysts' notebooks, seed data."""
+open and run the analysts' notebooks, seed data, work the moderation queue, recompute trust."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from tabulate import tabulate
 
+from api import moderation_cli
 from graph import admin, embedded
 from graph.bootstrap import bootstrap, make_store, shutdown
 from graph.settings import Settings
@@ -409,6 +410,8 @@ def parser() -> argparse.ArgumentParser:
         "worker", help="run the background process alone: sweeper and deal timers (Ctrl-C stops)"
     )
     work.set_defaults(func=cmd_worker)
+
+    moderation_cli.add_parsers(sub)
 
     jobs = sub.add_parser("jobs", help="background upkeep")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True)

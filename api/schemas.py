@@ -127,9 +127,25 @@ class ProfilePatch(Input):
     shop_name: Name | None = None
 
 
+class TrustComponent(BaseModel):
+    points: int
+    max: int
+    why: str
+
+
 class Trust(BaseModel):
+    """0 to 100; the components' points add up to the score. Recomputed by the background
+    worker (see `computed_at`), never per request."""
+
     score: int
-    components: dict[str, float]
+    components: dict[str, TrustComponent]
+    computed_at: str | None
+
+
+class RatingSummary(BaseModel):
+    count: int
+    average: float | None
+    stars: dict[str, int]  # "1".."5" -> how many published reviews gave that many
 
 
 class Shop(BaseModel):
@@ -157,7 +173,7 @@ class UserPublic(BaseModel):
     phone_verified: bool
     socials: list[SocialPublic] = []
     trust: Trust
-    rating: dict[str, float | int | None]
+    rating: RatingSummary
 
 
 class UserMe(BaseModel):
@@ -338,7 +354,7 @@ class ProductOut(BaseModel):
     condition: Condition
     local_pickup: bool
     location: PlaceIO | None
-    status: Literal["active", "reserved", "sold", "expired", "deleted"]
+    status: Literal["active", "reserved", "sold", "expired", "hidden", "deleted"]
     quantity: int
     tags: list[str]
     images: list[ProductImage]
@@ -627,7 +643,7 @@ class CollectionPage(BaseModel):
 
 # ---- notifications, saved searches, verification, the account lifecycle, socials ----------
 
-NotificationKind = Literal["message", "offer", "order", "saved", "search", "account"]
+NotificationKind = Literal["message", "offer", "order", "saved", "search", "review", "account"]
 
 
 class NotificationOut(BaseModel):
@@ -691,6 +707,7 @@ class NotificationSettings(BaseModel):
     order: ChannelSwitches
     saved: ChannelSwitches
     search: ChannelSwitches
+    review: ChannelSwitches
 
 
 class NotificationSettingsPatch(Input):
@@ -699,6 +716,7 @@ class NotificationSettingsPatch(Input):
     order: ChannelPatch | None = None
     saved: ChannelPatch | None = None
     search: ChannelPatch | None = None
+    review: ChannelPatch | None = None
 
 
 class SearchIn(Input):
@@ -874,3 +892,91 @@ class WebhookOut(BaseModel):
 class DevPaymentOut(BaseModel):
     payment_id: str
     intent_status: str
+
+
+# ---- trust and safety ------------------------------------------------------------------------
+
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class ReviewIn(Input):
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Comment = ""
+
+
+class ReplyIn(Input):
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class ReviewAuthor(BaseModel):
+    id: str
+    handle: str
+    name: str
+
+
+class ReviewProduct(BaseModel):
+    id: str
+    title: str
+
+
+class ReviewReply(BaseModel):
+    body: str
+    at: str
+
+
+class ReviewOut(BaseModel):
+    id: str
+    order_id: str
+    rating: int
+    comment: str
+    role: Literal["buyer", "seller"]  # what the author was in the deal
+    author: ReviewAuthor | None  # null once the author deleted their account
+    subject_id: str
+    products: list[ReviewProduct]
+    created_at: str
+    published: bool
+    published_at: str | None
+    reply: ReviewReply | None
+    mine: bool
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewOut]
+    next_cursor: str | None
+
+
+class ReviewState(BaseModel):
+    order_id: str
+    can_review: bool
+    window_closes_at: str | None
+    mine: ReviewOut | None
+    theirs_written: bool  # the other side wrote theirs (shown once both wrote or at the close)
+    theirs: ReviewOut | None
+
+
+class ReviewsQuery(Query):
+    role: Literal["buyer", "seller"] | None = None  # reviews written as buyer or as seller
+    cursor: Annotated[str, StringConstraints(max_length=100)] | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+
+
+class ReportIn(Input):
+    target: Literal["product", "user", "message", "review"]
+    id: EntityId
+    reason: Literal[
+        "scam",
+        "counterfeit",
+        "prohibited",
+        "spam",
+        "harassment",
+        "offensive",
+        "wrong_category",
+        "other",
+    ]
+    note: Note | None = None
+
+
+class ReportOut(BaseModel):
+    id: str
+    status: Literal["open"]
+    created_at: str

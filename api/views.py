@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import ImageOut, Shop, UserMe, UserPublic
+from api.schemas import (
+    ImageOut,
+    RatingSummary,
+    ReviewOut,
+    ReviewState,
+    Shop,
+    UserMe,
+    UserPublic,
+)
 from graph.ids import iso, now_ms
 from graph.messaging import message_shape as message
 
@@ -48,7 +56,8 @@ def user_me(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def user_public(row: dict[str, Any]) -> dict[str, Any]:
-    rating = row.get("rating")
+    stars = [int(s) for s in row.get("stars") or []]
+    trust = row["trust"]
     return UserPublic(
         id=row["id"],
         handle=row["handle"],
@@ -62,11 +71,35 @@ def user_public(row: dict[str, Any]) -> dict[str, Any]:
         email_verified=bool(row.get("email_verified")),
         phone_verified=bool(row.get("phone_verified")),
         socials=sorted(row.get("social_links") or [], key=lambda s: s["provider"]),
-        trust=row["trust"],
-        rating={
-            "count": int(row.get("reviews") or 0),
-            "average": round(float(rating), 2) if rating is not None else None,
-        },
+        trust=trust | {"computed_at": iso(trust.get("computed_at"))},
+        rating=RatingSummary(
+            count=len(stars),
+            average=round(sum(stars) / len(stars), 2) if stars else None,
+            stars={str(n): stars.count(n) for n in range(1, 6)},
+        ),
+    ).model_dump(mode="json")
+
+
+def review(d: dict[str, Any]) -> dict[str, Any]:
+    reply = d.get("reply")
+    return ReviewOut(
+        **d
+        | {
+            "created_at": iso(d["created_at"]) or "",
+            "published_at": iso(d.get("published_at")),
+            "reply": {"body": reply["body"], "at": iso(reply["at"]) or ""} if reply else None,
+        }
+    ).model_dump(mode="json")
+
+
+def review_state(d: dict[str, Any]) -> dict[str, Any]:
+    return ReviewState(
+        order_id=d["order_id"],
+        can_review=d["can_review"],
+        window_closes_at=iso(d.get("window_closes_at")),
+        mine=review(d["mine"]) if d.get("mine") else None,
+        theirs_written=d["theirs_written"],
+        theirs=review(d["theirs"]) if d.get("theirs") else None,
     ).model_dump(mode="json")
 
 

@@ -7,7 +7,6 @@ import secrets
 from dataclasses import asdict
 from typing import Any
 
-from graph import trust
 from graph.cache import QueryCache
 from graph.commands import Login, Signup, UpdateProfile
 from graph.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -15,6 +14,7 @@ from graph.ids import event, new_id
 from graph.passwords import Passwords
 from graph.sessions import Sessions
 from graph.store import GraphStore, statement
+from graph.trust.score import stored
 
 # The caller's own view: profile, own credentials' email/phone (never the hash), shop, avatar.
 _OWN_VIEW = """
@@ -153,20 +153,17 @@ PUBLIC_PROFILE = statement(
       AND ($viewer_id IS NULL OR NOT (u)-[:BLOCKED]-(:User {id: $viewer_id}))
     OPTIONAL MATCH (u)-[:OWNS]->(s:Shop)
     OPTIONAL MATCH (u)-[:HAS_AVATAR]->(a:Image)
-    OPTIONAL MATCH (:User)-[:WROTE]->(r:Review)-[:ABOUT]->(u)
-    WITH u, s, a, count(r) AS reviews, avg(r.rating) AS rating
-    OPTIONAL MATCH (u)-[:LINKED]->(sa:SocialAccount) WHERE sa.verified_at IS NOT NULL
-    WITH u, s, a, reviews, rating, count(sa) AS socials
-    OPTIONAL MATCH (u)-[:PLACED]->(bought:Order {status: 'completed'})
-    WITH u, s, a, reviews, rating, socials, count(bought) AS bought
-    OPTIONAL MATCH (u)-[:LISTED]->(:Product)<-[:OF]-(sold:Order {status: 'completed'})
-    WITH u, s, a, reviews, rating, socials, bought, count(sold) AS sold
+    // published reviews that count: not hidden by moderation, not by a suspended account
+    OPTIONAL MATCH (author:User)-[:WROTE]->(r:Review)-[:ABOUT]->(u)
+    WHERE r.published_at IS NOT NULL AND r.hidden_at IS NULL AND author.status <> 'suspended'
+    WITH u, s, a, collect(r.rating) AS stars
     RETURN u.id AS id, u.handle AS handle, u.display_name AS display_name, u.kind AS kind,
            u.bio AS bio, CASE WHEN u.show_city THEN u.city ELSE null END AS city,
            u.created_at AS created_at, u.email_verified AS email_verified,
            u.phone_verified AS phone_verified, s.id AS shop_id, s.name AS shop_name,
-           s.verified AS shop_verified, a.id AS avatar_id, reviews, rating, socials,
-           bought + sold AS completed_orders,
+           s.verified AS shop_verified, a.id AS avatar_id, stars,
+           u.trust_score AS trust_score, u.trust_components AS trust_components,
+           u.trust_at AS trust_at,
            [(u)-[:LINKED]->(sl:SocialAccount) WHERE sl.verified_at IS NOT NULL
               | {provider: sl.provider, handle: sl.handle}] AS social_links
     """,
@@ -343,5 +340,5 @@ class AccountService:
         if not rows:
             raise NotFound("no such user")
         row = rows[0]
-        row["trust"] = trust.baseline(row)
+        row["trust"] = stored(row)
         return row

@@ -45,6 +45,10 @@ from graph.socials import Socials, make_provider
 from graph.store import GraphStore
 from graph.store.falkordb import FalkorStore
 from graph.store.neo4j import Neo4jStore
+from graph.trust.moderation import Moderation, Reports
+from graph.trust.rank import TrustService
+from graph.trust.reviews import ReviewService
+from graph.trust.rings import RingDetector
 
 RATE_RULES = {
     "signup_ip": "10/hour",
@@ -57,6 +61,8 @@ RATE_RULES = {
     "deal_user": "60/minute",
     "reset_ip": "20/hour",
     "code_user": "30/hour",
+    "report_user": "20/hour",
+    "review_user": "30/hour",
 }
 
 
@@ -110,6 +116,10 @@ class Services:
     socials: Socials
     payments: PaymentService
     promotions: PromotionService
+    reviews: ReviewService
+    trust: TrustService
+    reports: Reports
+    moderation: Moderation
 
 
 def graph_redis_url(settings: Settings) -> str | None:
@@ -229,6 +239,9 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     orders = OrderService(store, timers, pushes, catalog.changed, payments)
     offers = OfferService(store, timers, pushes, catalog.changed, orders, pools)
     promotions = PromotionService(store, timers, payments, notifier, catalog.changed, settings)
+    reviews = ReviewService(store, settings.review_window_days)
+    trust = TrustService(store, RingDetector(store))
+    lifecycle = Lifecycle(store, codes, passwords, sessions, notifier, cache, pools, settings)
     return Services(
         settings=settings,
         store=store,
@@ -242,7 +255,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         images=ImageService(store, blobs, settings),
         catalog=catalog,
         browse=browse,
-        jobs=Jobs(store, blobs, cache, pools, redis, settings),
+        jobs=Jobs(store, blobs, cache, pools, redis, settings, reviews, trust),
         messaging=MessagingService(store, pools),
         pools=pools,
         feed=FeedService(store, browse, pools, settings.promoted_per_page),
@@ -259,10 +272,14 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         outbox=outbox,
         searches=searches,
         codes=codes,
-        lifecycle=Lifecycle(store, codes, passwords, sessions, notifier, cache, pools, settings),
+        lifecycle=lifecycle,
         socials=Socials(store, redis, settings.redis_prefix, provider),
         payments=payments,
         promotions=promotions,
+        reviews=reviews,
+        trust=trust,
+        reports=Reports(store),
+        moderation=Moderation(store, cache, lifecycle.end_sessions, pools.refresh),
     )
 
 

@@ -26,6 +26,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "reserved": frozenset({"active", "sold"}),
     "sold": frozenset(),
     "expired": frozenset(),
+    "hidden": frozenset(),  # by a moderator: the owner may still delete it
     "deleted": frozenset(),
 }
 EDITABLE = ("active", "reserved", "expired")
@@ -93,7 +94,8 @@ GET = statement(
     """
     MATCH (s:User)-[:LISTED]->(p:Product {id: $id})
     WHERE p.status <> 'deleted'
-      AND ((p.status <> 'expired' AND s.status = 'active') OR s.id = $viewer_id)
+      AND ((NOT p.status IN ['expired', 'hidden'] AND s.status = 'active')
+           OR s.id = $viewer_id)
       AND ($viewer_id IS NULL OR NOT (s)-[:BLOCKED]-(:User {id: $viewer_id}))
     WITH p, s
     """

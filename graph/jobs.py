@@ -21,6 +21,8 @@ from graph.notify.outbox import SAVERS_OUTBOX, savers
 from graph.pools import Pools
 from graph.settings import Settings
 from graph.store import GraphStore, statement
+from graph.trust.rank import TrustService
+from graph.trust.reviews import ReviewService
 from graph.windows import by_expiry
 
 log = logging.getLogger("vendr.jobs")
@@ -143,6 +145,9 @@ class RoundReport:
     purged_blobs: int = 0
     hyped: int = 0
     rescored: int = 0
+    reviews_published: int = 0
+    trust_scored: int = 0
+    rings_flagged: int = 0
     pools_rebuilt: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -157,8 +162,13 @@ class Jobs:
         pools: Pools,
         redis: aioredis.Redis,
         settings: Settings,
+        reviews: ReviewService | None = None,
+        trust: TrustService | None = None,
     ) -> None:
         self._store = store
+        self._reviews = reviews
+        self._trust = trust
+        self._trust_every_s = settings.trust_interval_seconds
         self._blobs = blobs
         self._purge_after_ms = settings.purge_after_days * DAY_MS
         self._cache = cache
@@ -252,6 +262,11 @@ class Jobs:
         if await self._due("hype", self._hype_every_s) or full:
             report.hyped = await self.hype()
         report.rescored = await self.rescore()
+        if self._reviews is not None:  # blind reviews whose window closed
+            report.reviews_published = await self._reviews.publish_due()
+        if self._trust is not None and (await self._due("trust", self._trust_every_s) or full):
+            trust = await self._trust.recompute()
+            report.trust_scored, report.rings_flagged = trust.people, trust.flagged
         await self._cache.bump("catalog")  # hype moved, listings expired or went
         if await self._due("pools", self._pools_every_s) or full:
             report.pools_rebuilt = await self._pools.rebuild()

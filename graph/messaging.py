@@ -99,6 +99,7 @@ MATCH (r)-[:ABOUT]->(p:Product)
 MATCH (other:User)-[:MEMBER]->(r)
 WHERE other.id <> me.id
 OPTIONAL MATCH (last:Message {id: r.last_message_id})
+WHERE last.hidden_at IS NULL
 RETURN r.id AS id, m.role AS role, m.unread AS unread, r.created_at AS created_at,
        r.last_message_at AS last_message_at,
        p.id AS product_id, p.title AS product_title, p.price AS product_price,
@@ -115,6 +116,7 @@ ROOM = statement(
     """
     MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room {id: $room_id})
     WHERE NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
+      AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
     WITH me, m, r
     """
     + ROOM_VIEW,
@@ -128,6 +130,7 @@ ROOMS = statement(
       AND ($after_id IS NULL OR r.last_message_at < $after
            OR (r.last_message_at = $after AND r.id < $after_id))
       AND NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
+      AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
     WITH me, m, r
     ORDER BY r.last_message_at DESC, r.id DESC
     LIMIT $limit
@@ -146,7 +149,7 @@ SEND = statement(
     """
     MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room {id: $room_id})
     MATCH (other:User)-[om:MEMBER]->(r)
-    WHERE other.id <> me.id AND NOT (me)-[:BLOCKED]-(other)
+    WHERE other.id <> me.id AND NOT (me)-[:BLOCKED]-(other) AND other.status <> 'suspended'
     CREATE (msg:Message {id: $id, room_id: $room_id, sender_id: $user_id, body: $body,
                          kind: 'text', sent_at: $now})-[:IN]->(r)
     SET r.last_message_at = $now, r.last_message_id = $id, r.last_chat_at = $now,
@@ -165,8 +168,9 @@ MESSAGES = statement(
     """
     MATCH (me:User {id: $user_id})-[:MEMBER]->(r:Room {id: $room_id})
     WHERE NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
+      AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
     MATCH (msg:Message)-[:IN]->(r)
-    WHERE $before IS NULL OR msg.id < $before
+    WHERE ($before IS NULL OR msg.id < $before) AND msg.hidden_at IS NULL
     WITH msg ORDER BY msg.id DESC LIMIT $limit
     RETURN
     """
@@ -190,9 +194,9 @@ MISSED = statement(
     "messaging.missed",
     """
     MATCH (me:User {id: $user_id})-[:MEMBER]->(r:Room)
-    WHERE r.last_message_at >= $since
+    WHERE r.last_message_at >= $since AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
     MATCH (msg:Message)-[:IN]->(r)
-    WHERE msg.id > $after
+    WHERE msg.id > $after AND msg.hidden_at IS NULL
     WITH msg ORDER BY msg.id ASC LIMIT $limit
     RETURN
     """

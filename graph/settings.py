@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     promoted_per_page: int = Field(
         2, ge=1, description="at most this many promoted cards in a browse page or a deck"
     )
+    # trust and safety
+    review_window_days: float = Field(
+        14, gt=0, description="after completion, each side may review the other this long"
+    )
+    trust_interval_seconds: float = Field(
+        900.0, gt=0, description="trust scores and fraud rings are recomputed this often"
+    )
     # notifications: links in mail, SMTP (none set: mail is written under data_dir/mail), SMS
     public_url: str = Field("http://127.0.0.1:8000", description="the base of links in mail")
     mail_from: str = "Vendr <no-reply@vendr.localhost>"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seeds.deals import Deals, generate_deals
+from seeds.trust import plant_rings, review_deals, verify
 
 DAY_MS = 86_400_000
 
@@ -183,6 +184,7 @@ class Dataset:
     )
     tastes: list[list[float]] = field(default_factory=list)
     deals: Deals = field(default_factory=Deals)
+    rings: list[list[str]] = field(default_factory=list)  # planted sybil rings' member ids
 
 
 def _jitter(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
@@ -221,6 +223,9 @@ def generate(
     now: int,
     images_per_category: int = 4,
     deals: bool = True,
+    rings: int = 0,
+    ring_size: int = 8,
+    ring_phone_share: float = 0.0,
 ) -> Dataset:
     rng = random.Random(seed)
     data = Dataset(tastes=tastes(seed, users))
@@ -291,8 +296,22 @@ def generate(
         )
         by_category[cat_index].append(j)
     _interactions(rng, data, homes, by_category, interactions, now)
+    verify(data.users, seed)
     if deals:  # some likes became offers and orders (they change stock and statuses)
         data.deals = generate_deals(data.products, data.interactions["LIKED"], seed=seed, now=now)
+        data.deals.reviews = review_deals(data.deals.orders, seed, now)
+    if rings:
+        data.deals.reviews += plant_rings(
+            data,
+            rings=rings,
+            size=ring_size,
+            seed=seed,
+            now=now,
+            cities=CITIES,
+            user_id=_user_id,
+            product_id=_product_id,
+            phone_share=ring_phone_share,
+        )
     return data
 
 

@@ -28,8 +28,8 @@ LOAD_USERS = statement(
     UNWIND $rows AS r
     CREATE (u:User {id: r.id, handle: r.handle, display_name: r.display_name, kind: r.kind,
                     bio: '', city: r.city, created_at: r.created_at, status: 'active',
-                    show_city: true, email_verified: false, phone_verified: false,
-                    trust_score: 0})
+                    show_city: true, email_verified: coalesce(r.email_verified, false),
+                    phone_verified: coalesce(r.phone_verified, false), trust_score: 0})
     SET u.location = point({latitude: r.lat, longitude: r.lon})
     CREATE (u)-[:HAS_CREDENTIAL]->(:Credential {email: r.email, password_hash: $password_hash})
     FOREACH (_ IN CASE WHEN r.shop_id IS NULL THEN [] ELSE [1] END |
@@ -156,6 +156,26 @@ LOAD_EVENTS = statement(
     write=True,
 )
 
+LOAD_REVIEWS = statement(
+    "seeds.reviews",
+    """
+    UNWIND $rows AS r
+    MATCH (o:Order {id: r.order_id})
+    MATCH (author:User {id: r.author})
+    MATCH (them:User {id: r.subject})
+    CREATE (author)-[:WROTE]->(rv:Review {id: r.id, rating: r.rating, comment: r.comment,
+                                          role: r.role, order_id: o.id, author_id: author.id,
+                                          subject_id: them.id, created_at: r.created_at,
+                                          published_at: r.published_at,
+                                          due_at: r.due_at})-[:ABOUT]->(them)
+    CREATE (rv)-[:FOR]->(o)
+    SET o.buyer_review_id = CASE WHEN r.role = 'buyer' THEN r.id ELSE o.buyer_review_id END,
+        o.seller_review_id = CASE WHEN r.role = 'seller' THEN r.id ELSE o.seller_review_id END
+    RETURN count(rv) AS n
+    """,
+    write=True,
+)
+
 COUNT_USERS = statement("seeds.count_users", "MATCH (u:User) RETURN count(u) AS n")
 
 
@@ -220,40 +240,43 @@ async def _run_batches(
     return total
 
 
-async def _load_photos(services: Services, per_category: int) -> dict[str, str]:
-    """Make each category's photos, store them like uploads, return variant key -> image id."""
+async def _load_photos(
+    services: Services, per_category: int, used: set[str] | None = None
+) -> dict[str, str]:
+    """Make each category's photos (and any other `category:variant` the listings use), store
+    them like uploads, return variant key -> image id."""
     settings = services.settings
     ids: dict[str, str] = {}
     rows = []
-    for cat in range(len(TAXONOMY)):
-        for variant in range(per_category):
-            processed = await asyncio.to_thread(
-                process,
-                photo(cat, variant),
-                max_pixels=settings.max_image_pixels,
-                max_side=settings.image_max_side,
-                thumb_side=settings.thumb_side,
-            )
-            await asyncio.to_thread(services.blobs.put, processed.sha256, processed.data)
-            await asyncio.to_thread(
-                services.blobs.put, processed.sha256 + ".thumb", processed.thumb
-            )
-            ids[f"{cat}:{variant}"] = processed.sha256
-            rows.append(
-                {
-                    "id": processed.sha256,
-                    "w": processed.width,
-                    "h": processed.height,
-                    "bytes": len(processed.data),
-                }
-            )
+    keys = {f"{cat}:{variant}" for cat in range(len(TAXONOMY)) for variant in range(per_category)}
+    for key in sorted(keys | (used or set())):
+        cat, variant = (int(x) for x in key.split(":"))
+        processed = await asyncio.to_thread(
+            process,
+            photo(cat, variant),
+            max_pixels=settings.max_image_pixels,
+            max_side=settings.image_max_side,
+            thumb_side=settings.thumb_side,
+        )
+        await asyncio.to_thread(services.blobs.put, processed.sha256, processed.data)
+        await asyncio.to_thread(services.blobs.put, processed.sha256 + ".thumb", processed.thumb)
+        ids[f"{cat}:{variant}"] = processed.sha256
+        rows.append(
+            {
+                "id": processed.sha256,
+                "w": processed.width,
+                "h": processed.height,
+                "bytes": len(processed.data),
+            }
+        )
     await services.store.run(LOAD_IMAGES, {"rows": rows, "now": int(time.time() * 1000)})
     return ids
 
 
 async def load(services: Services, data: Dataset, *, per_category: int = 4) -> LoadReport:
     started = time.monotonic()
-    photos = await _load_photos(services, per_category)
+    used = {k for p in data.products for k in p["images"]}
+    photos = await _load_photos(services, per_category, used)
     password_hash = await services.passwords.hash(DEMO_PASSWORD)
     users = await _run_batches(services, LOAD_USERS, data.users, password_hash=password_hash)
     products = [p | {"images": [photos[k] for k in p["images"]]} for p in data.products]
@@ -267,12 +290,14 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
         (LOAD_OFFERS, deals.offers),
         (LOAD_COUNTERS, deals.counters),
         (LOAD_ORDERS, deals.orders),
+        (LOAD_REVIEWS, deals.reviews),
         (LOAD_EVENTS, deals.events),
     ):
         await _run_batches(services, st, rows)
     await services.jobs.hype()
     await services.cache.bump("catalog")
-    # a bulk load bypasses the catalog's write-through: rebuild the feed's pools
+    # a bulk load bypasses the catalog's write-through: rebuild the feed's pools, and trust
+    await services.trust.recompute()
     await services.pools.rebuild(wait=True)
     return LoadReport(
         users,

@@ -292,7 +292,10 @@ async def test_linking_a_social_account_with_the_development_provider(
     assert ok.json["verified"] is True
     profile = (await api.call("get", f"/v1/users/{user['id']}")).json
     assert profile["socials"] == [{"provider": "instagram", "handle": "Soc.ial"}]
-    assert profile["trust"]["components"]["verified_socials"] > 0
+    await services.trust.recompute()  # what the worker does on its schedule
+    profile = (await api.call("get", f"/v1/users/{user['id']}")).json
+    verification = profile["trust"]["components"]["verification"]
+    assert verification["points"] > 0 and "1 linked account" in verification["why"]
     unknown = await api.call(
         "post", "/v1/users/me/socials", token, json={"provider": "myspace", "handle": "x"}
     )

@@ -286,9 +286,12 @@ async def test_public_profile_has_trust_components_and_rating_summary(api: Api) 
     response = await api.call("get", f"/v1/users/{user['id']}")
     assert response.status == 200
     body = response.json
-    assert set(body["trust"]["components"]) >= {"email_verified", "account_age_days", "rating"}
-    assert 0 <= body["trust"]["score"] <= 100
-    assert body["rating"] == {"count": 0, "average": None}
+    components = body["trust"]["components"]
+    assert set(components) == {"verification", "account_age", "deals", "ratings", "network"}
+    assert body["trust"]["score"] == sum(c["points"] for c in components.values()) == 0
+    assert body["trust"]["computed_at"] is None  # the worker has not reached it yet
+    assert all(c["why"] == "Not computed yet." for c in components.values())
+    assert body["rating"] == {"count": 0, "average": None, "stars": dict.fromkeys("12345", 0)}
     assert "email" not in body and "phone" not in body
     assert (await api.call("get", "/v1/users/nobody")).status == 404
 

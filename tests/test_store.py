@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from graph import trust
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.commands import Signup, UpdateProfile
 from graph.ids import iso, new_id
+from graph.trust import score
 from tests.conftest import make_settings
 
 # any text a client might send, NUL excepted (refused at the edge)
@@ -75,27 +75,46 @@ def test_iso_times_are_utc_with_milliseconds() -> None:
 
 def test_trust_of_a_new_unverified_account_is_zero() -> None:
     now = 1_800_000_000_000
-    assert trust.baseline({"created_at": now}, now=now)["score"] == 0
+    result = score.score(score.Person(id="u", created_at=now), {}, now)
+    assert result["score"] == 0
+    assert all(c["points"] == 0 and c["why"] for c in result["components"].values())
 
 
 def test_trust_components_are_capped_and_sum_to_the_score() -> None:
     now = 1_800_000_000_000
-    row = {
-        "created_at": now - 5 * 365 * trust.DAY_MS,
-        "email_verified": True,
-        "phone_verified": True,
-        "socials": 10,
-        "completed_orders": 500,
-        "reviews": 100,
-        "rating": 5.0,
-    }
-    result = trust.baseline(row, now=now)
+    trusted = {f"r{i}": 1.0 for i in range(50)} | {"u": 1.0}
+    person = score.Person(
+        id="u",
+        created_at=now - 5 * 365 * score.DAY_MS,
+        email_verified=True,
+        phone_verified=True,
+        socials=10,
+        partners=[f"r{i}" for i in range(50)],
+        reviews=[(f"r{i}", 5) for i in range(50)],
+    )
+    result = score.score(person, trusted, now)
     assert result["score"] == 100
-    assert result["components"]["verified_socials"] == 15
+    assert {k: c["points"] for k, c in result["components"].items()} == score.POINTS
+    # partial strengths round to whole points that still add up to the score
+    for age_days in range(0, 400, 7):
+        half = score.Person(
+            id="u",
+            created_at=now - age_days * score.DAY_MS,
+            socials=1,
+            partners=["r1", "r2"],
+            reviews=[("r1", 4)],
+        )
+        got = score.score(half, {"r1": 0.3, "r2": 0.7, "u": 0.41}, now)
+        parts = got["components"].values()
+        assert sum(c["points"] for c in parts) == got["score"]
+        assert all(0 <= c["points"] <= c["max"] for c in parts)
 
 
-def test_a_perfect_rating_from_one_review_counts_little() -> None:
+def test_a_perfect_rating_from_untrusted_reviewers_counts_for_nothing() -> None:
     now = 1_800_000_000_000
-    one = trust.baseline({"created_at": now, "reviews": 1, "rating": 5.0}, now=now)
-    many = trust.baseline({"created_at": now, "reviews": 20, "rating": 5.0}, now=now)
-    assert one["components"]["rating"] < many["components"]["rating"] / 5
+    fakes = score.Person(id="u", created_at=now, reviews=[(f"f{i}", 5) for i in range(20)])
+    honest = score.Person(id="v", created_at=now, reviews=[("anchor", 5)])
+    network = {f"f{i}": 0.0 for i in range(20)} | {"anchor": 1.0}
+    assert score.ratings(fakes, network)[0] == 0
+    assert "none yet from reviewers Vendr trusts" in score.ratings(fakes, network)[1]
+    assert score.ratings(honest, network)[0] > 0.15

@@ -13,7 +13,7 @@ from typing import Any
 from graph.deals.common import money_text
 
 CHANNELS = ("app", "email", "sms")
-KINDS = ("message", "offer", "order", "saved", "search")
+KINDS = ("message", "offer", "order", "saved", "search", "review")
 FIXED = "account"
 
 # enabled (kind, channel) pairs for someone who never changed their settings
@@ -25,6 +25,7 @@ DEFAULTS: frozenset[str] = frozenset(
         "order": ("app", "email"),
         "saved": ("app", "email"),
         "search": ("app", "email"),
+        "review": ("app", "email"),
     }.items()
     for channel in channels
 )
@@ -100,6 +101,21 @@ def render(item: dict[str, Any]) -> Rendered:
         items = data.get("items", [])
         lines = "\n".join(f"- {i.get('title')} {i.get('link')}" for i in items)
         return Rendered(f"{len(items)} new listings match your saved searches", lines, None)
+    if type_ == "review.received":
+        order = f"/orders/{data['order_id']}" if data.get("order_id") else room
+        return Rendered(
+            f"You have a new review: {listing}",
+            "The other side of your deal reviewed you. Write your review of them to read it: "
+            "both are published together, or when the review window closes.",
+            order,
+        )
+    if type_ == "review.published":
+        order = f"/orders/{data['order_id']}" if data.get("order_id") else room
+        return Rendered(
+            f"Review published: {listing}",
+            "A review of your deal is now public on your profile. You can reply to it once.",
+            order,
+        )
     if type_ in ("verify.email", "verify.phone"):
         return Rendered(
             "Your Vendr verification code",

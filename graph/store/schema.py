@@ -34,6 +34,9 @@ UNIQUE: tuple[tuple[str, str], ...] = (
     ("Payment", "key"),  # one payment per purpose: `order:ID`, `promotion:ID`
     ("WebhookEvent", "id"),  # each provider event applied once
     ("Promotion", "id"),
+    ("Review", "id"),
+    ("Report", "id"),
+    ("Report", "key"),  # `open:REPORTER:TARGET:ID` while open: one open report per pair
 )
 
 # (label, property) range indexes for lookups and sorts
@@ -65,6 +68,10 @@ INDEXED: tuple[tuple[str, str], ...] = (
     ("Payment", "owed_at"),  # set while a provider call (void, refund) is owed
     ("Promotion", "due_at"),
     ("Product", "promoted_until"),
+    ("Review", "due_at"),  # set while a blind review waits for its window to close
+    ("Report", "status"),
+    ("Report", "target_id"),
+    ("Report", "owner_id"),
 )
 
 # point properties queried by distance
