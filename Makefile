@@ -35,9 +35,11 @@ bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; r
 	$(BIN)/python -m bench.realtime
 	$(BIN)/python -m bench.deals
 	$(BIN)/python -m bench.searches
+	$(BIN)/python -m bench.trust scale
 
-eval: $(STAMP)  ## offline evaluation of the feed against baselines; report in bench/eval.md
+eval: $(STAMP)  ## offline evaluation: the feed against baselines, trust on planted sybil rings
 	$(BIN)/python -m bench.eval
+	$(BIN)/python -m bench.trust eval
 
 lab: $(STAMP)  ## JupyterLab on notebooks/ against the embedded database (demo data if empty)
 	$(BIN)/vendr lab

@@ -1,0 +1,278 @@
+"""Trust on seeded data with planted sybil rings.
+
+`python -m bench.trust eval` (in `make eval`): load a marketplace with rings of fake accounts
+(fresh, email-verified only, trading and five-star reviewing among themselves, with a few real
+deals with honest people), let the worker's recompute score everyone and flag rings, then
+report how well the score separates the fakes from honest accounts (AUC, with a bootstrap 95%
+interval) beside the baseline "average rating x review count", and what share of each ring the
+detector flagged against honest accounts flagged. Two settings: rings without phone numbers,
+and rings where a quarter of the fakes verified a phone (so they are seeds of the walk).
+
+`python -m bench.trust scale` (in `make bench`): the recompute's time at 10k users / 100k
+listings / 1M interactions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import ROOT, machine
+from graph import embedded
+from graph.bootstrap import Services, bootstrap, shutdown
+from graph.settings import Settings
+from seeds.generator import Dataset, generate
+from seeds.loader import load
+
+EVAL_REPORT = ROOT / "bench" / "trust_eval.md"
+SCALE_REPORT = ROOT / "bench" / "trust.md"
+BOOTSTRAP = 1000
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a random positive scores above a random negative), ties counting half."""
+    if not len(positive) or not len(negative):
+        return float("nan")
+    values = np.concatenate([positive, negative])
+    order = values.argsort(kind="mergesort")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    # average ranks for ties
+    _, first, counts = np.unique(sorted_values, return_index=True, return_counts=True)
+    averaged = first + (counts - 1) / 2 + 1
+    ranks[order] = np.repeat(averaged, counts)
+    positive_ranks = ranks[: len(positive)].sum()
+    u = positive_ranks - len(positive) * (len(positive) + 1) / 2
+    return float(u / (len(positive) * len(negative)))
+
+
+def auc_interval(
+    positive: np.ndarray, negative: np.ndarray, rng: np.random.Generator
+) -> tuple[float, float, float]:
+    point = auc(positive, negative)
+    draws = [
+        auc(
+            positive[rng.integers(0, len(positive), len(positive))],
+            negative[rng.integers(0, len(negative), len(negative))],
+        )
+        for _ in range(BOOTSTRAP)
+    ]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return point, float(low), float(high)
+
+
+@dataclass
+class Setting:
+    name: str
+    phone_share: float
+
+
+SETTINGS = (
+    Setting("rings without phones", 0.0),
+    Setting("a quarter of the fakes phone-verified (seeds)", 0.25),
+)
+
+
+async def _scores(services: Services) -> dict[str, dict[str, Any]]:
+    rows = await services.store.run_text(
+        "MATCH (u:User) OPTIONAL MATCH (a:User)-[:WROTE]->(r:Review)-[:ABOUT]->(u) "
+        "WHERE r.published_at IS NOT NULL "
+        "RETURN u.id AS id, u.trust_score AS score, u.trust_network AS network, "
+        "count(r) AS reviews, avg(r.rating) AS rating",
+        {},
+        write=False,
+    )
+    flagged = await services.store.run_text(
+        "MATCH (r:Report {reason: 'fraud_ring'}) RETURN r.owner_id AS id", {}, write=False
+    )
+    flagged_ids = {r["id"] for r in flagged}
+    return {
+        r["id"]: r
+        | {"flagged": r["id"] in flagged_ids, "baseline": (r["rating"] or 0) * r["reviews"]}
+        for r in rows
+    }
+
+
+def _traders(data: Dataset) -> set[str]:
+    out: set[str] = set()
+    for order in data.deals.orders:
+        if order["status"] == "completed":
+            out.update((order["buyer"], order["seller"]))
+    return out
+
+
+async def _one(setting: Setting, args: argparse.Namespace, data_dir: Path) -> list[str]:
+    embedded.stop(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    embedded.start(data_dir)
+    now = int(time.time() * 1000)
+    data = generate(
+        args.users,
+        args.products,
+        args.interactions,
+        seed=5,
+        now=now,
+        rings=args.rings,
+        ring_size=args.ring_size,
+        ring_phone_share=setting.phone_share,
+    )
+    settings = Settings(data_dir=data_dir, graph_name="trust_eval", rate_limits="off")
+    services = await bootstrap(settings)
+    try:
+        await load(services, data)  # the load ends with the worker's recompute
+        report = await services.trust.recompute()
+        scores = await _scores(services)
+    finally:
+        await shutdown(services)
+        embedded.stop(data_dir)
+    fakes = {uid for ring in data.rings for uid in ring}
+    traders = _traders(data) - fakes
+    honest = [u for u in scores if u not in fakes]
+    rng = np.random.default_rng(17)
+    lines = [
+        f"### {setting.name}",
+        "",
+        f"{len(honest):,} honest accounts ({len(traders):,} with a completed deal), "
+        f"{len(data.rings)} rings of {args.ring_size} fakes; recompute {report.seconds:.1f} s "
+        f"({report.seeds:,} seeds, {report.deals:,} deals, {report.reviews:,} reviews).",
+        "",
+        "| separating fakes from | trust score AUC (95% CI) | rating x count AUC (95% CI) |",
+        "|---|---|---|",
+    ]
+    for label, group in (("every honest account", honest), ("honest traders", sorted(traders))):
+        cells = []
+        for key in ("score", "baseline"):
+            positive = np.array([float(scores[u][key] or 0) for u in group])
+            negative = np.array([float(scores[u][key] or 0) for u in fakes])
+            point, low, high = auc_interval(positive, negative, rng)
+            cells.append(f"{point:.3f} ({low:.3f}–{high:.3f})")
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    per_ring = [sum(scores[u]["flagged"] for u in ring) / len(ring) for ring in data.rings]
+    honest_flagged = sum(scores[u]["flagged"] for u in honest)
+    fake_scores = [float(scores[u]["score"] or 0) for u in fakes]
+    trader_scores = [float(scores[u]["score"] or 0) for u in traders]
+    lines += [
+        "",
+        f"Median trust: fakes {np.median(fake_scores):.0f}, honest traders "
+        f"{np.median(trader_scores):.0f}.",
+        f"Fraud-ring detector: flags **{np.mean(per_ring):.0%}** of ring members on average "
+        f"(per ring: min {min(per_ring):.0%}, max {max(per_ring):.0%}; "
+        f"{sum(p >= 0.5 for p in per_ring)}/{len(per_ring)} rings at least half flagged) and "
+        f"**{honest_flagged} honest accounts** ({honest_flagged / len(honest):.2%}).",
+        "",
+    ]
+    return lines
+
+
+async def run_eval(args: argparse.Namespace) -> str:
+    data_dir = ROOT / "var" / "trust-eval"
+    lines = [
+        "# Trust: offline evaluation on planted sybil rings",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}. Seeded marketplace: "
+        f"{args.users:,} honest users, {args.products:,} listings, {args.interactions:,} "
+        "interactions with deals and reviews (85% of people verified an email, 35% also a "
+        "phone), plus planted rings: fresh accounts in one city, email-verified, each buying "
+        "from four others in its ring with five stars both ways, and half of them making one "
+        "real purchase from an honest seller (who rates them five stars 60% of the time). "
+        "The trust score is the worker's (`graph/trust`); the baseline is a profile's average "
+        "rating x review count. AUC: the chance an honest account scores above a fake one; "
+        "95% intervals by bootstrap over accounts. `make eval` writes this file.",
+        "",
+    ]
+    for setting in SETTINGS:
+        lines += await _one(setting, args, data_dir)
+    lines += [
+        "Where it loses: a fake that verifies a phone becomes a seed of the walk (its restart "
+        "weight grows with account age, so a fresh one counts little): rings with phones (the "
+        "second setting) fall below the target. Honest accounts with no deals and no phone "
+        "score low whether honest or not, which is most of the gap between the two rows. The "
+        "planted rings are blatant (every member deals with four others, five stars both ways), "
+        "so the detector's full recall here says little about subtler rings. "
+        "Target: AUC at least 0.9 and clearly above the baseline.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run_scale(args: argparse.Namespace) -> str:
+    data_dir = ROOT / "var" / "trust-bench"
+    embedded.stop(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    embedded.start(data_dir)
+    started = time.monotonic()
+    data = generate(
+        args.users, args.products, args.interactions, seed=3, now=int(time.time() * 1000), rings=50
+    )
+    generated = time.monotonic() - started
+    settings = Settings(data_dir=data_dir, graph_name="trust_bench", rate_limits="off")
+    services = await bootstrap(settings)
+    runs = []
+    try:
+        loaded = await load(services, data)
+        for _ in range(3):
+            runs.append(await services.trust.recompute())
+    finally:
+        await shutdown(services)
+        embedded.stop(data_dir)
+    columns = ("read_s", "rank_s", "write_s", "rings_s", "seconds")
+    best = {c: min(getattr(r, c) for r in runs) for c in columns}
+    last = runs[-1]
+    lines = [
+        "# Trust recompute benchmark",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; embedded FalkorDB. "
+        f"Generated {args.users:,} users, {args.products:,} listings, "
+        f"{args.interactions:,} interactions (with deals, reviews and 50 planted rings) in "
+        f"{generated:.1f} s, loaded in {loaded.seconds:.1f} s. `make bench` writes this file.",
+        "",
+        f"The subgraph: {last.people:,} active accounts, {last.seeds:,} seeds, "
+        f"{last.deals:,} completed deals, {last.reviews:,} published reviews; "
+        f"{last.rings} suspect groups found (dealing rings, and sellers sharing photos).",
+        "",
+        "| step | best of 3 |",
+        "|---|---|",
+        f"| read the subgraph (pages of 5,000) | {best['read_s']:.2f} s |",
+        f"| personalised PageRank + scores (networkx/scipy) | {best['rank_s']:.2f} s |",
+        f"| write scores back (UNWIND, 5,000 a statement) | {best['write_s']:.2f} s |",
+        f"| fraud rings (Louvain, photo components) + flags | {best['rings_s']:.2f} s |",
+        f"| **whole recompute** | **{best['seconds']:.2f} s** |",
+        "",
+        "The worker runs it every `VENDR_TRUST_INTERVAL_SECONDS` (900 s) in the background "
+        "process, never in an HTTP worker.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("mode", choices=("eval", "scale"))
+    parser.add_argument("--users", type=int)
+    parser.add_argument("--products", type=int)
+    parser.add_argument("--interactions", type=int)
+    parser.add_argument("--rings", type=int, default=12)
+    parser.add_argument("--ring-size", type=int, default=8)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    scale = args.mode == "scale"
+    defaults = (10_000, 100_000, 1_000_000) if scale else (2_000, 10_000, 100_000)
+    args.users = args.users or defaults[0]
+    args.products = args.products or defaults[1]
+    args.interactions = args.interactions or defaults[2]
+    report = asyncio.run(run_scale(args) if scale else run_eval(args))
+    out = args.out or (SCALE_REPORT if scale else EVAL_REPORT)
+    out.write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
