@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
+import os
+import pwd
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -142,7 +143,8 @@ def cmd_trust_mark(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _admin(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--admin", default=getpass.getuser(), help="who decides (default: you)")
+    login = pwd.getpwuid(os.getuid()).pw_name
+    p.add_argument("--admin", default=login, help="who decides (default: your login name)")
     p.add_argument("--reason", required=True, help="why; kept with the decision")
 
 

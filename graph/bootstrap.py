@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -24,7 +25,7 @@ from graph.deals.scheduler import DealScheduler
 from graph.feed import FeedService
 from graph.images import ImageService
 from graph.jobs import Jobs
-from graph.lifecycle import Lifecycle
+from graph.lifecycle import Lifecycle, end_sessions
 from graph.messaging import MessagingService
 from graph.notify import Notifier
 from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
@@ -241,7 +242,6 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     promotions = PromotionService(store, timers, payments, notifier, catalog.changed, settings)
     reviews = ReviewService(store, settings.review_window_days)
     trust = TrustService(store, RingDetector(store))
-    lifecycle = Lifecycle(store, codes, passwords, sessions, notifier, cache, pools, settings)
     return Services(
         settings=settings,
         store=store,
@@ -272,14 +272,16 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         outbox=outbox,
         searches=searches,
         codes=codes,
-        lifecycle=lifecycle,
+        lifecycle=Lifecycle(store, codes, passwords, sessions, notifier, cache, pools, settings),
         socials=Socials(store, redis, settings.redis_prefix, provider),
         payments=payments,
         promotions=promotions,
         reviews=reviews,
         trust=trust,
         reports=Reports(store),
-        moderation=Moderation(store, cache, lifecycle.end_sessions, pools.refresh),
+        moderation=Moderation(
+            store, cache, partial(end_sessions, sessions, notifier), pools.refresh
+        ),
     )
 
 

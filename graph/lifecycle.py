@@ -185,6 +185,12 @@ LISTINGS_OF = statement(
 )
 
 
+async def end_sessions(sessions: Sessions, notifier: Notifier, user_id: str) -> None:
+    """Revoke every token and close every socket of this person, on every worker."""
+    await sessions.revoke_all(user_id)
+    await notifier.publish([user_id], {"type": "session.revoked", "session": None})
+
+
 class Lifecycle:
     def __init__(
         self,
@@ -347,9 +353,7 @@ class Lifecycle:
             raise Forbidden("the password is not right", errors={"password": "wrong"})
 
     async def end_sessions(self, user_id: str) -> None:
-        """Revoke every token and close every socket of this person, on every worker."""
-        await self._sessions.revoke_all(user_id)
-        await self._notifier.publish([user_id], {"type": "session.revoked", "session": None})
+        await end_sessions(self._sessions, self._notifier, user_id)
 
     # ---- deletion ----------------------------------------------------------------------
 

@@ -296,7 +296,7 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
         await _run_batches(services, st, rows)
     await services.jobs.hype()
     await services.cache.bump("catalog")
-    # a bulk load bypasses the catalog's write-through: rebuild the feed's pools, and trust
+    # a bulk load goes around the catalog's write-through: rebuild the feed's pools, and trust
     await services.trust.recompute()
     await services.pools.rebuild(wait=True)
     return LoadReport(
