@@ -19,6 +19,7 @@ from tabulate import tabulate
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.ids import iso
 from graph.settings import Settings
+from graph.trust.moderation import ACTIONS
 
 
 def _run(settings: Settings, work: Callable[[Services], Awaitable[int]]) -> int:
@@ -163,7 +164,7 @@ def add_parsers(sub: Any) -> None:
         "resolve", help="decide: hide the target, suspend its owner, or dismiss"
     )
     resolve.add_argument("report_id")
-    resolve.add_argument("--action", required=True, choices=("hide", "suspend", "dismiss"))
+    resolve.add_argument("--action", required=True, choices=ACTIONS)
     _admin(resolve)
     resolve.set_defaults(func=cmd_resolve)
     back = msub.add_parser("reinstate", help="lift an account's suspension")

@@ -18,6 +18,7 @@ from pydantic import (
 
 from graph.errors import DomainError
 from graph.lifecycle import e164
+from graph.trust.moderation import Reason, Target
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 HANDLE_PATTERN = r"^[a-z0-9_]{3,30}$"
@@ -961,18 +962,9 @@ class ReviewsQuery(Query):
 
 
 class ReportIn(Input):
-    target: Literal["product", "user", "message", "review"]
+    target: Target
     id: EntityId
-    reason: Literal[
-        "scam",
-        "counterfeit",
-        "prohibited",
-        "spam",
-        "harassment",
-        "offensive",
-        "wrong_category",
-        "other",
-    ]
+    reason: Reason
     note: Note | None = None
 
 

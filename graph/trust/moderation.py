@@ -11,17 +11,19 @@ closes every open report on that target and appends an `Event` naming the admin 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal, get_args
 
 from graph.cache import QueryCache
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, new_id
+from graph.lifecycle import LISTINGS_OF
 from graph.store import GraphStore, statement
 
+# what can be reported, why, and what a moderator can do about it (the API's request model and
+# the command line take their choices from here)
 Target = Literal["product", "user", "message", "review"]
-Action = Literal["dismiss", "hide", "suspend"]
-TARGETS: tuple[str, ...] = ("product", "user", "message", "review")
-REASONS: tuple[str, ...] = (
+Reason = Literal[
     "scam",
     "counterfeit",
     "prohibited",
@@ -30,7 +32,10 @@ REASONS: tuple[str, ...] = (
     "offensive",
     "wrong_category",
     "other",
-)
+]
+Action = Literal["hide", "suspend", "dismiss"]
+TARGETS: tuple[str, ...] = get_args(Target)
+ACTIONS: tuple[str, ...] = get_args(Action)
 
 # What can be reported, as the reporter may see it: binds `t` (the target) and `owner` (the
 # account behind it) after `me`.
@@ -209,11 +214,6 @@ USER_BY_HANDLE = statement(
     "MATCH (u:User) WHERE u.handle = $ref OR u.id = $ref RETURN u.id AS id, u.status AS status",
 )
 
-LISTINGS_OF = statement(
-    "moderation.listings_of",
-    "MATCH (:User {id: $user_id})-[:LISTED]->(p:Product) RETURN p.id AS id LIMIT 10000",
-)
-
 
 def _report(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
@@ -266,7 +266,13 @@ class Moderation:
     """The admins' side; `end_sessions` revokes an account's tokens and closes its sockets,
     `hidden` re-reads listings into the feed's pools."""
 
-    def __init__(self, store: GraphStore, cache: QueryCache, end_sessions: Any, hidden: Any):
+    def __init__(
+        self,
+        store: GraphStore,
+        cache: QueryCache,
+        end_sessions: Callable[[str], Awaitable[None]],
+        hidden: Callable[[Iterable[str]], Awaitable[int]],
+    ) -> None:
         self._store = store
         self._cache = cache
         self._end_sessions = end_sessions

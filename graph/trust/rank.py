@@ -19,13 +19,13 @@ import logging
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from graph.ids import new_id, now_ms
+from graph.ids import event, now_ms
 from graph.store import GraphStore, statement
 from graph.trust.score import DAY_MS, Person, score
 
@@ -273,10 +273,7 @@ class TrustService:
             report.rings, report.flagged = found, flagged
             report.rings_s = round(time.monotonic() - written, 3)
         report.seconds = round(time.monotonic() - started, 3)
-        data = json.dumps({k: v for k, v in report.__dict__.items()}, separators=(",", ":"))
-        await self._store.run(
-            RUN_EVENT, {"event_id": new_id(), "now": now_ms(), "event_data": data}
-        )
+        await self._store.run(RUN_EVENT, event(asdict(report)))
         log.info("trust recomputed: %s", report)
         return report
 
