@@ -14,6 +14,7 @@ from graph.ids import event, new_id
 from graph.passwords import Passwords
 from graph.sessions import Sessions
 from graph.store import GraphStore, statement
+from graph.trust.reviews import SHOWN
 from graph.trust.score import stored
 
 # The caller's own view: profile, own credentials' email/phone (never the hash), shop, avatar.
@@ -153,10 +154,11 @@ PUBLIC_PROFILE = statement(
       AND ($viewer_id IS NULL OR NOT (u)-[:BLOCKED]-(:User {id: $viewer_id}))
     OPTIONAL MATCH (u)-[:OWNS]->(s:Shop)
     OPTIONAL MATCH (u)-[:HAS_AVATAR]->(a:Image)
-    // published reviews that count: not hidden by moderation, not by a suspended account
-    OPTIONAL MATCH (author:User)-[:WROTE]->(r:Review)-[:ABOUT]->(u)
-    WHERE r.published_at IS NOT NULL AND r.hidden_at IS NULL AND author.status <> 'suspended'
-    WITH u, s, a, collect(r.rating) AS stars
+    OPTIONAL MATCH (author:User)-[:WROTE]->(rv:Review)-[:ABOUT]->(u)
+    WHERE """
+    + SHOWN
+    + """
+    WITH u, s, a, collect(rv.rating) AS stars
     RETURN u.id AS id, u.handle AS handle, u.display_name AS display_name, u.kind AS kind,
            u.bio AS bio, CASE WHEN u.show_city THEN u.city ELSE null END AS city,
            u.created_at AS created_at, u.email_verified AS email_verified,

@@ -93,6 +93,11 @@ OPEN_CHECK = statement(
     """,
 )
 
+# A room is hidden from its member while a suspended account is in it, and while a block
+# stands between its members; expects `me` and `r` bound.
+NO_SUSPENDED_MEMBER = "NOT (:User {status: 'suspended'})-[:MEMBER]->(r)"
+ROOM_SHOWN = "NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r) AND " + NO_SUSPENDED_MEMBER
+
 # A room as its member sees it; expects `me`, `m` (my MEMBER edge) and `r` bound.
 ROOM_VIEW = """
 MATCH (r)-[:ABOUT]->(p:Product)
@@ -115,8 +120,9 @@ ROOM = statement(
     "messaging.room",
     """
     MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room {id: $room_id})
-    WHERE NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
-      AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
+    WHERE """
+    + ROOM_SHOWN
+    + """
     WITH me, m, r
     """
     + ROOM_VIEW,
@@ -129,8 +135,9 @@ ROOMS = statement(
     WHERE ($role IS NULL OR m.role = $role)
       AND ($after_id IS NULL OR r.last_message_at < $after
            OR (r.last_message_at = $after AND r.id < $after_id))
-      AND NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
-      AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
+      AND """
+    + ROOM_SHOWN
+    + """
     WITH me, m, r
     ORDER BY r.last_message_at DESC, r.id DESC
     LIMIT $limit
@@ -167,8 +174,9 @@ MESSAGES = statement(
     "messaging.messages",
     """
     MATCH (me:User {id: $user_id})-[:MEMBER]->(r:Room {id: $room_id})
-    WHERE NOT (me)-[:BLOCKED]-(:User)-[:MEMBER]->(r)
-      AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
+    WHERE """
+    + ROOM_SHOWN
+    + """
     MATCH (msg:Message)-[:IN]->(r)
     WHERE ($before IS NULL OR msg.id < $before) AND msg.hidden_at IS NULL
     WITH msg ORDER BY msg.id DESC LIMIT $limit
@@ -194,7 +202,9 @@ MISSED = statement(
     "messaging.missed",
     """
     MATCH (me:User {id: $user_id})-[:MEMBER]->(r:Room)
-    WHERE r.last_message_at >= $since AND NOT (:User {status: 'suspended'})-[:MEMBER]->(r)
+    WHERE r.last_message_at >= $since AND """
+    + NO_SUSPENDED_MEMBER
+    + """
     MATCH (msg:Message)-[:IN]->(r)
     WHERE msg.id > $after AND msg.hidden_at IS NULL
     WITH msg ORDER BY msg.id ASC LIMIT $limit

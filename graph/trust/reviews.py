@@ -29,6 +29,10 @@ RETURN rv.id AS id, rv.rating AS rating, rv.comment AS comment, rv.role AS role,
        [(rv)-[:FOR]->(:Order)-[:OF]->(rp:Product) | {id: rp.id, title: rp.title}] AS products
 """
 
+# a review that is shown and counts: published, not hidden by a moderator, its author not
+# suspended; expects `rv` and its `author` bound
+SHOWN = "rv.published_at IS NOT NULL AND rv.hidden_at IS NULL AND author.status <> 'suspended'"
+
 ORDER_STATE = statement(
     "reviews.order_state",
     """
@@ -105,13 +109,16 @@ PUBLISH_DUE = statement(
     write=True,
 )
 
+# reviews as their order's parties and the reviewed person see them, hidden or not
+_WITH_HIDDEN = REVIEW_VIEW + ", rv.hidden_at IS NOT NULL AS hidden"
+
 ONE = statement(
-    "reviews.one",
-    """
-    MATCH (author:User)-[:WROTE]->(rv:Review {id: $id})
-    """
-    + REVIEW_VIEW
-    + ", rv.hidden_at IS NOT NULL AS hidden",
+    "reviews.one", "MATCH (author:User)-[:WROTE]->(rv:Review {id: $id})\n" + _WITH_HIDDEN
+)
+
+OF_ORDER = statement(
+    "reviews.of_order",
+    "MATCH (author:User)-[:WROTE]->(rv:Review)-[:FOR]->(:Order {id: $order_id})\n" + _WITH_HIDDEN,
 )
 
 REPLY = statement(
@@ -139,7 +146,9 @@ LIST = statement(
     WHERE u.status = 'active'
       AND ($viewer_id IS NULL OR NOT (u)-[:BLOCKED]-(:User {id: $viewer_id}))
     MATCH (author:User)-[:WROTE]->(rv:Review)-[:ABOUT]->(u)
-    WHERE rv.published_at IS NOT NULL AND rv.hidden_at IS NULL AND author.status <> 'suspended'
+    WHERE """
+    + SHOWN
+    + """
       AND ($role IS NULL OR rv.role = $role)
       AND ($after_id IS NULL OR rv.published_at < $after
            OR (rv.published_at = $after AND rv.id < $after_id))
@@ -188,11 +197,13 @@ class ReviewService:
     async def state(self, user_id: str, order_id: str) -> dict[str, Any]:
         """What the order's party sees: their review, the other's once published, the window."""
         order = await self._order(user_id, order_id)
-        ids = [w["id"] for w in order["written"]]
-        reviews = [await self._one(i) for i in ids]
+        reviews = (
+            await self._store.run(OF_ORDER, {"order_id": order_id}) if order["written"] else []
+        )
         mine = next((r for r in reviews if r["author_id"] == user_id), None)
         theirs = next((r for r in reviews if r["author_id"] != user_id), None)
-        closes = (order["completed_at"] or 0) + self._window_ms if order["completed_at"] else None
+        done = order["completed_at"]
+        closes = done + self._window_ms if done else None
         open_ = order["status"] == "completed" and closes is not None and now_ms() < closes
         return {
             "order_id": order["id"],
