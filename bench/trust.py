@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import mannwhitneyu
 
 from bench.common import ROOT, machine
 from graph import embedded
@@ -38,19 +39,11 @@ BOOTSTRAP = 1000
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a random positive scores above a random negative), ties counting half."""
+    """P(a random positive scores above a random negative), ties counting half: the
+    Mann-Whitney U of the positives over the number of pairs."""
     if not len(positive) or not len(negative):
         return float("nan")
-    values = np.concatenate([positive, negative])
-    order = values.argsort(kind="mergesort")
-    ranks = np.empty(len(values))
-    sorted_values = values[order]
-    # average ranks for ties
-    _, first, counts = np.unique(sorted_values, return_index=True, return_counts=True)
-    averaged = first + (counts - 1) / 2 + 1
-    ranks[order] = np.repeat(averaged, counts)
-    positive_ranks = ranks[: len(positive)].sum()
-    u = positive_ranks - len(positive) * (len(positive) + 1) / 2
+    u = mannwhitneyu(positive, negative, method="asymptotic").statistic
     return float(u / (len(positive) * len(negative)))
 
 

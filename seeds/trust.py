@@ -37,7 +37,7 @@ def verify(users: list[dict[str, Any]], seed: int) -> None:
     rng = random.Random(f"verify-{seed}")
     for user in users:
         user["email_verified"] = rng.random() < EMAIL_SHARE
-        user["phone_verified"] = user["email_verified"] and rng.random() < PHONE_SHARE / 0.85
+        user["phone_verified"] = user["email_verified"] and rng.random() < PHONE_SHARE / EMAIL_SHARE
 
 
 def _review(
@@ -46,13 +46,13 @@ def _review(
     author_role: str,
     stars: int,
     now: int,
-    n: int,
+    review_id: str,
 ) -> dict[str, Any]:
     done = order["completed_at"]
     author = order["buyer"] if author_role == "buyer" else order["seller"]
     subject = order["seller"] if author_role == "buyer" else order["buyer"]
     return {
-        "id": f"seed-v{n:08d}",
+        "id": review_id,
         "order_id": order["id"],
         "author": author,
         "subject": subject,
@@ -91,7 +91,7 @@ def review_deals(orders: list[dict[str, Any]], seed: int, now: int) -> list[dict
         for role, share in (("buyer", 0.65), ("seller", 0.45)):
             if rng.random() < share:
                 stars = rng.choices(STARS, weights=STAR_WEIGHTS)[0]
-                out.append(_review(rng, order, role, stars, now, len(out) + 1))
+                out.append(_review(rng, order, role, stars, now, f"seed-v{len(out) + 1:08d}"))
     _publish(out, now)
     return out
 
@@ -145,8 +145,8 @@ def plant_rings(
         return row
 
     def rate(row: dict[str, Any], role: str, stars: int) -> None:
-        reviews.append(_review(rng, row, role, stars, now, len(reviews) + 1) | {"ring": True})
-        reviews[-1]["id"] = f"seed-ring-v{len(reviews):07d}"
+        review_id = f"seed-ring-v{len(reviews) + 1:07d}"
+        reviews.append(_review(rng, row, role, stars, now, review_id))
 
     for ring in range(rings):
         city = rng.choices(cities, weights=[c[3] for c in cities])[0]

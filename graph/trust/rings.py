@@ -65,15 +65,13 @@ class Ring:
 
 
 def _interactions(g: Subgraph) -> nx.Graph:
+    """Who dealt with or reviewed whom, undirected: a deal weighs 1, a review 0.5."""
+    weights: dict[tuple[str, str], float] = defaultdict(float)  # in the order met: reproducible
+    for a, b, w in [(*d, 1.0) for d in g.deals] + [(r[0], r[1], 0.5) for r in g.reviews]:
+        if a != b:
+            weights[(a, b) if a < b else (b, a)] += w
     graph = nx.Graph()
-    for buyer, seller in g.deals:
-        if buyer != seller:
-            w = graph.get_edge_data(buyer, seller, {"weight": 0.0})["weight"]
-            graph.add_edge(buyer, seller, weight=w + 1.0)
-    for author, subject, *_ in g.reviews:
-        if author != subject:
-            w = graph.get_edge_data(author, subject, {"weight": 0.0})["weight"]
-            graph.add_edge(author, subject, weight=w + 0.5)
+    graph.add_weighted_edges_from((a, b, w) for (a, b), w in weights.items())
     return graph
 
 
