@@ -280,7 +280,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         trust=trust,
         reports=Reports(store),
         moderation=Moderation(
-            store, cache, partial(end_sessions, sessions, notifier), pools.refresh
+            store, cache, partial(end_sessions, sessions, notifier), catalog.changed
         ),
     )
 

@@ -264,19 +264,19 @@ class Reports:
 
 class Moderation:
     """The admins' side; `end_sessions` revokes an account's tokens and closes its sockets,
-    `hidden` re-reads listings into the feed's pools."""
+    `changed` is the catalog's (browse caches dropped, listings re-read into the feed's pools)."""
 
     def __init__(
         self,
         store: GraphStore,
         cache: QueryCache,
         end_sessions: Callable[[str], Awaitable[None]],
-        hidden: Callable[[Iterable[str]], Awaitable[int]],
+        changed: Callable[[Iterable[str]], Awaitable[None]],
     ) -> None:
         self._store = store
         self._cache = cache
         self._end_sessions = end_sessions
-        self._hidden = hidden
+        self._changed = changed
 
     async def queue(self, status: str | None = "open", limit: int = 50) -> list[dict[str, Any]]:
         rows = await self._store.run(QUEUE, {"status": status, "limit": limit})
@@ -326,17 +326,17 @@ class Moderation:
         if action == "suspend" and row["applied"]:
             await self.after_suspension(report["owner_id"])
         elif action == "hide" and target == "product":
-            await self._cache.bump("catalog")
-            await self._hidden([report["target_id"]])
+            await self._changed([report["target_id"]])
         return {"action": action, "applied": int(row["applied"]), "closed": row["closed"]}
 
     async def after_suspension(self, user_id: str) -> None:
         """Everywhere the account showed: sessions, sockets, cached pages, the feed's pools."""
         await self._end_sessions(user_id)
-        await self._cache.bump("catalog")
         await self._cache.forget(f"hidden:{user_id}")
-        listings = [r["id"] for r in await self._store.run(LISTINGS_OF, {"user_id": user_id})]
-        await self._hidden(listings)
+        await self._changed(await self._listings(user_id))
+
+    async def _listings(self, user_id: str) -> list[str]:
+        return [r["id"] for r in await self._store.run(LISTINGS_OF, {"user_id": user_id})]
 
     async def user_id(self, ref: str) -> str:
         rows = await self._store.run(USER_BY_HANDLE, {"ref": ref})
@@ -349,9 +349,7 @@ class Moderation:
         params = {"user_id": user_id, "admin": admin, **event({"reason": reason})}
         if not await self._store.run(REINSTATE, params):
             raise Conflict(f"{ref} is not suspended")
-        await self._cache.bump("catalog")
-        listings = [r["id"] for r in await self._store.run(LISTINGS_OF, {"user_id": user_id})]
-        await self._hidden(listings)
+        await self._changed(await self._listings(user_id))
 
     async def mark_trusted(self, ref: str, admin: str, reason: str, trusted: bool) -> None:
         user_id = await self.user_id(ref)
