@@ -282,17 +282,19 @@ async def test_browse_through_http_pages_with_opaque_cursors(seeded, settings) -
     services, rows = seeded
     app = create_app(settings, name=f"vendr_{uuid.uuid4().hex[:8]}")
     app.ctx.services = services
-    api = Api(app)
-    want = [r["id"] for r in expected(rows, Browse(sort="price_asc", tags=("books",)))]
-    seen, url = [], "/v1/products?sort=price_asc&tags=books&limit=8"
-    while url:
-        response = await api.call("get", url)
-        assert response.status == 200, response.text
-        seen += [p["id"] for p in response.json["items"]]
-        cursor = response.json["next_cursor"]
-        url = f"/v1/products?sort=price_asc&tags=books&limit=8&cursor={cursor}" if cursor else ""
-    assert seen == want
-    wrong = await api.call(
-        "get", f"/v1/products?sort=newest&cursor={cursor or 'WyJwcmljZV9hc2MiLDEsIngiXQ'}"
-    )
-    assert wrong.status == 422
+    async with Api(app) as api:
+        want = [r["id"] for r in expected(rows, Browse(sort="price_asc", tags=("books",)))]
+        seen, url = [], "/v1/products?sort=price_asc&tags=books&limit=8"
+        while url:
+            response = await api.call("get", url)
+            assert response.status == 200, response.text
+            seen += [p["id"] for p in response.json["items"]]
+            cursor = response.json["next_cursor"]
+            url = (
+                f"/v1/products?sort=price_asc&tags=books&limit=8&cursor={cursor}" if cursor else ""
+            )
+        assert seen == want
+        wrong = await api.call(
+            "get", f"/v1/products?sort=newest&cursor={cursor or 'WyJwcmljZV9hc2MiLDEsIngiXQ'}"
+        )
+        assert wrong.status == 422

@@ -158,54 +158,56 @@ async def test_decks_over_many_users_hold_only_allowed_cards_with_true_reasons(
     settings = make_settings(data_dir)
     app = create_app(settings, name=f"vendr_{uuid.uuid4().hex[:8]}")
     app.ctx.services = seeded
-    api = Api(app)
-    users = [u["id"] for u in await read(seeded, "MATCH (u:User) RETURN u.id AS id ORDER BY id")]
-    rng = random.Random(4)
-    sample = rng.sample(users, 25)
-    # a few blocks and some sold listings, so exclusions have something to exclude
-    for user_id in sample[:5]:
-        other = rng.choice(users)
-        if other != user_id:
-            await seeded.accounts.block(user_id, other)
-    await seeded.store.run_text(
-        "MATCH (p:Product) WITH p ORDER BY p.hype DESC LIMIT 20 SET p.status = 'sold' RETURN 1",
-        {},
-        write=True,
-    )
-    await seeded.cache.bump("catalog")
-    inactive = {
-        r["id"]
-        for r in await read(
-            seeded, "MATCH (p:Product) WHERE p.status <> 'active' RETURN p.id AS id"
+    async with Api(app) as api:
+        users = [
+            u["id"] for u in await read(seeded, "MATCH (u:User) RETURN u.id AS id ORDER BY id")
+        ]
+        rng = random.Random(4)
+        sample = rng.sample(users, 25)
+        # a few blocks and some sold listings, so exclusions have something to exclude
+        for user_id in sample[:5]:
+            other = rng.choice(users)
+            if other != user_id:
+                await seeded.accounts.block(user_id, other)
+        await seeded.store.run_text(
+            "MATCH (p:Product) WITH p ORDER BY p.hype DESC LIMIT 20 SET p.status = 'sold' RETURN 1",
+            {},
+            write=True,
         )
-    }
-    owners = {
-        r["p"]: r["s"]
-        for r in await read(
-            seeded, "MATCH (s:User)-[:LISTED]->(p:Product) RETURN p.id AS p, s.id AS s"
-        )
-    }
-    total = 0
-    kinds: Counter[str] = Counter()
-    for user_id in sample:
-        token = await seeded.sessions.issue(user_id)
-        response = await api.call("get", "/v1/feed?limit=20", token)
-        assert response.status == 200, response.text
-        deck = response.json["items"]
-        me = await facts(seeded, user_id)
-        now = now_ms()
-        per_seller = Counter(owners[c["product"]["id"]] for c in deck)
-        assert max(per_seller.values(), default=0) <= 2
-        for card in deck:
-            pid = card["product"]["id"]
-            assert owners[pid] != user_id, "own listing"
-            assert pid not in me["touched"], "already swiped or saved"
-            assert pid not in inactive, "inactive listing"
-            assert owners[pid] not in me["blocked"], "blocked seller"
-            assert card["reasons"] and len(card["reasons"]) == len(card["explain"])
-            for reason in card["explain"]:
-                kinds[reason["kind"]] += 1
-                await check_reason(seeded, me, user_id, card, reason, now)
-        total += len(deck)
-    assert total > 200
-    assert kinds["liked"] and kinds["interest"] and kinds["distance"], kinds
+        await seeded.cache.bump("catalog")
+        inactive = {
+            r["id"]
+            for r in await read(
+                seeded, "MATCH (p:Product) WHERE p.status <> 'active' RETURN p.id AS id"
+            )
+        }
+        owners = {
+            r["p"]: r["s"]
+            for r in await read(
+                seeded, "MATCH (s:User)-[:LISTED]->(p:Product) RETURN p.id AS p, s.id AS s"
+            )
+        }
+        total = 0
+        kinds: Counter[str] = Counter()
+        for user_id in sample:
+            token = await seeded.sessions.issue(user_id)
+            response = await api.call("get", "/v1/feed?limit=20", token)
+            assert response.status == 200, response.text
+            deck = response.json["items"]
+            me = await facts(seeded, user_id)
+            now = now_ms()
+            per_seller = Counter(owners[c["product"]["id"]] for c in deck)
+            assert max(per_seller.values(), default=0) <= 2
+            for card in deck:
+                pid = card["product"]["id"]
+                assert owners[pid] != user_id, "own listing"
+                assert pid not in me["touched"], "already swiped or saved"
+                assert pid not in inactive, "inactive listing"
+                assert owners[pid] not in me["blocked"], "blocked seller"
+                assert card["reasons"] and len(card["reasons"]) == len(card["explain"])
+                for reason in card["explain"]:
+                    kinds[reason["kind"]] += 1
+                    await check_reason(seeded, me, user_id, card, reason, now)
+            total += len(deck)
+        assert total > 200
+        assert kinds["liked"] and kinds["interest"] and kinds["distance"], kinds
