@@ -241,16 +241,34 @@ class MoneyIO(Input):
         return self
 
 
+class ShippingIO(Input):
+    ships: bool
+    price: MoneyIO | None = None  # in the listing's currency; leave out when not stated
+
+    @model_validator(mode="after")
+    def price_only_when_shipped(self) -> ShippingIO:
+        if self.price is not None and not self.ships:
+            raise ValueError("a shipping price needs ships: true")
+        return self
+
+
 class ProductIn(Input):
     title: Title
     description: Description = ""
     price: MoneyIO
     condition: Condition = "not_specified"
     local_pickup: bool = True
+    shipping: ShippingIO | None = None
     location: PlaceIO | None = None
     tags: Annotated[list[TagText], Field(max_length=10)] = []
     image_ids: Annotated[list[ImageId], Field(min_length=1, max_length=5)]
     quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+
+    @model_validator(mode="after")
+    def some_way_to_get_it(self) -> ProductIn:
+        if not self.local_pickup and not (self.shipping and self.shipping.ships):
+            raise ValueError("offer local pickup, shipping or both")
+        return self
 
 
 class ProductPatch(Input):
@@ -259,6 +277,7 @@ class ProductPatch(Input):
     price: MoneyIO | None = None
     condition: Condition | None = None
     local_pickup: bool | None = None
+    shipping: ShippingIO | None = None
     location: PlaceIO | None = None
     tags: Annotated[list[TagText], Field(max_length=10)] | None = None
     image_ids: Annotated[list[ImageId], Field(min_length=1, max_length=5)] | None = None
@@ -347,6 +366,11 @@ class Seller(BaseModel):
     trust_score: float
 
 
+class ShippingOut(BaseModel):
+    ships: bool
+    price: dict[str, int | str] | None  # {amount, currency}; null when not stated
+
+
 class ProductOut(BaseModel):
     id: str
     title: str
@@ -354,6 +378,7 @@ class ProductOut(BaseModel):
     price: dict[str, int | str]
     condition: Condition
     local_pickup: bool
+    shipping: ShippingOut
     location: PlaceIO | None
     status: Literal["active", "reserved", "sold", "expired", "hidden", "deleted"]
     quantity: int
@@ -443,6 +468,11 @@ class FeedQuery(Query):
     near: Near | None = None
     radius_km: Annotated[float, Field(gt=0, le=500)] | None = None
     limit: Annotated[int, Field(ge=1, le=50)] = 20
+    fresh: bool = False  # start a new swipe session instead of dealing the next page
+
+
+class Interests(Input):
+    tags: Annotated[list[TagText], Field(max_length=10)]
 
 
 class FeedCard(BaseModel):

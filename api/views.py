@@ -131,6 +131,12 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
         "price": {"amount": row["price"], "currency": row["currency"]},
         "condition": row["condition"],
         "local_pickup": bool(row["local_pickup"]),
+        "shipping": {
+            "ships": bool(row.get("ships")),
+            "price": {"amount": row["shipping_price"], "currency": row["currency"]}
+            if row.get("ships") and row.get("shipping_price") is not None
+            else None,
+        },
         "location": place(row.get("location")),
         "status": row["status"],
         "quantity": int(row["quantity"]) if row.get("quantity") is not None else 1,

@@ -222,13 +222,18 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     )
     limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
-    browse = BrowseService(store, cache, promoted_cap=settings.promoted_per_page)
+    browse = BrowseService(
+        store,
+        cache,
+        promoted_cap=settings.promoted_per_page,
+        pickup_radius_km=settings.pickup_radius_km,
+    )
     pools = Pools(store, redis, settings.redis_prefix)
     notifier = Notifier(redis, settings.redis_prefix)
     catalog = CatalogService(store, settings.listing_ttl_days, cache, pools, notifier)
     timers, pushes = Timers(settings), Pushes(notifier)
     secret = await server_secret(redis, settings.redis_prefix)
-    searches = SavedSearches(store, settings.max_saved_searches)
+    searches = SavedSearches(store, settings.max_saved_searches, settings.pickup_radius_km * 1000.0)
     outbox = Outbox(
         store, redis, notifier, settings, make_mailer(settings), make_sms(settings), searches
     )
@@ -258,7 +263,9 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         jobs=Jobs(store, blobs, cache, pools, redis, settings, reviews, trust),
         messaging=MessagingService(store, pools),
         pools=pools,
-        feed=FeedService(store, browse, pools, settings.promoted_per_page),
+        feed=FeedService(
+            store, browse, pools, redis, settings.redis_prefix, settings.promoted_per_page
+        ),
         notifier=notifier,
         orders=orders,
         offers=offers,

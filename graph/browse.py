@@ -69,6 +69,13 @@ NEAR_FILTER = """WITH p
 WHERE $near IS NULL OR {{distance}}(p.location, point($near)) <= $radius_m
 """
 
+# Seen from a place, a listing offered for local pickup only counts within the pickup radius
+# (`VENDR_PICKUP_RADIUS_KM`): nobody drives across a country for a lamp. The feed's read-back
+# uses the same condition.
+PICKUP_ONLY_NEAR = """($near IS NULL OR coalesce(p.ships, false) OR NOT p.local_pickup
+     OR {{distance}}(p.location, point($near)) <= $pickup_m)"""
+PICKUP_FILTER = "WITH p\nWHERE " + PICKUP_ONLY_NEAR + "\n"
+
 # distances rounded to the millimetre survive the text round trip, so cursors compare exactly;
 # computed before LIMIT only when the page is sorted by them
 DISTANCE = """WITH p, round({{distance}}(p.location, point($near)) * 1000.0) / 1000.0 AS d
@@ -169,6 +176,7 @@ def _browse_statement(entry: str, sort: str, tagged: bool) -> Statement:
         + (TAG_FILTER if tagged else "")
         + FILTERS
         + ("" if entry == "near" else NEAR_FILTER)
+        + PICKUP_FILTER
         + (DISTANCE if sort == "distance" else NO_DISTANCE)
         + "WHERE $after_id IS NULL OR "
         + spec.after
@@ -442,9 +450,11 @@ class BrowseService:
         cache: QueryCache,
         planner: Planner | None = None,
         promoted_cap: int = 2,
+        pickup_radius_km: float = 50.0,
     ) -> None:
         self._store = store
         self._cache = cache
+        self.pickup_m = pickup_radius_km * 1000.0
         self._planner = planner or Planner(store, cache)
         self._promoted_cap = promoted_cap
         self._hint: dict[str, int] = {}  # sort -> the window index that last filled a first page
@@ -479,6 +489,7 @@ class BrowseService:
             "tags": tags,
             "near": {"latitude": cmd.near.lat, "longitude": cmd.near.lon} if cmd.near else None,
             "radius_m": radius_km * 1000.0,
+            "pickup_m": self.pickup_m,
             "min_price": cmd.min_price,
             "max_price": cmd.max_price,
             "currency": cmd.currency,

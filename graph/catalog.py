@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from graph.cache import QueryCache
-from graph.commands import CreateProduct, Place, UpdateProduct
+from graph.commands import CreateProduct, Money, Place, Shipping, UpdateProduct
 from graph.errors import Conflict, Forbidden, Invalid, NotFound
 from graph.ids import event, new_id, now_ms
 from graph.notify.outbox import OUTBOX_NODE, SAVERS_OUTBOX, record, savers
@@ -37,6 +37,7 @@ OPTIONAL MATCH (s)-[:OWNS]->(shop:Shop)
 OPTIONAL MATCH (s)-[:HAS_AVATAR]->(avatar:Image)
 RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS price,
        p.currency AS currency, p.condition AS condition, p.local_pickup AS local_pickup,
+       coalesce(p.ships, false) AS ships, p.shipping_price AS shipping_price,
        p.location AS location, p.status AS status, p.quantity AS quantity,
        p.created_at AS created_at, p.updated_at AS updated_at, p.expires_at AS expires_at,
        p.hype AS hype, p.boost AS boost, p.promoted_until AS promoted_until,
@@ -56,7 +57,9 @@ CONTEXT = statement(
     OPTIONAL MATCH (owner:User)-[:LISTED]->(p:Product {id: $product_id})
     RETURN u.kind AS kind, u.location IS NOT NULL AS has_location,
            [(u)-[:UPLOADED]->(i:Image) WHERE i.id IN $image_ids | i.id] AS owned_images,
-           owner.id AS owner_id, p.status AS status, p.quantity AS quantity
+           owner.id AS owner_id, p.status AS status, p.quantity AS quantity,
+           p.currency AS currency, p.local_pickup AS local_pickup,
+           coalesce(p.ships, false) AS ships, p.shipping_price AS shipping_price
     """,
 )
 
@@ -68,6 +71,7 @@ CREATE = statement(
     WHERE size(owned) = size($image_ids) AND ($location IS NOT NULL OR s.location IS NOT NULL)
     CREATE (p:Product {id: $id, title: $title, description: $description, price: $price,
                        currency: $currency, condition: $condition, local_pickup: $local_pickup,
+                       ships: $ships, shipping_price: $shipping_price,
                        status: 'active', quantity: $quantity, created_at: $now, updated_at: $now,
                        expires_at: $expires_at, hype: 0.0, seller_id: $user_id})
     SET p.location = CASE WHEN $location IS NULL THEN s.location ELSE point($location) END
@@ -177,6 +181,35 @@ def _location(place: Place | None) -> dict[str, float] | None:
     return {"latitude": place.lat, "longitude": place.lon} if place else None
 
 
+def _shipping(
+    shipping: Shipping | None, local_pickup: bool, currency: str, was: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The listing's `ships` and `shipping_price` once this change is made (`was`: the stored
+    listing, for an edit that leaves shipping as it is). Refuses a listing nobody can get."""
+    if shipping is None and was is not None:
+        shipping = Shipping(bool(was["ships"]))
+        if was["shipping_price"] is not None:
+            if currency != was["currency"]:
+                raise Invalid(
+                    "restate the shipping price in the listing's new currency",
+                    errors={"shipping": "price in the old currency"},
+                )
+            shipping = Shipping(True, Money(int(was["shipping_price"]), currency))
+    ships = bool(shipping and shipping.ships)
+    if not local_pickup and not ships:
+        raise Invalid(
+            "offer local pickup, shipping or both",
+            errors={"shipping": "neither pickup nor shipping"},
+        )
+    price = shipping.price if shipping else None
+    if price is not None and price.currency != currency:
+        raise Invalid(
+            f"the shipping price is in the listing's currency ({currency})",
+            errors={"shipping": "currency differs from the price's"},
+        )
+    return {"ships": ships, "shipping_price": price.amount if price else None}
+
+
 class CatalogService:
     def __init__(
         self,
@@ -246,6 +279,7 @@ class CatalogService:
             "currency": cmd.price.currency,
             "condition": cmd.condition,
             "local_pickup": cmd.local_pickup,
+            **_shipping(cmd.shipping, cmd.local_pickup, cmd.price.currency, None),
             "quantity": cmd.quantity,
             "location": _location(cmd.location),
             "image_ids": list(cmd.image_ids),
@@ -323,6 +357,13 @@ class CatalogService:
         }
         if cmd.price is not None:
             changes |= {"price": cmd.price.amount, "currency": cmd.price.currency}
+        if cmd.shipping is not None or cmd.local_pickup is not None or cmd.price is not None:
+            changes |= _shipping(
+                cmd.shipping,
+                ctx["local_pickup"] if cmd.local_pickup is None else cmd.local_pickup,
+                changes.get("currency", ctx["currency"]),
+                ctx,
+            )
         if cmd.status == ctx["status"]:
             changes.pop("status", None)
         if not shop:  # a person's one unit is the deals' to take and give back

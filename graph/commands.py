@@ -55,6 +55,14 @@ class Money:
 
 
 @dataclass(frozen=True)
+class Shipping:
+    """Whether the seller posts the item, and for how much (None: price not stated)."""
+
+    ships: bool
+    price: Money | None = None
+
+
+@dataclass(frozen=True)
 class CreateProduct:
     owner_id: str
     title: str
@@ -63,6 +71,7 @@ class CreateProduct:
     description: str = ""
     condition: Condition = "not_specified"
     local_pickup: bool = True
+    shipping: Shipping | None = None  # None: not shipped
     location: Place | None = None
     tags: tuple[str, ...] = ()
     quantity: int = 1
@@ -77,6 +86,7 @@ class UpdateProduct:
     price: Money | None = None
     condition: Condition | None = None
     local_pickup: bool | None = None
+    shipping: Shipping | None = None  # None: unchanged
     location: Place | None = None
     tags: tuple[str, ...] | None = None
     image_ids: tuple[str, ...] | None = None

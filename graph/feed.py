@@ -18,14 +18,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from graph.browse import DEFAULT_RADIUS_KM, BrowseService
+import orjson
+import redis.asyncio as aioredis
+
+from graph.browse import DEFAULT_RADIUS_KM, PICKUP_ONLY_NEAR, BrowseService
 from graph.catalog import PRODUCT_VIEW
 from graph.commands import Place
+from graph.deals.common import money_text
 from graph.errors import Invalid, NotFound
 from graph.geo import haversine_m
 from graph.ids import event, now_ms
 from graph.pools import Item, Pools
 from graph.store import GraphStore, Statement, statement
+from graph.tags import normalise_all
 
 DAY_MS = 86_400_000
 MAX_PER_SELLER = 2
@@ -34,6 +39,9 @@ NEW_DAYS = 3
 SEEDS, LIKERS, THEIR_LIKES = 10, 15, 8  # co-like fan-out caps
 TOP_TAGS = 5
 COLIKED_MAX = 80
+SESSION_SIZE = 120  # candidates a session ranks at once: six pages of 20
+SESSION_PER_SELLER = 6  # in a session's ranking (a page still deals at most MAX_PER_SELLER)
+SESSION_TTL_S = 1800  # an idle session (and what it dealt) is forgotten after this
 
 WEIGHTS = {
     "affinity": 0.35,
@@ -165,6 +173,33 @@ INTERESTS = statement(
     """,
 )
 
+STATED = statement(
+    "feed.stated_interests",
+    """
+    MATCH (me:User {id: $user_id})-[i:INTERESTED_IN]->(t:Tag)
+    RETURN t.name AS tag ORDER BY tag
+    """,
+)
+
+# stated interests replace the old ones; they weigh as much as one recent like each
+SET_INTERESTS = statement(
+    "feed.set_interests",
+    """
+    MATCH (me:User {id: $user_id})
+    WHERE me.status = 'active'
+    OPTIONAL MATCH (me)-[old:INTERESTED_IN]->(:Tag)
+    DELETE old
+    WITH DISTINCT me
+    FOREACH (name IN $tags |
+      MERGE (t:Tag {name: name})
+      CREATE (me)-[:INTERESTED_IN {weight: 1.0, at: $now}]->(t))
+    CREATE (e:Event {id: $event_id, type: 'user.interests', at: $now, actor_id: $user_id,
+                     subject_id: $user_id, data: $event_data})
+    RETURN me.id AS id
+    """,
+    write=True,
+)
+
 COLIKED = statement(
     "feed.coliked",
     """
@@ -204,15 +239,20 @@ SEEN = statement(
     """,
 )
 
-DETAILS = statement(
-    "feed.details",
+# a page of the session read back just before it is dealt: what the graph says now decides
+CARDS = statement(
+    "feed.cards",
     """
+    MATCH (me:User {id: $user_id})
     UNWIND $ids AS id
     MATCH (p:Product {id: id})
-    WITH p
+    WITH me, p
     MATCH (s:User)-[:LISTED]->(p)
     WHERE p.status = 'active' AND p.expires_at > $now AND s.status = 'active'
-      AND NOT s.id IN $hidden_sellers
+      AND s.id <> me.id AND NOT (me)-[:BLOCKED]-(s) AND NOT (me)-[:LIKED|PASSED|SAVED]->(p)
+      AND """
+    + PICKUP_ONLY_NEAR
+    + """
     WITH p, s
     """
     + PRODUCT_VIEW,
@@ -276,8 +316,10 @@ def ranked(
     now: int,
     limit: int,
     promoted_cap: int | None = None,
+    per_seller: int = MAX_PER_SELLER,
 ) -> list[tuple[float, Candidate, dict[str, float]]]:
-    """Best first, at most two per seller, at most `promoted_cap` promoted, at most `limit`."""
+    """Best first, at most `per_seller` per seller and `promoted_cap` promoted, at most
+    `limit`."""
     top = max(weights.values(), default=0.0)
     scored = []
     for cand in candidates.values():
@@ -285,47 +327,33 @@ def ranked(
         scored.append((value, cand.row["id"], cand, parts))
     scored.sort(key=lambda s: (-s[0], s[1]))
     out = []
-    per_seller: Counter[str] = Counter()
+    sellers: Counter[str] = Counter()
     promotions = 0
     for value, _, cand, parts in scored:
         seller = cand.row["seller_id"]
-        if per_seller[seller] >= MAX_PER_SELLER:
+        if sellers[seller] >= per_seller:
             continue
         if promoted_cap is not None and promoted(cand.row, now):
             if promotions >= promoted_cap:
                 continue  # paid boosts do not crowd out the rest of the deck
             promotions += 1
-        per_seller[seller] += 1
+        sellers[seller] += 1
         out.append((value, cand, parts))
         if len(out) == limit:
             break
     return out
 
 
-def rank(
-    candidates: dict[str, Candidate],
-    weights: dict[str, float],
-    liked_tags: dict[str, str],
-    now: int,
-    limit: int,
-    promoted_cap: int | None = None,
-) -> list[Card]:
-    """Score every candidate, then deal the deck best first, at most two cards per seller and
-    `promoted_cap` promoted ones."""
-    return [
-        Card(cand.row, round(value, 4), reasons(cand, parts, weights, liked_tags, now))
-        for value, cand, parts in ranked(candidates, weights, now, limit, promoted_cap)
-    ]
-
-
 def reasons(
     cand: Candidate,
     parts: dict[str, float],
     weights: dict[str, float],
-    liked_tags: dict[str, str],
+    liked_tags: dict[str, str | None],
     now: int,
+    pickup_m: float = math.inf,
 ) -> list[dict[str, Any]]:
-    """Why this card: each reason is a checkable fact about the data, strongest first."""
+    """Why this card: each reason is a checkable fact about the data, strongest first. The
+    distance is a reason only where the item can be picked up; further away, that it ships."""
     p = cand.row
     tags = sorted(p.get("tags") or [], key=lambda t: -weights.get(t, 0.0))
     out: list[dict[str, Any]] = []
@@ -342,9 +370,19 @@ def reasons(
         out.append(
             {"kind": "interest", "tag": liked[0], "text": f"matches your interest in #{liked[0]}"}
         )
-    if p.get("distance_m") is not None:
-        km = p["distance_m"] / 1000
+    distance = p.get("distance_m")
+    if distance is not None and p.get("local_pickup", True) and distance <= pickup_m:
+        km = distance / 1000
         out.append({"kind": "distance", "km": round(km, 1), "text": f"{km:.1f} km away"})
+    elif p.get("ships"):
+        price = p.get("shipping_price")
+        if price is None:
+            text = "ships to you"
+        else:
+            text = (
+                f"ships for {money_text(int(price), p['currency'])}" if price else "free shipping"
+            )
+        out.append({"kind": "ships", "text": text})
     hype = float(p.get("hype") or 0.0) - boost  # popular by engagement, not by the boost
     if hype >= POPULAR_HYPE and tags:
         out.append({"kind": "popular", "tag": tags[0], "text": f"popular in #{tags[0]}"})
@@ -363,13 +401,27 @@ def reasons(
 
 
 class FeedService:
+    """Decks come from a swipe session: one ranking of up to SESSION_SIZE candidates kept in
+    Redis, dealt a page at a time. Each page is read back from the graph just before it is
+    shown (still active, seller not blocked, not swiped or saved since), and no card is dealt
+    twice in a session; when the ranking runs dry it is computed again, without what was
+    dealt already."""
+
     def __init__(
-        self, store: GraphStore, browse: BrowseService, pools: Pools, promoted_cap: int = 2
+        self,
+        store: GraphStore,
+        browse: BrowseService,
+        pools: Pools,
+        redis: aioredis.Redis,
+        prefix: str,
+        promoted_cap: int = 2,
     ) -> None:
         self._promoted_cap = promoted_cap
         self._store = store
         self._browse = browse
         self._pools = pools
+        self._redis = redis
+        self._p = prefix + "deck:"
 
     async def swipe(self, user_id: str, product_id: str, direction: str) -> None:
         params = {"user_id": user_id, "product_id": product_id, **event({"dir": direction})}
@@ -420,10 +472,76 @@ class FeedService:
         if rows:
             await self._pools.mark_engaged(product_id)
 
+    async def interests(self, user_id: str) -> list[str]:
+        return [row["tag"] for row in await self._store.run(STATED, {"user_id": user_id})]
+
+    async def set_interests(self, user_id: str, tags: list[str]) -> list[str]:
+        """Replace the tags this person said they are into (what a deck starts from before
+        they have liked anything)."""
+        names = normalise_all(tags, field="tags")
+        rows = await self._store.run(
+            SET_INTERESTS, {"user_id": user_id, "tags": names, **event({"tags": names})}
+        )
+        if not rows:
+            raise NotFound("no such user")
+        await self.forget_session(user_id)
+        return sorted(names)
+
+    async def forget_session(self, user_id: str) -> None:
+        """What the session ranked no longer holds (stated interests changed): start again."""
+        await self._redis.delete(self._p + user_id, self._p + user_id + ":dealt")
+
     async def deck(
-        self, user_id: str, near: Place | None, radius_km: float | None, limit: int
+        self,
+        user_id: str,
+        near: Place | None,
+        radius_km: float | None,
+        limit: int,
+        fresh: bool = False,
     ) -> list[Card]:
+        """The next `limit` cards of this person's session (a new session when there is none,
+        the place or radius asked for changed, or `fresh`)."""
         now = now_ms()
+        key, dealt_key = self._p + user_id, self._p + user_id + ":dealt"
+        where = [[near.lat, near.lon] if near else None, radius_km]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.smembers(dealt_key)
+        raw, dealt_raw = await pipe.execute()
+        session = orjson.loads(raw) if raw else None
+        dealt = {_text(x) for x in dealt_raw}
+        computed = False
+        if fresh or session is None or session["where"] != where:
+            session, dealt, computed = (
+                await self._session(user_id, near, radius_km, set(), now),
+                set(),
+                True,
+            )
+            session["where"] = where
+        cards, gone = await self._deal(user_id, session, dealt, limit, now, [])
+        if len(cards) < limit and not computed:  # ran dry: rank again, without what was dealt
+            dealt |= gone | {c.product["id"] for c in cards}
+            session = await self._session(user_id, near, radius_km, dealt, now)
+            session["where"] = where
+            more, more_gone = await self._deal(
+                user_id, session, dealt, limit - len(cards), now, cards
+            )
+            cards, gone = cards + more, gone | more_gone
+        taken = gone | {c.product["id"] for c in cards}
+        pipe = self._redis.pipeline(transaction=True)
+        if computed:
+            pipe.delete(dealt_key)
+        pipe.set(key, orjson.dumps(session), ex=SESSION_TTL_S)
+        if taken:
+            pipe.sadd(dealt_key, *taken)
+        pipe.expire(dealt_key, SESSION_TTL_S)
+        await pipe.execute()
+        return cards
+
+    async def _session(
+        self, user_id: str, near: Place | None, radius_km: float | None, skip: set[str], now: int
+    ) -> dict[str, Any]:
+        """Rank up to SESSION_SIZE candidates on what the pools know of them."""
         profile, interests, hidden, colikes = await asyncio.gather(
             self._store.run(PROFILE, {"user_id": user_id}),
             self._store.run(INTERESTS, {"user_id": user_id}),
@@ -445,54 +563,101 @@ class FeedService:
         if near is None and me["location"]:
             near = Place(me["location"]["latitude"], me["location"]["longitude"])
         weights = tag_weights(profile, me["interests"])
-        liked_tags = {t: row["id"] for row in reversed(profile) for t in row["tags"]}
+        # tags you liked things in (the latest such listing) and tags you said you are into
+        liked_tags: dict[str, str | None] = {i["tag"]: None for i in me["interests"] if i["tag"]}
+        liked_tags |= {t: row["id"] for row in reversed(profile) for t in row["tags"]}
         paths = {row["id"]: row["paths"] for row in colikes}
-        best_seed = {row["id"]: (row["seed_id"], row["seed_title"]) for row in colikes}
+        seeds = {row["id"]: [row["seed_id"], row["seed_title"]] for row in colikes}
         top_tags = sorted(weights, key=lambda t: (-weights[t], t))[:TOP_TAGS]
         radius_m = (radius_km or DEFAULT_RADIUS_KM) * 1000.0
-        pooled = await self._pools.candidates(near, radius_m, top_tags, paths, now)
+        pickup_m = self._browse.pickup_m
+        pooled = await self._pools.candidates(near, radius_m, top_tags, paths, now, pickup_m)
         items = {
             pid: item
             for pid, item in pooled.items()
-            if item.seller_id != user_id and item.seller_id not in hidden
+            if item.seller_id != user_id and item.seller_id not in hidden and pid not in skip
         }
         if items:
             seen = await self._store.run(SEEN, {"user_id": user_id, "ids": list(items)})
             for pid in seen[0]["ids"] if seen else ():
                 items.pop(pid, None)
-        # rank on what the pools know, then read the best from the graph (which has the last
-        # word on what may be shown) and rank those again on what it says
         rough = {
-            pid: self._candidate(_row(item, near), pid, paths, best_seed)
+            pid: Candidate(_row(item, near), paths.get(pid, 0), _seed(seeds.get(pid)))
             for pid, item in items.items()
         }
-        order = [c.row["id"] for _, c, _ in ranked(rough, weights, now, len(rough))]
-        chunk = limit + max(10, limit // 2)
-        read: dict[str, Candidate] = {}
-        deck: list[Card] = []
-        for start in range(0, min(len(order), 3 * chunk), chunk):
-            params = {
-                "ids": order[start : start + chunk],
-                "now": now,
-                "hidden_sellers": hidden,
-                "near": _point(near),
-            }
-            # distances from the reader's own point, measured by the graph
-            for row in await self._store.run(DETAILS, params):
-                read[row["id"]] = self._candidate(row, row["id"], paths, best_seed)
-            deck = rank(read, weights, liked_tags, now, limit, self._promoted_cap)
-            if len(deck) == limit:
-                break
-        return deck
+        best = ranked(rough, weights, now, SESSION_SIZE, per_seller=SESSION_PER_SELLER)
+        order = [cand.row["id"] for _, cand, _ in best]
+        return {
+            "near": _point(near),
+            "weights": weights,
+            "liked_tags": liked_tags,
+            "order": order,
+            "paths": {pid: paths[pid] for pid in order if pid in paths},
+            "seeds": {pid: seeds[pid] for pid in order if pid in seeds},
+        }
 
-    @staticmethod
-    def _candidate(
-        row: dict[str, Any],
-        pid: str,
-        paths: dict[str, int],
-        best_seed: dict[str, tuple[str, str]],
-    ) -> Candidate:
-        return Candidate(row, paths.get(pid, 0), best_seed.get(pid))
+    async def _deal(
+        self,
+        user_id: str,
+        session: dict[str, Any],
+        dealt: set[str],
+        limit: int,
+        now: int,
+        already: list[Card],
+    ) -> tuple[list[Card], set[str]]:
+        """The next cards of the session's order, each read back from the graph first; returns
+        them and the ids that may no longer be shown (sold, blocked, swiped...)."""
+        weights, liked_tags = session["weights"], session["liked_tags"]
+        top = max(weights.values(), default=0.0)
+        order = [pid for pid in session["order"] if pid not in dealt]
+        per_seller = Counter(c.product["seller_id"] for c in already)
+        promotions = sum(promoted(c.product, now) for c in already)
+        chunk = limit + max(10, limit // 2)
+        out: list[tuple[float, Card]] = []
+        gone: set[str] = set()
+        pickup_m = self._browse.pickup_m
+        for start in range(0, len(order), chunk):
+            ids = order[start : start + chunk]
+            params = {
+                "user_id": user_id,
+                "ids": ids,
+                "now": now,
+                "near": session["near"],
+                "pickup_m": pickup_m,
+            }
+            rows = {row["id"]: row for row in await self._store.run(CARDS, params)}
+            for pid in ids:
+                row = rows.get(pid)
+                if row is None:
+                    gone.add(pid)
+                    continue
+                if per_seller[row["seller_id"]] >= MAX_PER_SELLER:
+                    continue  # left for a later page
+                if promoted(row, now):
+                    if promotions >= self._promoted_cap:
+                        continue  # paid boosts do not crowd out the rest of the page
+                    promotions += 1
+                per_seller[row["seller_id"]] += 1
+                cand = Candidate(
+                    row, int(session["paths"].get(pid, 0)), _seed(session["seeds"].get(pid))
+                )
+                value, parts = score(cand, weights, top, now)
+                why = reasons(cand, parts, weights, liked_tags, now, pickup_m)
+                out.append((value, Card(row, round(value, 4), why)))
+                if len(out) == limit:
+                    break
+            if len(out) == limit:
+                break
+        out.sort(key=lambda vc: (-vc[0], vc[1].product["id"]))
+        return [card for _, card in out], gone
+
+
+def _seed(value: list[str] | None) -> tuple[str, str] | None:
+    return (value[0], value[1]) if value else None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _row(item: Item, near: Place | None) -> dict[str, Any]:

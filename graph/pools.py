@@ -54,6 +54,7 @@ OPTIONAL MATCH (p)-[:TAGGED]->(t:Tag)
 RETURN p.id AS id, p.status AS status, s.id AS seller_id, s.status AS seller_status,
        s.trust_score AS trust, p.created_at AS created_at, p.expires_at AS expires_at,
        p.hype AS hype, p.location.latitude AS lat, p.location.longitude AS lon,
+       p.local_pickup AND NOT coalesce(p.ships, false) AS pickup_only,
        collect(t.name) AS tags
 """
 
@@ -92,6 +93,7 @@ class Item:
     lon: float | None
     tags: tuple[str, ...]
     trust: float
+    pickup_only: bool = False  # local pickup, not shipped
 
     def pack(self) -> bytes:
         return orjson.dumps(
@@ -104,13 +106,14 @@ class Item:
                 self.lon,
                 self.tags,
                 self.trust,
+                self.pickup_only,
             ]
         )
 
     @classmethod
     def unpack(cls, item_id: str, raw: bytes | str) -> Item:
-        s, c, x, h, la, lo, t, tr = orjson.loads(raw)
-        return cls(item_id, s, c, x, h, la, lo, tuple(t), tr)
+        s, c, x, h, la, lo, t, tr, *rest = orjson.loads(raw)  # generations before pickup_only
+        return cls(item_id, s, c, x, h, la, lo, tuple(t), tr, bool(rest and rest[0]))
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Item | None:
@@ -127,6 +130,7 @@ class Item:
             lon=row.get("lon"),
             tags=tuple(sorted(row.get("tags") or ())),
             trust=float(row.get("trust") or 0.0),
+            pickup_only=bool(row.get("pickup_only")),
         )
 
     def pools(self) -> list[tuple[str, str, float]]:
@@ -219,10 +223,12 @@ class Pools:
         tags: list[str],
         also: Iterable[str],
         now: int,
+        pickup_m: float = math.inf,
     ) -> dict[str, Item]:
         """The pools' best around `near` (within `radius_m`) and in `tags` anywhere, plus the
         listings in `also`, with their facts. Expired ones and those the pools no longer hold
-        are left out; so is what came only from around `near` but lies beyond the radius."""
+        are left out; so is what came only from around `near` but lies beyond the radius, and
+        what is offered for pickup only further from `near` than `pickup_m`."""
         gen = await self.generation()
         reads: list[tuple[str, int, bool]] = [(f"tag:{t}", 30, False) for t in tags]
         if near is not None:
@@ -256,6 +262,8 @@ class Pools:
             if item.expires_at <= now:
                 continue
             if only_local[pid] and not _within(item, near, radius_m):
+                continue
+            if item.pickup_only and near is not None and not _within(item, near, pickup_m):
                 continue
             items[pid] = item
         return items

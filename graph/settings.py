@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = 30.0
     hype_full_seconds: float = 600.0
     feed_pools_rebuild_seconds: float = 900.0
+    pickup_radius_km: float = Field(
+        50.0,
+        gt=0,
+        le=20_000,
+        description="a listing offered for local pickup only is not shown to people further away",
+    )
     max_request_bytes: int = 12 * 1024 * 1024
     max_json_bytes: int = 64 * 1024
     max_image_bytes: int = 10 * 1024 * 1024

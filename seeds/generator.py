@@ -7,6 +7,7 @@ Everything is a pure function of (sizes, seed, now): the same call gives the sam
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterator
@@ -226,7 +227,14 @@ def generate(
     rings: int = 0,
     ring_size: int = 8,
     ring_phone_share: float = 0.0,
+    local_share: float = LOCAL_SHARE,
+    quality: float = 0.0,
+    style: float = 0.0,
 ) -> Dataset:
+    """A marketplace whose people like by hidden tastes. `local_share` of what they look at is
+    in their own city (the rest is what ships). With `quality` > 0 listings differ in appeal
+    (log-normal spread: better ones are seen and liked more); with `style` in (0, 1] people
+    prefer two of each category's tags (how strongly their likes follow them)."""
     rng = random.Random(seed)
     data = Dataset(tastes=tastes(seed, users))
     city_weights = [c[3] for c in CITIES]
@@ -295,7 +303,9 @@ def generate(
             }
         )
         by_category[cat_index].append(j)
-    _interactions(rng, data, homes, by_category, interactions, now)
+    _shipping(data.products, data.users, seed)
+    structure = Structure.draw(data, seed, quality, style)
+    _interactions(rng, data, homes, by_category, interactions, now, local_share, structure)
     verify(data.users, seed)
     if deals:  # some likes became offers and orders (they change stock and statuses)
         data.deals = generate_deals(data.products, data.interactions["LIKED"], seed=seed, now=now)
@@ -315,6 +325,59 @@ def generate(
     return data
 
 
+def _shipping(products: list[dict[str, Any]], users: list[dict[str, Any]], seed: int) -> None:
+    """Shops mostly ship; people sometimes. A listing not offered for pickup always ships.
+    Drawn from a stream of its own: the rest of the data does not change with it."""
+    rng = random.Random(f"shipping-{seed}")
+    kind = {u["id"]: u["kind"] for u in users}
+    for p in products:
+        share = 0.9 if kind[p["owner"]] == "business" else 0.3
+        p["ships"] = not p["local_pickup"] or rng.random() < share
+        p["shipping_price"] = (
+            (0 if rng.random() < 0.2 else rng.choice((395, 495, 695, 995))) if p["ships"] else None
+        )
+
+
+@dataclass
+class Structure:
+    """Hidden appeal per listing and preferred tags per person and category (empty when off)."""
+
+    appeal: list[float] = field(default_factory=list)
+    style: float = 0.0
+    liked_tags: list[list[frozenset[str]]] = field(default_factory=list)  # user -> category -> tags
+
+    @classmethod
+    def draw(cls, data: Dataset, seed: int, quality: float, style: float) -> Structure:
+        out = cls(style=style)
+        if quality > 0:
+            rng = random.Random(f"quality-{seed}")
+            out.appeal = [math.exp(rng.gauss(0, quality)) for _ in data.products]
+        if style > 0:
+            rng = random.Random(f"style-{seed}")
+            out.liked_tags = [
+                [frozenset(rng.sample(cat.tags, min(2, len(cat.tags)))) for cat in TAXONOMY]
+                for _ in data.users
+            ]
+        return out
+
+    def like_factor(self, u: int, j: int, product: dict[str, Any]) -> float:
+        factor = self.appeal[j] if self.appeal else 1.0
+        if self.liked_tags:
+            cat = product["category"]
+            own = [t for t in product["tags"] if t != TAXONOMY[cat].name]
+            share = sum(t in self.liked_tags[u][cat] for t in own) / len(own) if own else 0.0
+            # 2 preferred of the category's tags: a random listing's share is about 2/len(tags)
+            typical = 2 / len(TAXONOMY[cat].tags)
+            factor *= 1 - self.style + self.style * share / typical
+        return factor
+
+
+def _pick(rng: random.Random, pool: list[int], weights: dict[int, list[float]], key: int) -> int:
+    """A listing of the pool, the more appealing ones more often when appeal is drawn."""
+    cum = weights.get(key)
+    return rng.choices(pool, cum_weights=cum)[0] if cum else rng.choice(pool)
+
+
 def _interactions(
     rng: random.Random,
     data: Dataset,
@@ -322,17 +385,30 @@ def _interactions(
     by_category: list[list[int]],
     total: int,
     now: int,
+    local_share: float = LOCAL_SHARE,
+    structure: Structure | None = None,
 ) -> None:
     """Each user looks at listings from categories drawn from their taste, mostly in their own
     city (a local marketplace); they like what fits their taste, pass on the rest, and save some
-    of what they like. Views come first in time."""
+    of what they like. Views come first in time. With a structure drawn, what they look at
+    further away is what ships, appealing listings are seen and liked more, and likes follow
+    each person's preferred tags."""
     if not data.users or not data.products:
         return
+    structure = structure or Structure()
+    structured = bool(structure.appeal or structure.liked_tags)
     city_of = {user["id"]: user["city"] for user in data.users}
     local: dict[tuple[str, int], list[int]] = {}
     for cat, indices in enumerate(by_category):
         for j in indices:
             local.setdefault((city_of[data.products[j]["owner"]], cat), []).append(j)
+    far = by_category
+    if structured:
+        far = [[j for j in indices if data.products[j]["ships"]] for indices in by_category]
+    cum: dict[int, list[float]] = {}  # id(pool) -> cumulative appeal
+    if structure.appeal:
+        for pool in [*local.values(), *far]:
+            cum[id(pool)] = list(itertools.accumulate(structure.appeal[j] for j in pool))
     per_user = max(1, int(total / (len(data.users) * 1.6)))
     seen: set[tuple[int, int]] = set()
     emitted = 0
@@ -344,10 +420,10 @@ def _interactions(
                 return
             cat = rng.choices(range(len(TAXONOMY)), weights=taste)[0]
             nearby = local.get((data.users[u]["city"], cat))
-            pool = nearby if nearby and rng.random() < LOCAL_SHARE else by_category[cat]
+            pool = nearby if nearby and rng.random() < local_share else far[cat]
             if not pool:
                 continue
-            j = rng.choice(pool)
+            j = _pick(rng, pool, cum, id(pool))
             product = data.products[j]
             if (u, j) in seen or product["owner"] == data.users[u]["id"]:
                 continue
@@ -358,6 +434,8 @@ def _interactions(
             )
             emitted += 1
             affinity = taste[cat] * len(TAXONOMY)  # 1.0 = average interest
+            if structured:
+                affinity *= structure.like_factor(u, j, product)
             if rng.random() < min(0.8, 0.12 * affinity):
                 data.interactions["LIKED"].append(
                     {"u": data.users[u]["id"], "p": product["id"], "at": at + 1000}

@@ -58,7 +58,8 @@ LOAD_PRODUCTS = statement(
     MATCH (u:User {id: r.owner})
     CREATE (p:Product {id: r.id, title: r.title, description: r.description, price: r.price,
                        currency: r.currency, condition: r.condition,
-                       local_pickup: r.local_pickup, status: r.status, quantity: r.quantity,
+                       local_pickup: r.local_pickup, ships: r.ships,
+                       shipping_price: r.shipping_price, status: r.status, quantity: r.quantity,
                        created_at: r.created_at, updated_at: r.created_at,
                        expires_at: r.expires_at, hype: 0.0, seller_id: r.owner})
     SET p.location = point({latitude: r.lat, longitude: r.lon})

@@ -191,6 +191,8 @@ def plant_rings(
                     "currency": "EUR",
                     "condition": "new",
                     "local_pickup": True,
+                    "ships": True,
+                    "shipping_price": 0,
                     "lat": city[1],
                     "lon": city[2],
                     "quantity": 0,

@@ -145,6 +145,7 @@ async def test_patch_changes_fields_tags_and_images(api: Api, services) -> None:
             "tags": ["tables"],
             "image_ids": [new_image],
             "local_pickup": False,
+            "shipping": {"ships": True},
         },
     )
     assert response.status == 200, response.text

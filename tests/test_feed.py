@@ -18,11 +18,13 @@ from graph.bootstrap import Services, bootstrap, shutdown
 from graph.feed import NEW_DAYS, POPULAR_HYPE
 from graph.geo import haversine_m
 from graph.ids import now_ms
+from graph.settings import Settings
 from seeds.loader import seed
 from tests.conftest import Api, make_settings, read
 from tests.test_catalog_api import listing
 
 DAY_MS = 86_400_000
+PICKUP_KM = Settings.model_fields["pickup_radius_km"].default
 
 
 async def test_swipes_saves_and_views(api: Api, services) -> None:
@@ -141,6 +143,9 @@ async def check_reason(
             loc["latitude"], loc["longitude"], p["location"]["lat"], p["location"]["lon"]
         )
         assert math.isclose(reason["km"], d / 1000, abs_tol=0.15)
+        assert p["local_pickup"] and d <= PICKUP_KM * 1000  # never "pick it up" across a country
+    elif kind == "ships":
+        assert p["shipping"]["ships"]
     elif kind == "popular":
         assert p["hype"] >= POPULAR_HYPE - 1e-3 and reason["tag"] in p["tags"]
     elif kind == "new":
@@ -204,6 +209,15 @@ async def test_decks_over_many_users_hold_only_allowed_cards_with_true_reasons(
                 assert pid not in me["touched"], "already swiped or saved"
                 assert pid not in inactive, "inactive listing"
                 assert owners[pid] not in me["blocked"], "blocked seller"
+                product, home = card["product"], me["location"]
+                if product["local_pickup"] and not product["shipping"]["ships"]:
+                    far = haversine_m(
+                        home["latitude"],
+                        home["longitude"],
+                        product["location"]["lat"],
+                        product["location"]["lon"],
+                    )
+                    assert far <= PICKUP_KM * 1000, "pickup only, beyond the pickup radius"
                 assert card["reasons"] and len(card["reasons"]) == len(card["explain"])
                 for reason in card["explain"]:
                     kinds[reason["kind"]] += 1
@@ -211,3 +225,4 @@ async def test_decks_over_many_users_hold_only_allowed_cards_with_true_reasons(
             total += len(deck)
         assert total > 200
         assert kinds["liked"] and kinds["interest"] and kinds["distance"], kinds
+        assert kinds["ships"], kinds

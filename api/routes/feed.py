@@ -7,7 +7,7 @@ from sanic_ext import openapi
 from api import views
 from api.auth import authenticated, limit_writes, services
 from api.parsing import json_body, query_args
-from api.schemas import FeedPage, FeedQuery, PageQuery, ProductPage, SwipeIn
+from api.schemas import FeedPage, FeedQuery, Interests, PageQuery, ProductPage, SwipeIn
 from graph.browse import decode_cursor, encode_cursor
 from graph.commands import Place
 
@@ -19,15 +19,38 @@ bp = Blueprint("feed", url_prefix="/v1")
 @openapi.parameter("near", str, "query", description="lat,lon (defaults to your profile's)")
 @openapi.parameter("radius_km", float, "query")
 @openapi.parameter("limit", int, "query")
+@openapi.parameter("fresh", bool, "query", description="start a new session")
 @openapi.response(200, {"application/json": FeedPage})
 @authenticated
 async def feed(request: Request) -> HTTPResponse:
+    """Each call deals the next page of your swipe session: no card twice, each checked against
+    the graph just before (sold, blocked or swiped since are left out)."""
     query = query_args(request, FeedQuery)
     near = Place(query.near.lat, query.near.lon) if query.near else None
     cards = await services(request).feed.deck(
-        request.ctx.user_id, near, query.radius_km, query.limit
+        request.ctx.user_id, near, query.radius_km, query.limit, fresh=query.fresh
     )
     return json({"items": [views.card(c) for c in cards], "next_cursor": None})
+
+
+@bp.get("/users/me/interests")
+@openapi.summary("The tags you said you are into")
+@openapi.response(200, {"application/json": Interests})
+@authenticated
+async def interests(request: Request) -> HTTPResponse:
+    return json({"tags": await services(request).feed.interests(request.ctx.user_id)})
+
+
+@bp.put("/users/me/interests")
+@openapi.summary("Say which tags you are into (replaces them): your first decks start there")
+@openapi.body({"application/json": Interests})
+@openapi.response(200, {"application/json": Interests})
+@authenticated
+async def set_interests(request: Request) -> HTTPResponse:
+    await limit_writes(request)
+    body = json_body(request, Interests)
+    tags = await services(request).feed.set_interests(request.ctx.user_id, body.tags)
+    return json({"tags": tags})
 
 
 @bp.post("/products/<product_id:str>/swipe")

@@ -14,16 +14,24 @@ from api.schemas import (
     ProductPage,
     ProductPatch,
     ProductQuery,
+    ShippingIO,
     TagPage,
     TagQuery,
 )
-from graph.commands import Browse, CreateProduct, Money, Place, UpdateProduct
+from graph.commands import Browse, CreateProduct, Money, Place, Shipping, UpdateProduct
 
 bp = Blueprint("products", url_prefix="/v1")
 
 
 def _place(value: object) -> Place | None:
     return Place(lat=value.lat, lon=value.lon) if value is not None else None  # type: ignore[attr-defined]
+
+
+def _shipping(value: ShippingIO | None) -> Shipping | None:
+    if value is None:
+        return None
+    price = Money(value.price.amount, value.price.currency) if value.price else None
+    return Shipping(value.ships, price)
 
 
 @bp.post("/products")
@@ -42,6 +50,7 @@ async def create(request: Request) -> HTTPResponse:
             price=Money(body.price.amount, body.price.currency),
             condition=body.condition,
             local_pickup=body.local_pickup,
+            shipping=_shipping(body.shipping),
             location=_place(body.location),
             tags=tuple(body.tags),
             image_ids=tuple(body.image_ids),
@@ -122,6 +131,7 @@ async def patch(request: Request, product_id: str) -> HTTPResponse:
             price=Money(body.price.amount, body.price.currency) if body.price else None,
             condition=body.condition,
             local_pickup=body.local_pickup,
+            shipping=_shipping(body.shipping),
             location=_place(body.location),
             tags=tuple(body.tags) if "tags" in given and body.tags is not None else None,
             image_ids=tuple(body.image_ids) if body.image_ids is not None else None,

@@ -124,6 +124,7 @@ LISTING = statement(
     WHERE p.status = 'active' AND seller.status = 'active'
     RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS price,
            p.currency AS currency, p.condition AS condition, p.location AS location,
+           p.local_pickup AND NOT coalesce(p.ships, false) AS pickup_only,
            seller.id AS seller_id, [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags
     """,
 )
@@ -169,7 +170,9 @@ def _point(location: Any) -> tuple[float, float] | None:
     return float(location.latitude), float(location.longitude)
 
 
-def matches(search: dict[str, Any], listing: dict[str, Any], listing_words: set[str]) -> bool:
+def matches(
+    search: dict[str, Any], listing: dict[str, Any], listing_words: set[str], pickup_m: float
+) -> bool:
     """Does the listing satisfy every criterion of the search (as browse would)?"""
     if search["user_id"] == listing["seller_id"]:
         return False
@@ -192,6 +195,8 @@ def matches(search: dict[str, Any], listing: dict[str, Any], listing_words: set[
             return False
         distance = haversine_m(float(search["lat"]), float(search["lon"]), *where)
         if distance > float(search["radius_km"]) * 1000:
+            return False
+        if listing.get("pickup_only") and distance > pickup_m:
             return False
     return True
 
@@ -217,9 +222,10 @@ def shape(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class SavedSearches:
-    def __init__(self, store: GraphStore, max_per_user: int) -> None:
+    def __init__(self, store: GraphStore, max_per_user: int, pickup_m: float = 50_000.0) -> None:
         self._store = store
         self._max = max_per_user
+        self._pickup_m = pickup_m
 
     async def create(self, user_id: str, spec: SearchSpec) -> dict[str, Any]:
         tags = normalise_all(list(spec.tags))
@@ -306,7 +312,7 @@ class SavedSearches:
             if search["id"] in seen:
                 continue
             seen.add(search["id"])
-            if matches(search, listing, word_set):
+            if matches(search, listing, word_set, self._pickup_m):
                 hits.append(search)
         if not hits:
             return []

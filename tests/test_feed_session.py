@@ -1,0 +1,197 @@
+"""Feed, second round: local pickup within the pickup radius, shipping, stated interests and
+swipe sessions, through the real app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph.bootstrap import Services
+from tests.conftest import Api
+from tests.test_catalog_api import listing
+
+ANTWERP = {"lat": 51.2194, "lon": 4.4025}
+NEAR_ANTWERP = {"lat": 51.23, "lon": 4.41}
+HAMBURG = {"lat": 53.5511, "lon": 9.9937}  # ~450 km from Antwerp
+
+
+def ids(items: list[dict[str, Any]]) -> list[str]:
+    return [c["product"]["id"] if "product" in c else c["id"] for c in items]
+
+
+async def test_pickup_only_listings_stay_within_the_pickup_radius_unless_shipped(
+    api: Api,
+) -> None:
+    _, seller = await api.signup()
+    tags = ["amplifiers", "audio"]
+    far_pickup = await listing(api, seller, title="Tube amp", location=HAMBURG, tags=tags)
+    far_shipped = await listing(
+        api,
+        seller,
+        title="Transistor amp",
+        location=HAMBURG,
+        tags=tags,
+        shipping={"ships": True, "price": {"amount": 695, "currency": "EUR"}},
+    )
+    _, other = await api.signup()
+    near = await listing(api, other, title="Small amp", location=NEAR_ANTWERP, tags=tags)
+    assert far_pickup["shipping"] == {"ships": False, "price": None}
+    assert far_shipped["shipping"] == {"ships": True, "price": {"amount": 695, "currency": "EUR"}}
+
+    _, viewer = await api.signup()
+    await api.call("patch", "/v1/users/me", viewer, json={"location": ANTWERP})
+    assert (
+        await api.call("put", "/v1/users/me/interests", viewer, json={"tags": tags})
+    ).status == 200
+
+    # browse from Antwerp with a radius that reaches Hamburg
+    url = "/v1/products?near=51.2194,4.4025&radius_km=500&tags=amplifiers&limit=50"
+    browse = ids((await api.call("get", url)).json["items"])
+    assert near["id"] in browse and far_shipped["id"] in browse
+    assert far_pickup["id"] not in browse
+    # without a place nothing says how far it is: everything is listed
+    everywhere = ids((await api.call("get", "/v1/products?tags=amplifiers")).json["items"])
+    assert far_pickup["id"] in everywhere
+
+    deck = (await api.call("get", "/v1/feed?radius_km=500&limit=20", viewer)).json["items"]
+    cards = {c["product"]["id"]: c for c in deck}
+    assert far_pickup["id"] not in cards
+    assert set(cards) == {near["id"], far_shipped["id"]}
+    kinds = {pid: [r["kind"] for r in c["explain"]] for pid, c in cards.items()}
+    assert "distance" in kinds[near["id"]]
+    assert "distance" not in kinds[far_shipped["id"]] and "ships" in kinds[far_shipped["id"]]
+    assert "ships for €6.95" in cards[far_shipped["id"]]["reasons"]
+
+
+async def test_shipping_is_validated_and_editable(api: Api) -> None:
+    _, seller = await api.signup()
+    nowhere = await api.call(
+        "post",
+        "/v1/products",
+        seller,
+        json={
+            "title": "Lamp",
+            "price": {"amount": 1000, "currency": "EUR"},
+            "local_pickup": False,
+            "location": ANTWERP,
+            "image_ids": ["0" * 64],
+        },
+    )
+    assert nowhere.status == 422 and "pickup, shipping or both" in nowhere.text
+    product = await listing(api, seller, title="Lamp", location=ANTWERP)
+    url = f"/v1/products/{product['id']}"
+    wrong = {"shipping": {"ships": True, "price": {"amount": 500, "currency": "USD"}}}
+    response = await api.call("patch", url, seller, json=wrong)
+    assert response.status == 422 and "currency" in response.text
+    unpriced = await api.call(
+        "patch",
+        url,
+        seller,
+        json={"shipping": {"ships": False, "price": {"amount": 5, "currency": "EUR"}}},
+    )
+    assert unpriced.status == 422
+    ships = {"shipping": {"ships": True, "price": {"amount": 0, "currency": "EUR"}}}
+    patched = (await api.call("patch", url, seller, json=ships)).json
+    assert patched["shipping"] == {"ships": True, "price": {"amount": 0, "currency": "EUR"}}
+    # shipping only, then neither: refused, and nothing changed
+    only = (await api.call("patch", url, seller, json={"local_pickup": False})).json
+    assert only["local_pickup"] is False and only["shipping"]["ships"] is True
+    refused = await api.call("patch", url, seller, json={"shipping": {"ships": False}})
+    assert refused.status == 422
+    again = (await api.call("get", url)).json
+    assert again["shipping"] == {"ships": True, "price": {"amount": 0, "currency": "EUR"}}
+    # a new currency for the price needs the shipping price restated in it
+    moved = await api.call("patch", url, seller, json={"price": {"amount": 900, "currency": "GBP"}})
+    assert moved.status == 422 and "restate" in moved.text
+
+
+async def test_a_new_account_starts_from_its_stated_interests_and_place(api: Api) -> None:
+    _, seller = await api.signup()
+    _, shop = await api.signup()
+    bikes = [
+        await listing(api, seller, title=f"Road bike {n}", tags=["bikes"], location=NEAR_ANTWERP)
+        for n in range(2)
+    ]
+    bikes += [
+        await listing(api, shop, title=f"City bike {n}", tags=["bikes"], location=NEAR_ANTWERP)
+        for n in range(2)
+    ]
+    _, lamps_seller = await api.signup()
+    for n in range(2):
+        await listing(api, lamps_seller, title=f"Lamp {n}", tags=["lamps"], location=NEAR_ANTWERP)
+    far = await listing(api, shop, title="Bike far away", tags=["bikes"], location=HAMBURG)
+
+    _, newcomer = await api.signup()
+    assert (await api.call("get", "/v1/users/me/interests", newcomer)).json == {"tags": []}
+    put = await api.call(
+        "put", "/v1/users/me/interests", newcomer, json={"tags": ["#Bikes", "kayaks"]}
+    )
+    assert put.status == 200 and put.json == {"tags": ["bikes", "kayaks"]}
+    assert (await api.call("get", "/v1/users/me/interests", newcomer)).json["tags"] == [
+        "bikes",
+        "kayaks",
+    ]
+    bad = await api.call("put", "/v1/users/me/interests", newcomer, json={"tags": ["a" * 41]})
+    assert bad.status == 422
+    await api.call("patch", "/v1/users/me", newcomer, json={"location": ANTWERP})
+    deck = (await api.call("get", "/v1/feed?limit=4", newcomer)).json["items"]
+    # the four bikes near Antwerp first (two sellers, two each), not the lamps, not Hamburg
+    assert sorted(ids(deck)) == sorted(b["id"] for b in bikes)
+    assert far["id"] not in ids(deck)
+    for card in deck:
+        kinds = [r["kind"] for r in card["explain"]]
+        assert "interest" in kinds and "distance" in kinds
+
+    # neither interests nor a place: the newest and most engaging listings anywhere
+    _, blank = await api.signup()
+    plain = (await api.call("get", "/v1/feed?limit=20", blank)).json["items"]
+    assert plain and {r["kind"] for c in plain for r in c["explain"]} <= {
+        "new",
+        "popular",
+        "fresh",
+    }
+
+
+async def test_session_pages_never_repeat_and_recheck_what_changed(
+    api: Api, services: Services
+) -> None:
+    sellers = [await api.signup() for _ in range(6)]
+    made: dict[str, str] = {}  # product id -> seller token
+    for n, (_, token) in enumerate(sellers):
+        for k in range(4):
+            p = await listing(api, token, title=f"Chair {n}-{k}", tags=["chairs"])
+            made[p["id"]] = token
+    viewer_user, viewer = await api.signup()
+    await api.call("patch", "/v1/users/me", viewer, json={"location": {"lat": 52.36, "lon": 4.88}})
+
+    first = ids((await api.call("get", "/v1/feed?limit=4", viewer)).json["items"])
+    assert len(first) == 4
+    session = await services.redis.get(f"{services.settings.redis_prefix}deck:{viewer_user['id']}")
+    assert session is not None  # the ranking is kept for the next pages
+    rest = [pid for pid in made if pid not in first]
+
+    # since the session was computed: one sold, one swiped on another device, a seller blocked
+    sold, swiped = rest[0], rest[1]
+    await services.store.run_text(
+        "MATCH (p:Product {id: $id}) SET p.status = 'sold' RETURN p.id", {"id": sold}, write=True
+    )
+    assert (
+        await api.call("post", f"/v1/products/{swiped}/swipe", viewer, json={"dir": "left"})
+    ).status == 200
+    blocked_token = made[rest[2]]
+    blocked = (await api.call("get", "/v1/users/me", blocked_token)).json["id"]
+    assert (await api.call("post", f"/v1/users/{blocked}/block", viewer)).status in (200, 204)
+    gone = {sold, swiped} | {pid for pid, t in made.items() if t == blocked_token}
+
+    seen = list(first)
+    for _ in range(10):
+        page = ids((await api.call("get", "/v1/feed?limit=4", viewer)).json["items"])
+        if not page:
+            break
+        seen += page
+    assert len(seen) == len(set(seen)), "a card was dealt twice"
+    assert not (set(seen) - set(first)) & gone
+    # everything else was dealt once the session ran dry and was ranked again
+    assert set(seen) == set(made) - (gone - set(first))
+    # a fresh session may deal again what was dealt but not swiped
+    again = ids((await api.call("get", "/v1/feed?limit=20&fresh=true", viewer)).json["items"])
+    assert again and not set(again) & gone
