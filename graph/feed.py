@@ -4,7 +4,8 @@ Candidates come from (1) listings co-liked by people who liked what you liked, a
 traversal capped at every hop so a popular listing's thousands of likers cannot blow it up,
 (2) the best listings in the tags you like, near you and anywhere, and (3) the most engaging
 and the newest listings near you; (2) and (3) are read from the candidate pools (`graph.pools`).
-One score weighs tag affinity, co-likes, distance, freshness, hype and seller trust; the best
+One score multiplies tag affinity, hype (with a head start while new), closeness and seller
+trust, and adds co-likes (tuned in `make eval`, see `FLOOR`); the best
 are then read back from the graph, which alone decides what may be shown (active, not expired,
 not yours, not swiped, seller not blocked), ranked again on what it says, and dealt at most two
 cards per seller.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +45,16 @@ SESSION_SIZE = 120  # candidates a session ranks at once: six pages of 20
 SESSION_PER_SELLER = 6  # in a session's ranking (a page still deals at most MAX_PER_SELLER)
 SESSION_TTL_S = 1800  # an idle session (and what it dealt) is forgotten after this
 
-WEIGHTS = {
-    "affinity": 0.35,
-    "colike": 0.25,
-    "distance": 0.15,
-    "fresh": 0.10,
-    "hype": 0.10,
-    "trust": 0.05,
-}
+# The score (see `score`): a product of how well a listing fits your tastes, how much people
+# want it and how close it is, plus co-likes. Its constants were chosen on validation likes
+# (each evaluated person's second most recent like, never the test one) of `make eval`'s default
+# marketplace: the product beat the earlier weighted sum by 0.12 HR@10 there (0.26 against
+# 0.14). Trust is a product choice, not learnt: the generator gives trust no effect on likes.
+FLOOR = {"affinity": 0.05, "hype": 0.05, "distance": 0.5}
+FRESH_HYPE = 0.2  # a new listing's head start on hype while it is fresh (exploration)
+COLIKE = 0.15
+VIEW_WEIGHT = 0.3  # a look at a listing says this much about your tastes, against a like
+TRUST = 0.1  # share of the score that rides on the seller's trust
 
 
 def _swipe(name: str, kind: str, undo: str, event_type: str) -> Statement:
@@ -164,6 +168,20 @@ PROFILE = statement(
     """,
 )
 
+VIEWED_TAGS = statement(
+    "feed.viewed_tags",
+    """
+    MATCH (me:User {id: $user_id})
+    CALL {
+      WITH me
+      MATCH (me)-[r:VIEWED]->(seen:Product)
+      RETURN seen, r.at AS at ORDER BY at DESC LIMIT 30
+    }
+    MATCH (seen)-[:TAGGED]->(t:Tag)
+    RETURN seen.id AS id, at, collect(t.name) AS tags
+    """,
+)
+
 INTERESTS = statement(
     "feed.interests",
     """
@@ -273,12 +291,19 @@ class Card:
     reasons: list[dict[str, Any]]
 
 
-def tag_weights(profile: list[dict[str, Any]], interests: list[dict[str, Any]]) -> dict[str, float]:
-    """Tags of what you liked and saved (recent ones count more) plus stated interests."""
+def tag_weights(
+    profile: Sequence[dict[str, Any]],
+    interests: list[dict[str, Any]],
+    viewed: Sequence[dict[str, Any]] = (),
+) -> dict[str, float]:
+    """Tags of what you liked and saved, and less of what you looked at (recent ones count
+    more), plus stated interests."""
     weights: defaultdict[str, float] = defaultdict(float)
-    for rank, row in enumerate(profile):
-        for tag in row["tags"]:
-            weights[tag] += 1.0 / (1 + 0.1 * rank)
+    for rows, weight in ((profile, 1.0), (viewed, VIEW_WEIGHT)):
+        ordered = sorted(rows, key=lambda r: -(r.get("at") or 0))
+        for rank, row in enumerate(ordered):
+            for tag in row["tags"]:
+                weights[tag] += weight / (1 + 0.1 * rank)
     for item in interests:
         if item.get("tag"):
             weights[item["tag"]] += float(item.get("weight") or 1.0)
@@ -286,7 +311,10 @@ def tag_weights(profile: list[dict[str, Any]], interests: list[dict[str, Any]]) 
 
 
 def score(
-    cand: Candidate, weights: dict[str, float], top: float, now: int
+    cand: Candidate,
+    weights: dict[str, float],
+    top: float,
+    now: int,
 ) -> tuple[float, dict[str, float]]:
     p = cand.row
     tags = p.get("tags") or []
@@ -302,7 +330,14 @@ def score(
         "hype": hype / (hype + POPULAR_HYPE),
         "trust": float(p.get("seller_trust") or 0) / 100,
     }
-    return sum(WEIGHTS[k] * v for k, v in parts.items()), parts
+    value = (
+        (FLOOR["affinity"] + parts["affinity"])
+        * (FLOOR["hype"] + parts["hype"] + FRESH_HYPE * parts["fresh"])
+        * (FLOOR["distance"] + parts["distance"])
+        * (1 - TRUST + TRUST * parts["trust"])
+        + COLIKE * parts["colike"]
+    )
+    return value, parts
 
 
 def promoted(row: dict[str, Any], now: int) -> bool:
@@ -487,6 +522,11 @@ class FeedService:
         await self.forget_session(user_id)
         return sorted(names)
 
+    async def ranking(self, user_id: str) -> list[str]:
+        """The ids the person's current session ranked, best first (evaluation, debugging)."""
+        raw = await self._redis.get(self._p + user_id)
+        return list(orjson.loads(raw)["order"]) if raw else []
+
     async def forget_session(self, user_id: str) -> None:
         """What the session ranked no longer holds (stated interests changed): start again."""
         await self._redis.delete(self._p + user_id, self._p + user_id + ":dealt")
@@ -542,8 +582,9 @@ class FeedService:
         self, user_id: str, near: Place | None, radius_km: float | None, skip: set[str], now: int
     ) -> dict[str, Any]:
         """Rank up to SESSION_SIZE candidates on what the pools know of them."""
-        profile, interests, hidden, colikes = await asyncio.gather(
+        profile, viewed, interests, hidden, colikes = await asyncio.gather(
             self._store.run(PROFILE, {"user_id": user_id}),
+            self._store.run(VIEWED_TAGS, {"user_id": user_id}),
             self._store.run(INTERESTS, {"user_id": user_id}),
             self._browse.hidden_sellers(user_id),
             self._store.run(
@@ -562,7 +603,8 @@ class FeedService:
         me = interests[0]
         if near is None and me["location"]:
             near = Place(me["location"]["latitude"], me["location"]["longitude"])
-        weights = tag_weights(profile, me["interests"])
+        profile = sorted(profile, key=lambda r: -(r["at"] or 0))  # aggregation loses the order
+        weights = tag_weights(profile, me["interests"], viewed)
         # tags you liked things in (the latest such listing) and tags you said you are into
         liked_tags: dict[str, str | None] = {i["tag"]: None for i in me["interests"] if i["tag"]}
         liked_tags |= {t: row["id"] for row in reversed(profile) for t in row["tags"]}

@@ -44,6 +44,7 @@ NORTHMOST = 89.999999  # the pole itself is in the last row, not a row of its ow
 # how many each pool keeps (best first); what a deck reads of them is in `Pools.candidates`
 KEEP = {"hot": 500, "new": 200, "tag": 300, "cell.hot": 200, "cell.new": 100, "cell.tag": 60}
 LOCAL_BUDGET = 480  # ids read around a point, shared out over the cells the radius covers
+TAG_DEPTH = 30  # ids read from each of the person's tags' world-wide pool
 WINDOW_ROWS = 500  # a rebuild reads listings in windows of expiry time of about this many
 BUILD_LOCK_S = 600
 FIRST_BUILD_WAIT_S = 30  # how long a deck waits for the very first build before a 503
@@ -230,7 +231,7 @@ class Pools:
         are left out; so is what came only from around `near` but lies beyond the radius, and
         what is offered for pickup only further from `near` than `pickup_m`."""
         gen = await self.generation()
-        reads: list[tuple[str, int, bool]] = [(f"tag:{t}", 30, False) for t in tags]
+        reads: list[tuple[str, int, bool]] = [(f"tag:{t}", TAG_DEPTH, False) for t in tags]
         if near is not None:
             cells = cells_around(near, radius_m)
             share = max(8, LOCAL_BUDGET // (len(cells) * (3 + len(tags))))
