@@ -330,14 +330,11 @@ def score(
         "hype": hype / (hype + POPULAR_HYPE),
         "trust": float(p.get("seller_trust") or 0) / 100,
     }
-    value = (
-        (FLOOR["affinity"] + parts["affinity"])
-        * (FLOOR["hype"] + parts["hype"] + FRESH_HYPE * parts["fresh"])
-        * (FLOOR["distance"] + parts["distance"])
-        * (1 - TRUST + TRUST * parts["trust"])
-        + COLIKE * parts["colike"]
-    )
-    return value, parts
+    fit = FLOOR["affinity"] + parts["affinity"]
+    wanted = FLOOR["hype"] + parts["hype"] + FRESH_HYPE * parts["fresh"]
+    close = FLOOR["distance"] + parts["distance"]
+    trusted = 1 - TRUST + TRUST * parts["trust"]
+    return fit * wanted * close * trusted + COLIKE * parts["colike"], parts
 
 
 def promoted(row: dict[str, Any], now: int) -> bool:
