@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import random
 import signal
 import socket
 import statistics
@@ -145,3 +146,75 @@ async def throughput(
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+@dataclass
+class SwipeRun:
+    people: int
+    decks: int
+    cards: int
+    seconds: float
+    deck_ms: list[float]
+    errors: int
+
+    @property
+    def decks_per_s(self) -> float:
+        return self.decks / self.seconds
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.deck_ms) if self.deck_ms else 0.0
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.deck_ms, 99) if self.deck_ms else 0.0
+
+
+async def swipe_sessions(
+    base: str,
+    tokens: list[str],
+    clients: int,
+    decks_each: int = 5,
+    fresh: bool = False,
+    swipe: bool = True,
+) -> SwipeRun:
+    """Each person (one token) fetches a deck of 20, swipes every card (a quarter right, which
+    opens a room), fetches the next, `decks_each` times; `clients` people at once. With
+    `fresh` every deck is ranked from scratch (how decks were served before sessions); without
+    `swipe` decks follow each other with no swipes between (the deck's own cost)."""
+    people = iter(tokens)
+    deck_ms: list[float] = []
+    decks = cards = errors = 0
+    query = "/v1/feed?limit=20" + ("&fresh=true" if fresh else "")
+
+    async def person(client: aiohttp.ClientSession, token: str, rng: random.Random) -> None:
+        nonlocal decks, cards, errors
+        auth = {"authorization": f"Bearer {token}"}
+        for _ in range(decks_each):
+            started = time.perf_counter()
+            async with client.get(query, headers=auth) as response:
+                body = await response.json() if response.status == 200 else None
+            deck_ms.append((time.perf_counter() - started) * 1000)
+            decks += 1
+            if body is None:
+                errors += 1
+                return
+            for card in body["items"] if swipe else ():
+                way = "right" if rng.random() < 0.25 else "left"
+                url = f"/v1/products/{card['product']['id']}/swipe"
+                async with client.post(url, json={"dir": way}, headers=auth) as swiped:
+                    await swiped.read()
+                    errors += swiped.status != 200
+                cards += 1
+
+    async def worker(client: aiohttp.ClientSession, seed: int) -> None:
+        rng = random.Random(seed)
+        for token in people:
+            await person(client, token, rng)
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(base_url=base, connector=connector) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(worker(client, k) for k in range(clients)))
+        elapsed = time.monotonic() - started
+    return SwipeRun(len(tokens), decks, cards, elapsed, deck_ms, errors)
