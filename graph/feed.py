@@ -576,7 +576,7 @@ class FeedService:
         return cards
 
     async def _session(
-        self, user_id: str, near: Place | None, radius_km: float | None, skip: set[str], now: int
+        self, user_id: str, near: Place | None, radius_km: float | None, dealt: set[str], now: int
     ) -> dict[str, Any]:
         """Rank up to SESSION_SIZE candidates on what the pools know of them."""
         profile, viewed, interests, hidden, colikes = await asyncio.gather(
@@ -614,7 +614,7 @@ class FeedService:
         items = {
             pid: item
             for pid, item in pooled.items()
-            if item.seller_id != user_id and item.seller_id not in hidden and pid not in skip
+            if item.seller_id != user_id and item.seller_id not in hidden and pid not in dealt
         }
         if items:
             seen = await self._store.run(SEEN, {"user_id": user_id, "ids": list(items)})
