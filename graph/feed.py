@@ -5,10 +5,10 @@ traversal capped at every hop so a popular listing's thousands of likers cannot 
 (2) the best listings in the tags you like, near you and anywhere, and (3) the most engaging
 and the newest listings near you; (2) and (3) are read from the candidate pools (`graph.pools`).
 One score multiplies tag affinity, hype (with a head start while new), closeness and seller
-trust, and adds co-likes (tuned in `make eval`, see `FLOOR`); the best
-are then read back from the graph, which alone decides what may be shown (active, not expired,
-not yours, not swiped, seller not blocked), ranked again on what it says, and dealt at most two
-cards per seller.
+trust, and adds co-likes (tuned in `make eval`, see `FLOOR`). A session keeps the best 120 in
+Redis and deals them a page at a time, each page read back from the graph first, which alone
+decides what may be shown (active, not expired, not yours, not swiped, seller not blocked,
+within pickup reach), at most two cards per seller.
 """
 
 from __future__ import annotations
@@ -154,31 +154,29 @@ VIEW = statement(
     write=True,
 )
 
+# what you liked or saved and, apart, what you looked at: the latest 30 of each, newest first
 PROFILE = statement(
     "feed.profile",
     """
     MATCH (me:User {id: $user_id})
     CALL {
       WITH me
-      MATCH (me)-[r:LIKED|SAVED]->(liked:Product)
-      RETURN liked, r.at AS at ORDER BY at DESC LIMIT 30
+      MATCH (me)-[r:LIKED|SAVED]->(p:Product)
+      WITH p, r.at AS at ORDER BY at DESC LIMIT 30
+      RETURN collect({id: p.id, at: at, liked: true}) AS liked
     }
-    MATCH (liked)-[:TAGGED]->(t:Tag)
-    RETURN liked.id AS id, liked.title AS title, at, collect(t.name) AS tags
-    """,
-)
-
-VIEWED_TAGS = statement(
-    "feed.viewed_tags",
-    """
-    MATCH (me:User {id: $user_id})
     CALL {
       WITH me
-      MATCH (me)-[r:VIEWED]->(seen:Product)
-      RETURN seen, r.at AS at ORDER BY at DESC LIMIT 30
+      MATCH (me)-[r:VIEWED]->(p:Product)
+      WITH p, r.at AS at ORDER BY at DESC LIMIT 30
+      RETURN collect({id: p.id, at: at, liked: false}) AS viewed
     }
-    MATCH (seen)-[:TAGGED]->(t:Tag)
-    RETURN seen.id AS id, at, collect(t.name) AS tags
+    UNWIND liked + viewed AS row
+    // (the id taken out of the map first: FalkorDB matches nothing on {id: row.id})
+    WITH row.id AS id, row.at AS at, row.liked AS liked
+    MATCH (p:Product {id: id})-[:TAGGED]->(t:Tag)
+    RETURN p.id AS id, p.title AS title, at, liked, collect(t.name) AS tags
+    ORDER BY at DESC
     """,
 )
 
@@ -292,16 +290,15 @@ class Card:
 
 
 def tag_weights(
-    profile: Sequence[dict[str, Any]],
+    liked: Sequence[dict[str, Any]],
     interests: list[dict[str, Any]],
     viewed: Sequence[dict[str, Any]] = (),
 ) -> dict[str, float]:
-    """Tags of what you liked and saved, and less of what you looked at (recent ones count
-    more), plus stated interests."""
+    """Tags of what you liked and saved, and less of what you looked at (each newest first:
+    recent ones count more), plus stated interests."""
     weights: defaultdict[str, float] = defaultdict(float)
-    for rows, weight in ((profile, 1.0), (viewed, VIEW_WEIGHT)):
-        ordered = sorted(rows, key=lambda r: -(r.get("at") or 0))
-        for rank, row in enumerate(ordered):
+    for rows, weight in ((liked, 1.0), (viewed, VIEW_WEIGHT)):
+        for rank, row in enumerate(rows):
             for tag in row["tags"]:
                 weights[tag] += weight / (1 + 0.1 * rank)
     for item in interests:
@@ -311,10 +308,7 @@ def tag_weights(
 
 
 def score(
-    cand: Candidate,
-    weights: dict[str, float],
-    top: float,
-    now: int,
+    cand: Candidate, weights: dict[str, float], top: float, now: int
 ) -> tuple[float, dict[str, float]]:
     p = cand.row
     tags = p.get("tags") or []
@@ -579,9 +573,8 @@ class FeedService:
         self, user_id: str, near: Place | None, radius_km: float | None, dealt: set[str], now: int
     ) -> dict[str, Any]:
         """Rank up to SESSION_SIZE candidates on what the pools know of them."""
-        profile, viewed, interests, hidden, colikes = await asyncio.gather(
+        profile, interests, hidden, colikes = await asyncio.gather(
             self._store.run(PROFILE, {"user_id": user_id}),
-            self._store.run(VIEWED_TAGS, {"user_id": user_id}),
             self._store.run(INTERESTS, {"user_id": user_id}),
             self._browse.hidden_sellers(user_id),
             self._store.run(
@@ -600,11 +593,11 @@ class FeedService:
         me = interests[0]
         if near is None and me["location"]:
             near = Place(me["location"]["latitude"], me["location"]["longitude"])
-        profile = sorted(profile, key=lambda r: -(r["at"] or 0))  # aggregation loses the order
-        weights = tag_weights(profile, me["interests"], viewed)
+        liked = [row for row in profile if row["liked"]]
+        weights = tag_weights(liked, me["interests"], [row for row in profile if not row["liked"]])
         # tags you liked things in (the latest such listing) and tags you said you are into
         liked_tags: dict[str, str | None] = {i["tag"]: None for i in me["interests"] if i["tag"]}
-        liked_tags |= {t: row["id"] for row in reversed(profile) for t in row["tags"]}
+        liked_tags |= {t: row["id"] for row in reversed(liked) for t in row["tags"]}
         paths = {row["id"]: row["paths"] for row in colikes}
         seeds = {row["id"]: [row["seed_id"], row["seed_title"]] for row in colikes}
         top_tags = sorted(weights, key=lambda t: (-weights[t], t))[:TOP_TAGS]
