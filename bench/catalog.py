@@ -166,7 +166,8 @@ async def run(users: int, products: int, interactions: int, seconds: float, clie
             before_crowd = await swipe_sessions(api, crowd, clients, fresh=True)
             now_solo = await swipe_sessions(api, again_solo, 1)
             now_crowd = await swipe_sessions(api, again_crowd, clients)
-            # decks alone, no swipes between (how decks/s were measured before sessions)
+            # decks alone, no swipes between (how decks/s were measured before sessions): the
+            # same people go on for five more decks each
             only_before = await swipe_sessions(api, crowd, clients, fresh=True, swipe=False)
             only_now = await swipe_sessions(api, again_crowd, clients, swipe=False)
         # every request a cache miss: what the graph queries themselves cost
@@ -226,7 +227,9 @@ async def run(users: int, products: int, interactions: int, seconds: float, clie
         f"Seeded people who have liked things each fetch a deck (`GET /v1/feed?limit=20`), "
         "swipe every card (a quarter right, which opens a room with the seller), fetch the "
         f"next, five times: {SWIPERS} people at {clients} clients, {SOLO} at one client; "
-        "each arm with people of its own. Before: every deck ranked from scratch "
+        "before and sessions each with people of their own (the decks-alone rows then go on "
+        "with the same people, five more decks each, no swipes). Before: every deck ranked "
+        "from scratch "
         "(`fresh=true`: profile, co-likes, pools, a check against swipes, the shortlist read "
         "back). Sessions: the ranking (up to 120) is kept in Redis and dealt a page at a "
         "time, each page read back from the graph in one query.",

@@ -150,7 +150,6 @@ def machine() -> str:
 
 @dataclass
 class SwipeRun:
-    people: int
     decks: int
     cards: int
     seconds: float
@@ -217,4 +216,4 @@ async def swipe_sessions(
         started = time.monotonic()
         await asyncio.gather(*(worker(client, k) for k in range(clients)))
         elapsed = time.monotonic() - started
-    return SwipeRun(len(tokens), decks, cards, elapsed, deck_ms, errors)
+    return SwipeRun(decks, cards, elapsed, deck_ms, errors)
