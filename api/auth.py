@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import wraps
+from functools import lru_cache, wraps
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from sanic import Request
@@ -28,8 +29,38 @@ def bearer(request: Request) -> str | None:
     return token.strip()
 
 
+@lru_cache(maxsize=8)
+def _networks(setting: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(ip_network(part.strip(), strict=False) for part in setting.split(",") if part.strip())
+
+
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 def client_ip(request: Request) -> str:
-    return str(request.remote_addr or request.ip or "unknown")
+    """The caller's address for limits: the peer, unless the peer is a trusted proxy.
+
+    Behind trusted proxies, X-Forwarded-For is read from the right (the nearest hop first)
+    and the first address that is not itself a trusted proxy is the client; anything further
+    left was written by the client and proves nothing. From anyone else the header is ignored,
+    so a client cannot pick a fresh address per request to escape its limits."""
+    peer = str(request.ip or "unknown")
+    trusted = _networks(request.app.ctx.settings.trusted_proxies)
+    if not trusted:
+        return peer
+    forwarded = ",".join(request.headers.getall("x-forwarded-for", []))
+    hops = [h for h in forwarded.split(",") if h.strip()] + [peer]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return hop.strip()[:64]  # garbage from the client side: its own bucket
+        if not any(address in net for net in trusted):
+            return str(address)
+    return str(_address(hops[0]) or peer)
 
 
 def authenticated(handler: Handler) -> Handler:

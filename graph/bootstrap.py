@@ -39,7 +39,7 @@ from graph.payments.promotions import PromotionService
 from graph.payments.service import PaymentService
 from graph.payments.stripe_provider import StripeProvider
 from graph.pools import Pools
-from graph.ratelimit import RateLimiter
+from graph.ratelimit import LoginGuard, RateLimiter
 from graph.sessions import Sessions
 from graph.settings import Settings
 from graph.socials import Socials, make_provider
@@ -54,7 +54,9 @@ from graph.trust.rings import RingDetector
 RATE_RULES = {
     "signup_ip": "10/hour",
     "login_ip": "30/minute",
-    "login_account": "10/15minutes",
+    # failures only (graph.ratelimit.LoginGuard): per account and address, then per account
+    "login_failures_pair": "10/15minutes",
+    "login_failures_account": "10/15minutes",
     "upload_user": "60/hour",
     "write_user": "120/minute",
     "message_user": "60/minute",
@@ -95,6 +97,7 @@ class Services:
     sessions: Sessions
     passwords: Passwords
     limiter: RateLimiter
+    login_guard: LoginGuard
     cache: QueryCache
     accounts: AccountService
     images: ImageService
@@ -255,6 +258,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         sessions=sessions,
         passwords=passwords,
         limiter=limiter,
+        login_guard=LoginGuard(limiter, redis, settings.redis_prefix),
         cache=cache,
         accounts=AccountService(store, passwords, sessions, cache),
         images=ImageService(store, blobs, settings),

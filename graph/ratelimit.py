@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -31,9 +32,67 @@ class RateLimiter:
         """Count one hit of `rule` for `key`; raise RateLimited (with Retry-After) when over."""
         if not self.enabled:
             return
-        item = self._rules[rule]
-        if await self._limiter.hit(item, rule, key):
+        if await self._limiter.hit(self._rules[rule], rule, key):
             return
+        await self.refuse(rule, key)
+
+    async def count(self, rule: str, key: str) -> bool:
+        """Count one hit without refusing anything; False when the window was already full."""
+        if not self.enabled:
+            return True
+        return await self._limiter.hit(self._rules[rule], rule, key)
+
+    async def exhausted(self, rule: str, key: str) -> bool:
+        """Whether `rule` is spent for `key`, without counting a hit."""
+        if not self.enabled:
+            return False
+        return not await self._limiter.test(self._rules[rule], rule, key)
+
+    async def refuse(self, rule: str, key: str) -> None:
+        item = self._rules[rule]
         stats = await self._limiter.get_window_stats(item, rule, key)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(f"too many requests ({item}); retry later", retry_after=retry_after)
+
+
+class LoginGuard:
+    """Login limits that count failures, never attempts, so they cannot lock a person out.
+
+    - From one address, failures against one account (`login_failures_pair`) refuse further
+      tries from that address only: the guesser is stopped, the owner elsewhere is not.
+    - Failures against one account from anywhere (`login_failures_account`) are a soft limit:
+      past it every try waits a delay that doubles with each further failure (to `MAX_DELAY`)
+      before the password is checked, and the right password still logs in.
+    - The per-address limit on all tries (`login_ip`) stays in the route."""
+
+    BASE_DELAY = 0.25
+    MAX_DELAY = 8.0
+
+    def __init__(self, limiter: RateLimiter, redis: aioredis.Redis, prefix: str) -> None:
+        self._limiter = limiter
+        self._redis = redis
+        self._prefix = prefix
+
+    def _excess_key(self, account: str) -> str:
+        return f"{self._prefix}login-excess:{account}"
+
+    async def before(self, account: str, address: str) -> float:
+        """Refuse or slow a try before its password is checked; returns the delay waited."""
+        pair = f"{account}|{address}"
+        if await self._limiter.exhausted("login_failures_pair", pair):
+            await self._limiter.refuse("login_failures_pair", pair)
+        if not await self._limiter.exhausted("login_failures_account", account):
+            return 0.0
+        excess = int(await self._redis.get(self._excess_key(account)) or 0)
+        delay = min(self.MAX_DELAY, self.BASE_DELAY * 2**excess)
+        await asyncio.sleep(delay)
+        return delay
+
+    async def failed(self, account: str, address: str) -> None:
+        await self._limiter.count("login_failures_pair", f"{account}|{address}")
+        if not await self._limiter.count("login_failures_account", account):
+            key = self._excess_key(account)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 15 * 60)
+                await pipe.execute()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +29,11 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 2
     rate_limits: Literal["on", "off"] = "on"
+    trusted_proxies: str = Field(
+        "",
+        description="comma-separated addresses or networks (CIDR) of your reverse proxies: "
+        "X-Forwarded-For is believed only from them",
+    )
     listing_ttl_days: int = 30
     purge_after_days: int = 30
     background: Literal["on", "off"] = Field(
@@ -151,6 +157,14 @@ class Settings(BaseSettings):
     max_saved_searches: int = Field(50, ge=1)
     demo_users: int = 200
     demo_products: int = 1000
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ip_network(part.strip(), strict=False)  # a ValueError names the bad entry
+        return value
 
     @property
     def embedded(self) -> bool:

@@ -9,6 +9,7 @@ from api.auth import authenticated, client_ip, services
 from api.parsing import json_body
 from api.schemas import AuthOut, LoginIn, Problem, SignupIn
 from graph.commands import Login, Signup
+from graph.errors import Unauthorized
 from graph.sessions import session_digest
 
 bp = Blueprint("auth", url_prefix="/v1/auth")
@@ -33,12 +34,19 @@ async def signup(request: Request) -> HTTPResponse:
 @openapi.body({"application/json": LoginIn})
 @openapi.response(200, {"application/json": AuthOut})
 @openapi.response(401, {"application/problem+json": Problem})
+@openapi.response(429, {"application/problem+json": Problem})
 async def login(request: Request) -> HTTPResponse:
     svc = services(request)
-    await svc.limiter.hit("login_ip", client_ip(request))
+    address = client_ip(request)
+    await svc.limiter.hit("login_ip", address)
     body = json_body(request, LoginIn)
-    await svc.limiter.hit("login_account", body.email or body.phone or "")
-    user, token = await svc.accounts.login(Login(**body.model_dump()))
+    account = body.email or body.phone or ""
+    await svc.login_guard.before(account, address)
+    try:
+        user, token = await svc.accounts.login(Login(**body.model_dump()))
+    except Unauthorized:
+        await svc.login_guard.failed(account, address)
+        raise
     return json({"user": views.user_me(user), "token": token})
 
 

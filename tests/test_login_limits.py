@@ -1,0 +1,90 @@
+"""Login limits that cannot be turned on the owner (issue 15, finding 4): failures are counted,
+not attempts; a guesser's address is stopped, the owner's right password still works after a
+delay; the client address comes from X-Forwarded-For only through trusted proxies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sanic import Sanic
+
+from api.app import create_app
+from graph.ratelimit import LoginGuard
+from tests.conftest import Api
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"rate_limits": "on"}
+
+
+@asynccontextmanager
+async def peer(app: Sanic, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client calling the started app from `address` (the TCP peer the app sees)."""
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://vendr.test") as client:
+        yield client
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str, **kw: Any) -> int:
+    body = {"email": email, "password": password}
+    return (await client.post("/v1/auth/login", json=body, **kw)).status_code
+
+
+async def test_a_guesser_cannot_lock_the_owner_out(api: Api) -> None:
+    await api.signup(email="victim@example.org")
+    async with peer(api.app, "198.51.100.66") as guesser, peer(api.app, "203.0.113.7") as owner:
+        wrong = [await login(guesser, "victim@example.org", f"guess {n}") for n in range(10)]
+        assert wrong == [401] * 10
+        # the guessing address is done with this account, even with the right password…
+        assert await login(guesser, "victim@example.org", PASSWORD) == 429
+        # …while the owner, elsewhere, gets in: slowed past the soft limit, never refused
+        started = time.monotonic()
+        assert await login(owner, "victim@example.org", PASSWORD) == 200
+        assert time.monotonic() - started >= LoginGuard.BASE_DELAY
+        # and a wrong password from the owner's address is still only a 401
+        assert await login(owner, "victim@example.org", "typo") == 401
+
+
+async def test_right_passwords_are_not_counted(api: Api) -> None:
+    await api.signup(email="daily@example.org")
+    statuses = [await login(api.client, "daily@example.org", PASSWORD) for _ in range(12)]
+    assert statuses == [200] * 12  # logging in often is not an attack
+
+
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    api: Api, services, settings
+) -> None:
+    # every test request comes from 127.0.0.1; spend that address's login budget but one
+    for _ in range(29):
+        await services.limiter.hit("login_ip", "127.0.0.1")
+    spoofed = {"x-forwarded-for": "192.0.2.1"}
+    assert await login(api.client, "x@example.org", "nope", headers=spoofed) == 401
+    # a header from an untrusted peer changes nothing: the limit is the peer's
+    assert await login(api.client, "x@example.org", "nope", headers=spoofed) == 429
+
+    behind = create_app(
+        settings.model_copy(update={"trusted_proxies": "127.0.0.0/8, 10.0.0.0/8"}),
+        name="vendr_behind_proxy",
+    )
+    behind.ctx.services = services
+    async with Api(behind) as proxied:
+        # behind the proxy each client has its own budget…
+        assert await login(proxied.client, "x@example.org", "nope", headers=spoofed) == 401
+        for _ in range(30):
+            await services.limiter.hit("login_ip", "192.0.2.9")
+        # …and the nearest untrusted hop is the client: what it writes further left is ignored
+        chain = {"x-forwarded-for": "203.0.113.99, 192.0.2.9, 10.1.2.3"}
+        assert await login(proxied.client, "x@example.org", "nope", headers=chain) == 429
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(settings) -> None:
+    with pytest.raises(ValueError, match="not-a-network"):
+        type(settings)(**(settings.model_dump() | {"trusted_proxies": "10.0.0.0/8,not-a-network"}))
