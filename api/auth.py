@@ -31,7 +31,9 @@ def bearer(request: Request) -> str | None:
 
 @lru_cache(maxsize=8)
 def _networks(setting: str) -> tuple[IPv4Network | IPv6Network, ...]:
-    return tuple(ip_network(part.strip(), strict=False) for part in setting.split(",") if part.strip())
+    return tuple(
+        ip_network(part.strip(), strict=False) for part in setting.split(",") if part.strip()
+    )
 
 
 def _address(text: str) -> IPv4Address | IPv6Address | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from functools import partial
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -25,7 +24,7 @@ from graph.deals.scheduler import DealScheduler
 from graph.feed import FeedService
 from graph.images import ImageService
 from graph.jobs import Jobs
-from graph.lifecycle import Lifecycle, end_sessions
+from graph.lifecycle import Lifecycle
 from graph.messaging import MessagingService
 from graph.notify import Notifier
 from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
@@ -290,9 +289,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         reviews=reviews,
         trust=trust,
         reports=Reports(store),
-        moderation=Moderation(
-            store, cache, partial(end_sessions, sessions, notifier), catalog.changed
-        ),
+        moderation=Moderation(store, cache, sessions, notifier, catalog.changed),
     )
 
 

@@ -185,9 +185,15 @@ LISTINGS_OF = statement(
 )
 
 
-async def end_sessions(sessions: Sessions, notifier: Notifier, user_id: str) -> None:
-    """Revoke every token and close every socket of this person, on every worker."""
-    await sessions.revoke_all(user_id)
+async def end_sessions(
+    sessions: Sessions, notifier: Notifier, user_id: str, *, disable: bool = False
+) -> None:
+    """Revoke every token and close every socket of this person, on every worker; with
+    `disable`, no token resolves to the account again until it is enabled."""
+    if disable:
+        await sessions.disable(user_id)
+    else:
+        await sessions.revoke_all(user_id)
     await notifier.publish([user_id], {"type": "session.revoked", "session": None})
 
 
@@ -364,7 +370,7 @@ class Lifecycle:
         rows = await self._store.run(DELETE_ACCOUNT, params)
         if not rows:
             raise NotFound("account not found")
-        await self.end_sessions(user_id)
+        await end_sessions(self._sessions, self._notifier, user_id, disable=True)
         for purpose in ("verify-email", "verify-phone", "reset"):
             await self._codes.forget(purpose, user_id)
         await self._cache.bump("catalog")

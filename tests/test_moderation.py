@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from graph.errors import Conflict, NotFound
+from graph.errors import Conflict, Forbidden, NotFound
+from graph.sessions import session_digest
 from graph.settings import Settings
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing
@@ -259,3 +260,40 @@ async def test_hiding_a_listing_a_message_and_a_review_and_dismissing(api: Api, 
         "moderation.dismiss",
     ]
     assert {d["who"] for d in decisions} == {"admin:ann"}
+
+
+async def test_no_token_resolves_to_a_suspended_account(api: Api, services) -> None:
+    """Suspension revokes the tokens it finds; one issued in a race with it (the login read
+    the account as active just before) must not work either, until the account is back."""
+    user, token = await api.signup(email="racer@example.org")
+    _, reporter = await api.signup(display_name="Reporter")
+    filed = await report(api, reporter, "user", user["id"], "scam")
+    await services.moderation.resolve(filed.json["id"], "suspend", "mod_ann", "scam")
+    assert (await api.call("get", "/v1/users/me", token)).status == 401
+    with pytest.raises(Forbidden):  # the racing login gets no token
+        await services.sessions.issue(user["id"])
+    # a token that slipped out between the login's check and the mark resolves to nothing
+    slipped = "slipped-out-token"
+    key = f"{services.settings.redis_prefix}session:{session_digest(slipped)}"
+    await services.redis.set(key, user["id"])
+    assert (await api.call("get", "/v1/users/me", slipped)).status == 401
+
+    await services.moderation.reinstate(user["id"], "mod_ann", "appeal upheld")
+    assert (await api.call("get", "/v1/users/me", token)).status == 401  # revoked stays revoked
+    again = await api.call(
+        "post",
+        "/v1/auth/login",
+        json={"email": "racer@example.org", "password": "correct horse battery"},
+    )
+    assert again.status == 200
+    assert (await api.call("get", "/v1/users/me", again.json["token"])).status == 200
+
+
+async def test_no_token_resolves_to_a_deleted_account(api: Api, services) -> None:
+    user, token = await api.signup()
+    gone = await api.call(
+        "delete", "/v1/users/me", token, json={"password": "correct horse battery"}
+    )
+    assert gone.status == 204, gone.text
+    with pytest.raises(Forbidden):
+        await services.sessions.issue(user["id"])

@@ -17,7 +17,9 @@ from typing import Any, Literal, get_args
 from graph.cache import QueryCache
 from graph.errors import Conflict, Invalid, NotFound
 from graph.ids import event, new_id
-from graph.lifecycle import LISTINGS_OF
+from graph.lifecycle import LISTINGS_OF, end_sessions
+from graph.notify import Notifier
+from graph.sessions import Sessions
 from graph.store import GraphStore, statement
 
 # what can be reported, why, and what a moderator can do about it (the API's request model and
@@ -263,19 +265,22 @@ class Reports:
 
 
 class Moderation:
-    """The admins' side; `end_sessions` revokes an account's tokens and closes its sockets,
-    `changed` is the catalog's (browse caches dropped, listings re-read into the feed's pools)."""
+    """The admins' side. A suspension marks the account off in `sessions` (no token of it
+    resolves again), revokes its tokens and closes its sockets through `notifier`; `changed`
+    is the catalog's (browse caches dropped, listings re-read into the feed's pools)."""
 
     def __init__(
         self,
         store: GraphStore,
         cache: QueryCache,
-        end_sessions: Callable[[str], Awaitable[None]],
+        sessions: Sessions,
+        notifier: Notifier,
         changed: Callable[[Iterable[str]], Awaitable[None]],
     ) -> None:
         self._store = store
         self._cache = cache
-        self._end_sessions = end_sessions
+        self._sessions = sessions
+        self._notifier = notifier
         self._changed = changed
 
     async def queue(self, status: str | None = "open", limit: int = 50) -> list[dict[str, Any]]:
@@ -331,7 +336,7 @@ class Moderation:
 
     async def after_suspension(self, user_id: str) -> None:
         """Everywhere the account showed: sessions, sockets, cached pages, the feed's pools."""
-        await self._end_sessions(user_id)
+        await end_sessions(self._sessions, self._notifier, user_id, disable=True)
         await self._cache.forget(f"hidden:{user_id}")
         await self._changed(await self._listings(user_id))
 
@@ -349,6 +354,7 @@ class Moderation:
         params = {"user_id": user_id, "admin": admin, **event({"reason": reason})}
         if not await self._store.run(REINSTATE, params):
             raise Conflict(f"{ref} is not suspended")
+        await self._sessions.enable(user_id)
         await self._changed(await self._listings(user_id))
 
     async def mark_trusted(self, ref: str, admin: str, reason: str, trusted: bool) -> None:
