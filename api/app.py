@@ -27,7 +27,7 @@ from api.routes import (
     trust,
     users,
 )
-from graph import worker
+from graph import geo, worker
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.settings import Settings
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
     app.config.API_DESCRIPTION = "Graph-native second-hand and local marketplace"
     app.config.CORS = False
     app.ctx.settings = settings
+    geo.set_place_cell(settings.place_cell_km * 1000.0)
     app.ext.openapi.add_security_scheme("token", "http", scheme="bearer")
     for bp in BLUEPRINTS:
         app.blueprint(bp)

@@ -13,6 +13,7 @@ from api.schemas import (
     UserMe,
     UserPublic,
 )
+from graph.geo import public_place, shown_distance_km
 from graph.ids import iso, now_ms
 from graph.messaging import message_shape as message
 
@@ -27,6 +28,16 @@ def place(value: dict[str, float] | None) -> dict[str, float] | None:
     if not value:
         return None
     return {"lat": round(value["latitude"], 6), "lon": round(value["longitude"], 6)}
+
+
+def listing_place(row: dict[str, Any]) -> dict[str, float] | None:
+    """Where a listing is shown: its grid cell's centre (graph.geo), and nowhere at all when
+    the seller keeps their city to themselves. The exact point never leaves the graph."""
+    location = row.get("location")
+    if not location or not row.get("seller_shows_place", True):
+        return None
+    lat, lon = public_place(location["latitude"], location["longitude"])
+    return {"lat": lat, "lon": lon}
 
 
 def _shop(row: dict[str, Any]) -> Shop | None:
@@ -122,7 +133,6 @@ def is_promoted(row: dict[str, Any]) -> bool:
 def product(row: dict[str, Any]) -> dict[str, Any]:
     """The ProductOut shape, built as a plain dict: this runs for every row of every browse page,
     where constructing models cost a quarter of a cached request."""
-    distance = row.get("distance_m")
     images = sorted(row.get("images") or [], key=lambda i: i["pos"])
     return {
         "id": row["id"],
@@ -137,7 +147,7 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
             if row.get("ships") and row.get("shipping_price") is not None
             else None,
         },
-        "location": place(row.get("location")),
+        "location": listing_place(row),
         "status": row["status"],
         "quantity": int(row["quantity"]) if row.get("quantity") is not None else 1,
         "tags": sorted(row.get("tags") or []),
@@ -165,7 +175,7 @@ def product(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
         "expires_at": iso(row["expires_at"]),
-        "distance_km": round(distance / 1000.0, 3) if distance is not None else None,
+        "distance_km": shown_distance_km(row.get("location"), row.get("viewer")),
     }
 
 

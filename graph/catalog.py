@@ -31,7 +31,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 EDITABLE = ("active", "reserved", "expired")
 
-# The public shape of a listing; expects `p` (product) and `s` (seller) bound.
+# The public shape of a listing; expects `p` (product) and `s` (seller) bound. The exact
+# `location` and `distance_m` are for ranking and cursors: views show neither (graph.geo).
 PRODUCT_VIEW = """
 OPTIONAL MATCH (s)-[:OWNS]->(shop:Shop)
 OPTIONAL MATCH (s)-[:HAS_AVATAR]->(avatar:Image)
@@ -45,7 +46,8 @@ RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS pr
        [(p)-[r:HAS_IMAGE]->(i:Image) | {id: i.id, pos: r.pos, width: i.w, height: i.h}] AS images,
        s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name,
        s.kind AS seller_kind, s.trust_score AS seller_trust, shop.name AS shop_name,
-       avatar.id AS seller_avatar,
+       avatar.id AS seller_avatar, coalesce(s.show_city, true) AS seller_shows_place,
+       $near AS viewer,
        CASE WHEN $near IS NULL THEN null
             ELSE round({{distance}}(p.location, point($near)) * 1000.0) / 1000.0 END AS distance_m
 """

@@ -28,7 +28,7 @@ from graph.catalog import PRODUCT_VIEW
 from graph.commands import Place
 from graph.deals.common import money_text
 from graph.errors import Invalid, NotFound
-from graph.geo import haversine_m
+from graph.geo import haversine_m, shown_distance_km
 from graph.ids import event, now_ms
 from graph.pools import Item, Pools
 from graph.store import GraphStore, Statement, statement
@@ -397,9 +397,15 @@ def reasons(
             {"kind": "interest", "tag": liked[0], "text": f"matches your interest in #{liked[0]}"}
         )
     distance = p.get("distance_m")
-    if distance is not None and p.get("local_pickup", True) and distance <= pickup_m:
-        km = distance / 1000
-        out.append({"kind": "distance", "km": round(km, 1), "text": f"{km:.1f} km away"})
+    # said from the listing's public place, as the card's distance_km is (graph.geo)
+    km = shown_distance_km(p.get("location"), p.get("viewer"))
+    if (
+        distance is not None
+        and km is not None
+        and p.get("local_pickup", True)
+        and distance <= pickup_m
+    ):
+        out.append({"kind": "distance", "km": km, "text": f"{km:.1f} km away"})
     elif p.get("ships"):
         price = p.get("shipping_price")
         if price is None:

@@ -12,3 +12,42 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+# Listings are shown at the centre of a grid cell of about this size, never at their stored
+# point (which, by default, is the seller's home): `vendr serve` sets it from
+# VENDR_PLACE_CELL_KM. Distances shown are measured from the cell's centre too, so asking from
+# many places (trilateration) finds the centre, which is public anyway, and nothing finer.
+_cell_m = 1000.0
+METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180.0
+
+
+def set_place_cell(metres: float) -> None:
+    global _cell_m
+    _cell_m = float(metres)
+
+
+def public_place(lat: float, lon: float, cell_m: float | None = None) -> tuple[float, float]:
+    """The centre of the square cell of side ~cell_m holding (lat, lon): rows of cells of equal
+    height, each row cut into cells of equal width on the ground."""
+    cell = _cell_m if cell_m is None else cell_m
+    step = cell / METRES_PER_DEGREE
+    row = math.floor((lat + 90.0) / step)
+    centre_lat = min(90.0, -90.0 + (row + 0.5) * step)
+    lon_step = min(360.0, step / max(math.cos(math.radians(centre_lat)), 1e-3))
+    col = math.floor((lon + 180.0) / lon_step)
+    centre_lon = -180.0 + (col + 0.5) * lon_step
+    if centre_lon > 180.0:
+        centre_lon -= 360.0
+    return round(centre_lat, 5), round(centre_lon, 5)
+
+
+def shown_distance_km(
+    location: dict[str, float] | None, viewer: dict[str, float] | None
+) -> float | None:
+    """The distance a viewer is told: from the listing's public place, to 0.1 km."""
+    if not location or not viewer:
+        return None
+    lat, lon = public_place(location["latitude"], location["longitude"])
+    metres = haversine_m(lat, lon, viewer["latitude"], viewer["longitude"])
+    return round(metres / 1000.0, 1)

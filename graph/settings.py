@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         le=20_000,
         description="a listing offered for local pickup only is not shown to people further away",
     )
+    place_cell_km: float = Field(
+        1.0,
+        ge=0.1,
+        le=50,
+        description="listings are shown at the centre of a grid cell this size, never at "
+        "their exact point; distances shown are measured from that centre",
+    )
     max_request_bytes: int = 12 * 1024 * 1024
     max_json_bytes: int = 64 * 1024
     max_image_bytes: int = 10 * 1024 * 1024

@@ -45,7 +45,8 @@ async def test_create_and_read_a_listing(api: Api) -> None:
     assert product["expires_at"] > product["created_at"]
     fetched = await api.call("get", f"/v1/products/{product['id']}?near=52.37,4.99")
     assert fetched.status == 200
-    assert fetched.json["distance_km"] == pytest.approx(6.8, abs=0.1)
+    # measured from the listing's public place: within half a cell's diagonal of the truth
+    assert fetched.json["distance_km"] == pytest.approx(6.8, abs=0.75)
     assert fetched.json["images"] == product["images"]
 
 
@@ -59,9 +60,9 @@ async def test_location_defaults_to_the_sellers_and_is_required_without_one(api:
     await api.call("patch", "/v1/users/me", token, json={"location": {"lat": 48.85, "lon": 2.35}})
     created = await api.call("post", "/v1/products", token, json=body)
     assert created.status == 201
-    assert created.json["location"] == {
-        "lat": pytest.approx(48.85, abs=1e-4),
-        "lon": pytest.approx(2.35, abs=1e-4),
+    assert created.json["location"] == {  # near the profile's point, not at it
+        "lat": pytest.approx(48.85, abs=0.01),
+        "lon": pytest.approx(2.35, abs=0.01),
     }
 
 
