@@ -31,6 +31,7 @@ from graph.errors import Invalid, NotFound
 from graph.geo import haversine_m, shown_distance_km
 from graph.ids import event, now_ms
 from graph.pools import Item, Pools
+from graph.ratelimit import RateLimiter
 from graph.store import GraphStore, Statement, statement
 from graph.tags import normalise_all
 
@@ -447,12 +448,18 @@ class FeedService:
         redis: aioredis.Redis,
         prefix: str,
         promoted_cap: int = 2,
+        *,
+        limiter: RateLimiter | None = None,
+        view_period_s: float = 3600.0,
     ) -> None:
+        self._limiter = limiter
+        self._view_period_ms = max(1, int(view_period_s * 1000))
         self._promoted_cap = promoted_cap
         self._store = store
         self._browse = browse
         self._pools = pools
         self._redis = redis
+        self._prefix = prefix
         self._p = prefix + "deck:"
 
     async def swipe(self, user_id: str, product_id: str, direction: str) -> None:
@@ -497,12 +504,21 @@ class FeedService:
         }
         return await self._store.run(SAVED, params)
 
-    async def viewed(self, user_id: str, product_id: str) -> None:
+    async def viewed(self, user_id: str, product_id: str) -> bool:
+        """Record that this person looked at the listing: once per person, listing and view
+        period (a reload is not interest), and within the person's view rate; otherwise
+        nothing is written. True when a view was recorded."""
+        key = f"{self._prefix}viewed:{user_id}:{product_id}"
+        if not await self._redis.set(key, 1, px=self._view_period_ms, nx=True):
+            return False
+        if self._limiter is not None and not await self._limiter.count("view_user", user_id):
+            return False
         rows = await self._store.run(
             VIEW, {"user_id": user_id, "product_id": product_id, **event()}
         )
         if rows:
             await self._pools.mark_engaged(product_id)
+        return bool(rows)
 
     async def interests(self, user_id: str) -> list[str]:
         return [row["tag"] for row in await self._store.run(STATED, {"user_id": user_id})]

@@ -69,6 +69,23 @@ PURGE_PRODUCTS = statement(
     write=True,
 )
 
+# Events that record reading rather than deciding: many, and their lasting effect lives in the
+# graph already (VIEWED and PASSED edges, read markers). Purged after event_retention_days;
+# every other event (signups, deals, payments, moderation, account changes) is kept.
+VOLUME_EVENTS = ("product.viewed", "product.passed", "room.read", "user.logged_in")
+
+PURGE_EVENTS = statement(
+    "jobs.purge_events",
+    """
+    MATCH (e:Event)
+    WHERE e.at < $cutoff AND e.type IN $types
+    WITH e LIMIT $batch
+    DELETE e
+    RETURN count(*) AS n
+    """,
+    write=True,
+)
+
 PURGE_IMAGES = statement(
     "jobs.purge_images",
     """
@@ -143,6 +160,7 @@ class RoundReport:
     purged_products: int = 0
     purged_images: int = 0
     purged_blobs: int = 0
+    purged_events: int = 0
     hyped: int = 0
     rescored: int = 0
     reviews_published: int = 0
@@ -171,6 +189,7 @@ class Jobs:
         self._trust_every_s = settings.trust_interval_seconds
         self._blobs = blobs
         self._purge_after_ms = settings.purge_after_days * DAY_MS
+        self._events_kept_ms = int(settings.event_retention_days * DAY_MS)
         self._cache = cache
         self._pools = pools
         self._redis = redis
@@ -191,6 +210,10 @@ class Jobs:
 
     async def purge_products(self) -> int:
         return await self._drain(PURGE_PRODUCTS, {"cutoff": now_ms() - self._purge_after_ms})
+
+    async def purge_events(self) -> int:
+        cutoff = now_ms() - self._events_kept_ms
+        return await self._drain(PURGE_EVENTS, {"cutoff": cutoff, "types": list(VOLUME_EVENTS)})
 
     async def purge_images(self) -> int:
         purged = 0
@@ -257,6 +280,7 @@ class Jobs:
         report.purged_products = await self.purge_products()
         report.purged_images = await self.purge_images()
         report.purged_blobs = await self.purge_orphan_blobs()
+        report.purged_events = await self.purge_events()
         # hype in full now and then (decay alone changes no order), and every round for what
         # people engaged with; the feed's pools follow, and are rebuilt now and then too
         if await self._due("hype", self._hype_every_s) or full:

@@ -190,9 +190,13 @@ READ = statement(
     "messaging.read",
     """
     MATCH (me:User {id: $user_id})-[m:MEMBER]->(r:Room {id: $room_id})
-    SET m.last_read_at = $now, m.unread = 0
-    CREATE (e:Event {id: $event_id, type: 'room.read', at: $now, actor_id: $user_id,
-                     subject_id: $room_id, data: $event_data})
+    // nothing new since the last read: nothing to write (a client polling this costs a read)
+    WITH r, m, coalesce(m.unread, 0) > 0
+               OR coalesce(m.last_read_at, 0) < coalesce(r.last_message_at, 0) AS news
+    FOREACH (_ IN CASE WHEN news THEN [1] ELSE [] END |
+      SET m.last_read_at = $now, m.unread = 0
+      CREATE (:Event {id: $event_id, type: 'room.read', at: $now, actor_id: $user_id,
+                      subject_id: $room_id, data: $event_data}))
     RETURN r.id AS id
     """,
     write=True,

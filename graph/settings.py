@@ -49,6 +49,15 @@ class Settings(BaseSettings):
         le=20_000,
         description="a listing offered for local pickup only is not shown to people further away",
     )
+    view_period_seconds: float = Field(
+        3600.0, gt=0, description="a person's views of one listing count once per this period"
+    )
+    event_retention_days: float = Field(
+        90.0,
+        gt=0,
+        description="high-volume events (views, rooms read, logins) are purged after this; "
+        "deals, payments, moderation and account events are kept",
+    )
     place_cell_km: float = Field(
         1.0,
         ge=0.1,

@@ -108,6 +108,7 @@ async def send(request: Request, room_id: str) -> HTTPResponse:
 @openapi.response(204, None)
 @authenticated
 async def read(request: Request, room_id: str) -> HTTPResponse:
+    await limit_writes(request)
     await services(request).messaging.read(request.ctx.user_id, room_id)
     return empty()
 
