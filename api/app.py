@@ -10,6 +10,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from api import errors
+from api.auth import client_ip
 from api.errors import problem
 from api.realtime import Hub
 from api.routes import (
@@ -49,6 +50,10 @@ BLUEPRINTS = (
     payments.bp,
     trust.bp,
 )
+
+
+# the load balancer's probe and the socket (limited by its own caps) are not counted as reads
+UNLIMITED_READS = frozenset({"/v1/heartbeat", "/v1/ready", "/v1/ws"})
 
 
 def _dumps(value: object) -> str:
@@ -113,6 +118,17 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         if services is not None and getattr(app.ctx, "owns_services", False):
             await shutdown(services)
             app.ctx.services = None
+
+    @app.on_request
+    async def limit_reads(request: Request) -> None:
+        """Reads per client address (writes have their own per-person limits in the routes):
+        anonymous browsing is the cheapest way to make the server work."""
+        if request.method not in ("GET", "HEAD") or not request.path.startswith("/v1/"):
+            return
+        if request.path in UNLIMITED_READS:
+            return
+        rule = "image_ip" if request.path.startswith("/v1/images/") else "read_ip"
+        await app.ctx.services.limiter.hit(rule, client_ip(request))
 
     @app.on_request
     async def refuse_nul(request: Request) -> HTTPResponse | None:

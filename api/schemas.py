@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -327,6 +328,13 @@ class BrowseQuery(Query):
     sort: Literal["newest", "price_asc", "price_desc", "distance", "hype"] = "newest"
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+    @field_validator("currency")
+    @classmethod
+    def known_currency(cls, value: str | None) -> str | None:
+        if value is not None and value not in CURRENCIES:
+            raise ValueError(f"unsupported currency {value}")
+        return value
 
     @model_validator(mode="after")
     def price_range(self) -> BrowseQuery:

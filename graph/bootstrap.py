@@ -57,9 +57,16 @@ RATE_RULES = {
     "login_failures_pair": "10/15minutes",
     "login_failures_account": "10/15minutes",
     "upload_user": "60/hour",
+    # GET requests per client address (api.app.limit_reads); a browse page's thumbnails are
+    # images, counted apart
+    "read_ip": "1200/minute",
+    "image_ip": "6000/minute",
     "write_user": "120/minute",
     "message_user": "60/minute",
     "swipe_user": "600/minute",
+    # views are recorded (hype, tastes) at most this often per person; past it the page
+    # still answers, the view is just not counted
+    "view_user": "300/hour",
     "deal_user": "60/minute",
     "reset_ip": "20/hour",
     "code_user": "30/hour",
@@ -267,7 +274,14 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         messaging=MessagingService(store, pools),
         pools=pools,
         feed=FeedService(
-            store, browse, pools, redis, settings.redis_prefix, settings.promoted_per_page
+            store,
+            browse,
+            pools,
+            redis,
+            settings.redis_prefix,
+            settings.promoted_per_page,
+            limiter=limiter,
+            view_period_s=settings.view_period_seconds,
         ),
         notifier=notifier,
         orders=orders,

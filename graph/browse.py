@@ -168,6 +168,14 @@ def windows(
     return [(low, top) for low in lows if low >= max(0.01, floor)] + [(floor, top)]
 
 
+def thin(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """At most ~log2(n) + 2 of the windows: the first, those at powers of two, and the last.
+    Each window holds the one before, so any subset in order still finds the page; a filter
+    that matches nothing costs a handful of queries, not one per window."""
+    keep = {0, len(spans) - 1} | {2**k for k in range(len(spans).bit_length())}
+    return [span for i, span in enumerate(spans) if i in keep]
+
+
 def _browse_statement(entry: str, sort: str, tagged: bool) -> Statement:
     spec = SORTS[sort]
     head = ENTRIES[entry].replace("{key}", spec.key or "created_at")
@@ -602,7 +610,7 @@ class BrowseService:
                 floor = float(params["min_price"])
             if params["max_price"] is not None:
                 ceiling = float(params["max_price"])
-        spans = windows(sort, after, params["now"], floor, ceiling)
+        spans = thin(windows(sort, after, params["now"], floor, ceiling))
         # first pages of a sort tend to need the same window: start one step before the last one
         start_index = max(0, self._hint.get(sort, 0) - 1) if after is None else 0
         start_index = min(start_index, len(spans) - 1)
@@ -610,9 +618,11 @@ class BrowseService:
             lo, hi = spans[index]
             rows = await self._store.run(st, params | {"lo": lo, "hi": hi})
             if len(rows) >= params["limit"]:
+                # only a page that filled teaches the next caller where to start: a filter
+                # that matches little (or nothing) says nothing about everyone else's
+                if after is None:
+                    self._hint[sort] = index
                 break
-        if after is None:
-            self._hint[sort] = index
         return rows
 
     async def tags(self, prefix: str, limit: int) -> list[dict[str, Any]]:
