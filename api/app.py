@@ -12,7 +12,7 @@ from sanic.response import HTTPResponse
 from api import errors
 from api.auth import client_ip
 from api.errors import problem
-from api.realtime import Hub
+from api.realtime import Hub, SocketCaps
 from api.routes import (
     account,
     auth,
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
             app.ctx.owns_services = True
         if getattr(app.ctx, "hub", None) is None:
             app.ctx.hub = Hub(app.ctx.services.redis)
+            app.ctx.socket_caps = SocketCaps()
         if getattr(app.ctx, "owns_services", False):
             # the browse planner's sample costs one scan: take it before the first request does
             app.add_task(app.ctx.services.browse.warm(), name="warm-browse")

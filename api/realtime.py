@@ -15,6 +15,28 @@ log = logging.getLogger("vendr.realtime")
 QUEUE_SIZE = 1000
 
 
+class SocketCaps:
+    """Open sockets per client address (counted from the upgrade, before authentication) and
+    per person, in this worker: a client that opens sockets in a loop runs out here, not the
+    server out of memory. Counted per worker so a crash leaves no stale count behind."""
+
+    def __init__(self, per_address: int = 32, per_user: int = 8) -> None:
+        self.per_address = per_address
+        self.per_user = per_user
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def take(self, key: str, cap: int) -> bool:
+        if self._counts[key] >= cap:
+            return False
+        self._counts[key] += 1
+        return True
+
+    def give_back(self, key: str) -> None:
+        self._counts[key] -= 1
+        if self._counts[key] <= 0:
+            del self._counts[key]
+
+
 class Hub:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)

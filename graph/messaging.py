@@ -207,7 +207,7 @@ MISSED = statement(
     """
     MATCH (me:User {id: $user_id})-[:MEMBER]->(r:Room)
     WHERE r.last_message_at >= $since AND """
-    + NO_SUSPENDED_MEMBER
+    + ROOM_SHOWN
     + """
     MATCH (msg:Message)-[:IN]->(r)
     WHERE msg.id > $after AND msg.hidden_at IS NULL

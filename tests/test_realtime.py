@@ -20,6 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from api.realtime import SocketCaps
 from bench.common import free_port, wait_up
 from tests.conftest import png_bytes
 
@@ -241,3 +242,47 @@ async def test_notifications_are_pushed_and_logout_closes_the_socket(
                 frames.append(await next_push(seller_ws))
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         assert frames[-1]["type"] == "session.revoked"
+
+
+async def test_catch_up_leaves_out_rooms_a_block_hides(two_servers: tuple[str, str]) -> None:
+    """Issue 15, finding 8: the socket applies the same rules as REST."""
+    a, b = two_servers
+    s = setup_room(a, b)
+    room_id = s["room"]["id"]
+    first = call(
+        a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": "first"}
+    ).json()
+    call(a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": "insult"})
+    blocked = call(b, "POST", f"/v1/users/{s['seller']['id']}/block", s["buyer_token"])
+    assert blocked.status_code in (200, 201, 204), blocked.text
+    assert call(b, "GET", f"/v1/rooms/{room_id}/messages", s["buyer_token"]).status_code == 404
+    async with connect(ws_url(b, s["buyer_token"], after=first["id"])) as ws:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert frame["type"] == "ready"  # nothing replayed from the hidden room
+
+
+async def test_sockets_are_capped_per_account_and_per_address(
+    two_servers: tuple[str, str],
+) -> None:
+    a, _ = two_servers
+    _, token = signup(a, "many-tabs")
+    caps = SocketCaps()
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(caps.per_user):
+            ws = await stack.enter_async_context(connect(ws_url(a, token)))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
+        async with connect(ws_url(a, token)) as extra:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(extra.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+    # unauthenticated sockets count against their address: they hold a slot while waiting
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(caps.per_address):
+            await stack.enter_async_context(connect(a.replace("http://", "ws://") + "/v1/ws"))
+        async with connect(a.replace("http://", "ws://") + "/v1/ws") as extra:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(extra.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+    # slots come back when sockets close
+    async with connect(ws_url(a, token)) as again:
+        assert json.loads(await asyncio.wait_for(again.recv(), 5))["type"] == "ready"

@@ -10,8 +10,9 @@ from sanic.response import HTTPResponse, empty, json
 from sanic_ext import openapi
 
 from api import views
-from api.auth import authenticated, limit_writes, services
+from api.auth import authenticated, client_ip, limit_writes, services
 from api.parsing import json_body, query_args, validate
+from api.realtime import SocketCaps
 from api.schemas import (
     MessageIn,
     MessageOut,
@@ -130,6 +131,18 @@ async def _first_frame_token(ws: Websocket) -> str | None:
 @openapi.parameter("token", str, "query", description="bearer token, or send {type: auth, token}")
 @openapi.parameter("after", str, "query", description="the last message id seen: replays newer")
 async def ws(request: Request, ws: Websocket) -> None:
+    caps: SocketCaps = request.app.ctx.socket_caps
+    address = f"address:{client_ip(request)}"
+    if not caps.take(address, caps.per_address):
+        await ws.close(code=4429, reason="too many sockets from this address")
+        return
+    try:
+        await _serve(request, ws, caps)
+    finally:
+        caps.give_back(address)
+
+
+async def _serve(request: Request, ws: Websocket, caps: SocketCaps) -> None:
     svc = services(request)
     try:
         query = validate(WsQuery, {k: v[-1] for k, v in request.args.items()})
@@ -141,13 +154,27 @@ async def ws(request: Request, ws: Websocket) -> None:
     if not user_id:
         await ws.close(code=4401, reason="unauthorized")
         return
+    person = f"user:{user_id}"
+    if not caps.take(person, caps.per_user):
+        await ws.close(code=4429, reason="too many sockets for this account")
+        return
+    try:
+        await _stream(request, ws, user_id, query.after, token)
+    finally:
+        caps.give_back(person)
+
+
+async def _stream(
+    request: Request, ws: Websocket, user_id: str, after: str | None, token: str | None
+) -> None:
+    svc = services(request)
     hub = request.app.ctx.hub
     channel = svc.notifier.channel(user_id)
     queue = await hub.subscribe(channel)  # before the replay: nothing falls between the two
     try:
         last_id = ""
-        if query.after:
-            for row in await svc.messaging.missed(user_id, query.after):
+        if after:
+            for row in await svc.messaging.missed(user_id, after):
                 message = views.message(row)
                 await ws.send(_push(message))
                 last_id = message["id"]
