@@ -68,7 +68,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = 12 * 1024 * 1024
     max_json_bytes: int = 64 * 1024
     max_image_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="the most pixels an uploaded file may declare"
+    )
+    max_decode_pixels: int = Field(
+        16_000_000,
+        gt=0,
+        description="the most pixels decoded into memory (JPEGs are decoded scaled down first)",
+    )
+    image_decodes: int = Field(2, ge=1, description="images decoded at once, per worker")
     image_max_side: int = 2048
     thumb_side: int = 320
     token_ttl_seconds: int = 30 * 24 * 3600

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
+import threading
+import time
 import zlib
 
 import pytest
 from PIL import Image
 
+import graph.images
 from graph.errors import Invalid
 from graph.images import process, sniff
 from tests.conftest import Api, jpeg_bytes, png_bytes, read
@@ -153,3 +157,62 @@ def test_transparent_and_animated_images_are_flattened_to_jpeg() -> None:
 def test_large_images_are_scaled_down() -> None:
     out = process(png_bytes((3000, 1500)), max_pixels=10**8, max_side=2048, thumb_side=320)
     assert (out.width, out.height) == (2048, 1024)
+
+
+# ---- memory (issue 15, finding 11) --------------------------------------------------------
+
+
+async def test_a_solid_png_beyond_the_decode_budget_is_refused(api: Api) -> None:
+    """A few KB of solid PNG at 20 MP decoded to ~460 MB before (the 40 MP header cap let it
+    through); what gets decoded now has a budget of its own (16 MP)."""
+    _, token = await api.signup()
+    solid = png_bytes((5000, 4000), color="white")
+    assert len(solid) < 100_000
+    response = await api.call("post", "/v1/images", token, **upload(solid, "solid.png"))
+    assert response.status == 422
+    assert response.json["errors"]["image"] == "too many pixels"
+
+
+def test_a_large_jpeg_is_decoded_scaled_down_within_the_budget() -> None:
+    photo = jpeg_bytes((6000, 4000), color="olive")  # 24 MP, as a phone takes it
+    out = process(
+        photo, max_pixels=40_000_000, max_side=2048, thumb_side=320, max_decode_pixels=7_000_000
+    )
+    assert (out.width, out.height) == (2048, 1365)  # decoded at 1/2 scale: 6 MP, in budget
+    same_size_png = png_bytes((6000, 4000))
+    with pytest.raises(Invalid, match="more than 7000000"):  # no scaled decoding for PNG
+        process(
+            same_size_png,
+            max_pixels=40_000_000,
+            max_side=2048,
+            thumb_side=320,
+            max_decode_pixels=7_000_000,
+        )
+
+
+async def test_uploads_decode_a_few_at_a_time(
+    api: Api, services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+    real = graph.images.process
+
+    def watched(*args, **kwargs):  # the real decode, with a count of how many run at once
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.05)
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(graph.images, "process", watched)
+    _, token = await api.signup()
+    bodies = [upload(png_bytes((64, 64), color=c)) for c in ("red", "blue", "lime", "gold")]
+    bodies += [upload(jpeg_bytes((64, 64), color=c)) for c in ("navy", "teal")]
+    results = await asyncio.gather(*(api.call("post", "/v1/images", token, **b) for b in bodies))
+    assert [r.status for r in results] == [201] * 6
+    assert most == services.settings.image_decodes == 2
