@@ -17,6 +17,7 @@ from api.routes import (
     account,
     auth,
     collections,
+    contract,
     deals,
     feed,
     health,
@@ -66,16 +67,13 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
     app = Sanic(name, dumps=_dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.OAS_UI_DEFAULT = "redoc"
-    app.config.OAS_URL_PREFIX = "/docs"
-    app.config.API_TITLE = "Vendr"
-    app.config.API_VERSION = "1"
-    app.config.API_DESCRIPTION = "Graph-native second-hand and local marketplace"
+    # the contract is built by api.docs from the route table and the models (sanic-ext's own
+    # document inlined nested models under unresolvable `$defs`)
+    app.config.OAS = False
     app.config.CORS = False
     app.ctx.settings = settings
     geo.set_place_cell(settings.place_cell_km * 1000.0)
-    app.ext.openapi.add_security_scheme("token", "http", scheme="bearer")
-    for bp in BLUEPRINTS:
+    for bp in (*BLUEPRINTS, contract.bp):
         app.blueprint(bp)
     errors.install(app)
 

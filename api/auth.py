@@ -9,8 +9,8 @@ from typing import Any
 
 from sanic import Request
 from sanic.response import HTTPResponse
-from sanic_ext import openapi
 
+from api import docs as openapi
 from graph.bootstrap import Services
 from graph.errors import Unauthorized
 
@@ -101,4 +101,4 @@ def optional_user(handler: Handler) -> Handler:
             request.ctx.user_id = user_id
         return await handler(request, *args, **kwargs)
 
-    return wrapper
+    return openapi.optional_token()(wrapper)

@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -299,7 +300,14 @@ def _near(value: object) -> object:
     return value
 
 
-Near = Annotated[PlaceIO, BeforeValidator(_near)]
+# as it is written in a query string (the contract shows that, not the parsed place)
+NEAR_TEXT = {
+    "type": "string",
+    "pattern": r"^\s*-?[0-9]+(\.[0-9]+)?\s*,\s*-?[0-9]+(\.[0-9]+)?\s*$",
+    "description": "lat,lon in degrees",
+    "examples": ["52.37,4.89"],
+}
+Near = Annotated[PlaceIO, BeforeValidator(_near), WithJsonSchema(NEAR_TEXT)]
 
 
 class Query(BaseModel):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api.auth import authenticated, client_ip, limit_writes, services
 from api.parsing import json_body, query_args
 from api.schemas import (
@@ -173,6 +173,7 @@ async def unlink_social(request: Request, provider: str) -> HTTPResponse:
 
 
 @dev.get("/socials/<provider:str>/authorize")
+@openapi.query(DevAuthorizeQuery)
 @openapi.summary("Development only: the stand-in provider's sign-in; returns the code")
 @openapi.parameter("state", str, "query", required=True)
 @openapi.parameter("handle", str, "query", required=True)

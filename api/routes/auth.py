@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, client_ip, services
 from api.parsing import json_body

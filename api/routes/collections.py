@@ -6,8 +6,8 @@ from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body

@@ -7,8 +7,8 @@ from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api.auth import authenticated, limit_writes, services
 from api.errors import problem
 from api.parsing import json_body, query_args
@@ -76,6 +76,7 @@ async def make_offer(request: Request, product_id: str) -> HTTPResponse:
 
 
 @bp.get("/offers")
+@openapi.query(DealsQuery)
 @openapi.summary("Your negotiations (the latest offer of each), newest first")
 @openapi.parameter("role", str, "query", description="buyer|seller (both when absent)")
 @openapi.parameter("status", str, "query", description="open|accepted|declined|...")
@@ -177,6 +178,7 @@ async def place(request: Request, product_id: str) -> HTTPResponse:
 
 
 @bp.get("/orders")
+@openapi.query(DealsQuery)
 @openapi.summary("Your orders as buyer and/or seller, newest first")
 @openapi.parameter("role", str, "query", description="buyer|seller (both when absent)")
 @openapi.parameter("status", str, "query", description="placed|confirmed|completed|cancelled")

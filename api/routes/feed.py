@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, services
 from api.parsing import json_body, query_args
@@ -15,6 +15,7 @@ bp = Blueprint("feed", url_prefix="/v1")
 
 
 @bp.get("/feed")
+@openapi.query(FeedQuery)
 @openapi.summary("Your swipe deck: cards with a score and the reasons for them")
 @openapi.parameter("near", str, "query", description="lat,lon (defaults to your profile's)")
 @openapi.parameter("radius_km", float, "query")
@@ -91,6 +92,7 @@ async def unsave(request: Request, product_id: str) -> HTTPResponse:
 
 
 @bp.get("/users/me/saved")
+@openapi.query(PageQuery)
 @openapi.summary("Your saved listings, last saved first")
 @openapi.parameter("cursor", str, "query")
 @openapi.parameter("limit", int, "query")

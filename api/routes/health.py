@@ -5,8 +5,8 @@ import secrets
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api.auth import services
 from api.errors import problem
 

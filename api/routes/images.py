@@ -5,8 +5,8 @@ from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, services
 from api.schemas import ImageOut

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api.auth import authenticated, limit_writes, services
 from api.parsing import json_body, query_args
 from api.schemas import (
@@ -30,6 +30,7 @@ PROBLEM = {"application/problem+json": Problem}
 
 
 @inbox.get("")
+@openapi.query(NotificationsQuery)
 @openapi.summary("Your in-app notifications, newest first, with the unread count")
 @openapi.parameter("cursor", str, "query")
 @openapi.parameter("limit", int, "query")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api.auth import authenticated, limit_writes, services
 from api.errors import BadRequest
 from api.parsing import json_body

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body, query_args
@@ -61,6 +61,7 @@ async def create(request: Request) -> HTTPResponse:
 
 
 @bp.get("/products")
+@openapi.query(BrowseQuery)
 @openapi.summary("Browse and search listings; every filter combines")
 @openapi.parameter("near", str, "query", description="lat,lon")
 @openapi.parameter("radius_km", float, "query")
@@ -99,6 +100,7 @@ async def browse(request: Request) -> HTTPResponse:
 
 
 @bp.get("/products/<product_id:str>")
+@openapi.query(ProductQuery)
 @openapi.summary("One listing with seller, images, tags, hype; distance when `near` is given")
 @openapi.parameter("near", str, "query", description="lat,lon")
 @openapi.response(200, {"application/json": ProductOut})
@@ -163,6 +165,7 @@ async def renew(request: Request, product_id: str) -> HTTPResponse:
 
 
 @bp.get("/tags")
+@openapi.query(TagQuery)
 @openapi.summary("Tag autocomplete with counts of active listings")
 @openapi.parameter("prefix", str, "query")
 @openapi.parameter("limit", int, "query")

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from sanic import Blueprint, Request, Websocket
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, client_ip, limit_writes, services
 from api.parsing import json_body, query_args, validate
@@ -49,6 +49,7 @@ async def open_room(request: Request) -> HTTPResponse:
 
 
 @bp.get("/rooms")
+@openapi.query(RoomsQuery)
 @openapi.summary("Your rooms, newest activity first, with the last message and unread count")
 @openapi.parameter("role", str, "query", description="buyer|seller")
 @openapi.parameter("cursor", str, "query")
@@ -69,6 +70,7 @@ async def rooms(request: Request) -> HTTPResponse:
 
 
 @bp.get("/rooms/<room_id:str>/messages")
+@openapi.query(MessagesQuery)
 @openapi.summary("A room's messages, newest first")
 @openapi.parameter("cursor", str, "query")
 @openapi.parameter("limit", int, "query")

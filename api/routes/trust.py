@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body, query_args
@@ -73,6 +73,7 @@ async def reply(request: Request, review_id: str) -> HTTPResponse:
 
 
 @bp.get("/users/<user_id:str>/reviews")
+@openapi.query(ReviewsQuery)
 @openapi.summary("Published reviews of a person, newest first")
 @openapi.parameter("role", str, "query", description="buyer or seller: the author's side")
 @openapi.parameter("cursor", str, "query")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
-from sanic_ext import openapi
 
+from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body, query_args
@@ -60,6 +60,7 @@ async def public(request: Request, user_id: str) -> HTTPResponse:
 
 
 @bp.get("/<user_id:str>/products")
+@openapi.query(PageQuery)
 @openapi.summary("A seller's active listings, newest first")
 @openapi.parameter("cursor", str, "query")
 @openapi.parameter("limit", int, "query")

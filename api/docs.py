@@ -1,0 +1,301 @@
+"""The OpenAPI contract, built from the pydantic models the routes parse and answer with.
+
+Routes describe themselves with the decorators below (the same names and arguments as
+sanic-ext's `openapi` module, plus `query(Model)`); they only record what they are given.
+`document(app)` walks the app's route table and writes an OpenAPI 3.1 document: every model
+once, under `components/schemas` (nested ones too), nullable fields as JSON Schema says
+(`anyOf` with `null`), query parameters with the bounds their model enforces, error answers
+as problem+json, and 204s without a body. Nothing is documented that the router does not
+serve, and every route it serves is documented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+from sanic import Sanic
+
+Handler = Callable[..., Any]
+Content = dict[str, Any] | None
+Security = Literal["required", "optional", "none"]
+
+JSON = "application/json"
+PROBLEM_MEDIA = "application/problem+json"
+
+
+@dataclass
+class Spec:
+    summary: str = ""
+    description: str = ""
+    body: Content = None
+    query: type[BaseModel] | None = None
+    parameters: dict[str, tuple[Any, str, str]] = field(default_factory=dict)
+    responses: dict[int, tuple[Content, str]] = field(default_factory=dict)
+    security: Security = "none"
+
+
+SPECS: dict[Handler, Spec] = {}
+
+
+def _spec(handler: Handler) -> Spec:
+    return SPECS.setdefault(handler, Spec())
+
+
+def _recorder(apply: Callable[[Spec], None]) -> Callable[[Handler], Handler]:
+    def decorate(handler: Handler) -> Handler:
+        apply(_spec(handler))
+        return handler
+
+    return decorate
+
+
+def summary(text: str) -> Callable[[Handler], Handler]:
+    return _recorder(lambda s: setattr(s, "summary", text))
+
+
+def description(text: str) -> Callable[[Handler], Handler]:
+    return _recorder(lambda s: setattr(s, "description", text))
+
+
+def body(content: dict[str, Any]) -> Callable[[Handler], Handler]:
+    return _recorder(lambda s: setattr(s, "body", content))
+
+
+def query(model: type[BaseModel]) -> Callable[[Handler], Handler]:
+    """The query string is parsed with `model` (api.parsing.query_args): its fields are the
+    parameters, with their types and bounds."""
+    return _recorder(lambda s: setattr(s, "query", model))
+
+
+def parameter(
+    name: str,
+    kind: Any = str,
+    location: str = "query",
+    description: str = "",
+    required: bool = False,  # taken from the query model when there is one
+) -> Callable[[Handler], Handler]:
+    return _recorder(lambda s: s.parameters.__setitem__(name, (kind, location, description)))
+
+
+def response(status: int, content: Content, description: str = "") -> Callable[[Handler], Handler]:
+    return _recorder(lambda s: s.responses.__setitem__(status, (content, description)))
+
+
+def secured(_scheme: str = "token") -> Callable[[Handler], Handler]:
+    return _recorder(lambda s: setattr(s, "security", "required"))
+
+
+def optional_token() -> Callable[[Handler], Handler]:
+    return _recorder(lambda s: setattr(s, "security", "optional"))
+
+
+# ---- the document --------------------------------------------------------------------------
+
+STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No content",
+    400: "The body is not JSON, or not the JSON this operation takes",
+    401: "No valid bearer token",
+    403: "Not allowed for this account",
+    404: "No such thing, or not one you may see",
+    409: "Not possible in the current state",
+    413: "The body is too large",
+    422: "A value is invalid; `errors` names each field",
+    429: "Too many requests; retry after `Retry-After` seconds",
+}
+_PARAM = re.compile(r"<(\w+)(?::([^>]+))?>")
+_PY_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _path(uri: str) -> tuple[str, list[dict[str, Any]]]:
+    """`/v1/x/<id:str>` → `/v1/x/{id}` and its path parameters (an alternation → an enum)."""
+    params: list[dict[str, Any]] = []
+    for name, kind in _PARAM.findall(uri):
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if kind and kind not in ("str", "strorempty", "slug"):
+            schema = {"type": "string", "enum": kind.split("|")}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", uri)
+    return "/" + path.lstrip("/"), params
+
+
+class _Models:
+    """Every model the document names, each converted once with pydantic's own JSON Schema,
+    references pointing into components/schemas."""
+
+    def __init__(self) -> None:
+        self.wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
+        self.refs: dict[tuple[Any, str], dict[str, Any]] = {}
+        self.schemas: dict[str, Any] = {}
+
+    def want(self, model: type[BaseModel], mode: Literal["validation", "serialization"]) -> None:
+        if (model, mode) not in self.wanted:
+            self.wanted.append((model, mode))
+
+    def resolve(self) -> None:
+        mapping, top = models_json_schema(self.wanted, ref_template="#/components/schemas/{model}")
+        for (model, mode), schema in mapping.items():
+            self.refs[(model, mode)] = schema
+        self.schemas = top.get("$defs", {})
+
+    def ref(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return self.refs[(model, mode)]
+
+
+def _media(content: Content, models: _Models, mode: Any) -> dict[str, Any] | None:
+    if content is None:
+        return None
+    out: dict[str, Any] = {}
+    for media, schema in content.items():
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            out[media] = {"schema": models.ref(schema, mode)}
+        else:
+            out[media] = {"schema": schema}
+    return out
+
+
+def _models_in(content: Content) -> list[type[BaseModel]]:
+    return [s for s in (content or {}).values() if isinstance(s, type) and issubclass(s, BaseModel)]
+
+
+def _query_parameters(
+    models: _Models, model: type[BaseModel], notes: dict[str, tuple[Any, str, str]]
+) -> list[dict[str, Any]]:
+    name_of = models.ref(model, "validation")["$ref"].rsplit("/", 1)[-1]
+    schema = models.schemas[name_of]
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        param: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": prop,
+        }
+        if "array" in (prop.get("type"), *(v.get("type") for v in prop.get("anyOf", []))):
+            param |= {"style": "form", "explode": False}  # comma-separated: tags=a,b
+        text = prop.get("description") or notes.get(name, (None, "", ""))[2]
+        if text:
+            param["description"] = text
+        params.append(param)
+    return params
+
+
+def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict[str, Any]:
+    models = _Models()
+    operations: list[tuple[str, str, Spec, list[dict[str, Any]]]] = []
+    models.want(_problem_model(), "serialization")
+    for route in app.router.routes:
+        if route.extra.websocket or route.uri.startswith("/docs"):
+            continue
+        spec = SPECS.get(route.handler)
+        if spec is None:
+            continue  # not part of the API (checked by the contract tests: none should be)
+        path, path_params = _path(route.uri)
+        for method in sorted(route.methods):
+            if method in ("HEAD", "OPTIONS"):
+                continue
+            operations.append((path, method.lower(), spec, path_params))
+            for model in _models_in(spec.body):
+                models.want(model, "validation")
+            for content, _ in spec.responses.values():
+                for model in _models_in(content):
+                    models.want(model, "serialization")
+            if spec.query is not None:
+                models.want(spec.query, "validation")
+    models.resolve()
+
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, spec, path_params in operations:
+        params = [dict(p) for p in path_params]
+        for p in params:
+            kind, _, text = spec.parameters.get(p["name"], (str, "path", ""))
+            if text:
+                p["description"] = text
+        if spec.query is not None:
+            params += _query_parameters(models, spec.query, spec.parameters)
+        for name, (kind, location, text) in spec.parameters.items():
+            if location in ("query", "header") and not any(p["name"] == name for p in params):
+                schema = {"type": _PY_TYPES.get(kind, "string")}
+                params.append({"name": name, "in": location, "required": False, "schema": schema})
+                if text:
+                    params[-1]["description"] = text
+        op: dict[str, Any] = {
+            "operationId": f"{method}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
+            "summary": spec.summary,
+            "responses": _responses(spec, models, has_params=bool(path_params), method=method),
+        }
+        if spec.description:
+            op["description"] = spec.description
+        if params:
+            op["parameters"] = params
+        if spec.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": _media(spec.body, models, "validation"),
+            }
+        if spec.security == "required":
+            op["security"] = [{"token": []}]
+        elif spec.security == "optional":
+            op["security"] = [{}, {"token": []}]
+        else:
+            op["security"] = []
+        paths.setdefault(path, {})[method] = op
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": summary_text},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(models.schemas.items())),
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _responses(spec: Spec, models: _Models, *, has_params: bool, method: str) -> dict[str, Any]:
+    """What the operation declares, and the errors every operation of its kind can answer:
+    429 everywhere (reads per address, writes per person), 401 with a token, 404 with an id
+    in the path, 400/413/422 with a body or a query."""
+    out: dict[int, tuple[Content, str]] = dict(spec.responses)
+    problem = {PROBLEM_MEDIA: _problem_model()}
+    common = [429]
+    if spec.security != "none":
+        common.append(401)
+    if has_params:
+        common += [404, 422]
+    if spec.body is not None:
+        common += [400, 413, 422]
+    if spec.query is not None or any(loc == "query" for _, loc, _ in spec.parameters.values()):
+        common.append(422)
+    for status in common:
+        out.setdefault(status, (problem, ""))
+    shaped: dict[str, Any] = {}
+    for status in sorted(out):
+        content, text = out[status]
+        entry: dict[str, Any] = {"description": text or STATUS_TEXT.get(status, "")}
+        if status >= 400 and content is None:
+            content = problem
+        media = _media(content, models, "serialization") if status != 204 else None
+        if media:
+            entry["content"] = media
+        if status == 429:
+            entry["headers"] = {
+                "Retry-After": {"schema": {"type": "integer", "minimum": 1}, "required": True}
+            }
+        shaped[str(status)] = entry
+    return shaped
+
+
+def _problem_model() -> type[BaseModel]:
+    from api.schemas import Problem
+
+    return Problem

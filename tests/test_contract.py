@@ -1,0 +1,125 @@
+"""The OpenAPI document is exactly what the server does (issue 15, the contract): it validates
+as OpenAPI 3.1, names every route the router serves and nothing else, declares error answers
+as problem+json and 204s without a body, and real answers of a short flow match it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from tests.conftest import Api, png_bytes
+
+
+@pytest.fixture
+async def spec(api: Api) -> dict[str, Any]:
+    response = await api.call("get", "/docs/openapi.json")
+    assert response.status == 200
+    return response.json
+
+
+def operations(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(m.upper(), p) for p, item in spec["paths"].items() for m in item}
+
+
+async def test_the_document_is_valid_openapi_3_1(spec) -> None:
+    assert spec["openapi"].startswith("3.1")
+    validate(spec)  # raises on any error
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', str(spec).replace("'", '"')))
+    assert refs and refs <= set(spec["components"]["schemas"])  # every reference resolves
+
+
+async def test_every_route_is_documented_and_nothing_else(api: Api, spec) -> None:
+    served = set()
+    for route in api.app.router.routes:
+        if route.extra.websocket or route.uri.startswith("/docs"):
+            continue
+        path = "/" + re.sub(r"<(\w+)(?::[^>]+)?>", r"{\1}", route.uri).lstrip("/")
+        served |= {(m, path) for m in route.methods if m not in ("HEAD", "OPTIONS")}
+    assert operations(spec) == served
+
+
+async def test_errors_are_problem_documents_and_204s_have_no_body(spec) -> None:
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            assert op["summary"], (method, path)
+            assert "429" in op["responses"], (method, path)
+            if op.get("security") == [{"token": []}]:
+                assert "401" in op["responses"], (method, path)
+            for status, answer in op["responses"].items():
+                if status == "204":
+                    assert "content" not in answer, (method, path)
+                if status.startswith("4"):
+                    assert list(answer["content"]) == ["application/problem+json"], (path, status)
+
+
+class Contract:
+    """Checks real answers against the document: a declared status, a matching body."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.checked: list[tuple[str, str, int]] = []
+
+    def operation(self, method: str, url: str) -> tuple[str, dict[str, Any]]:
+        path = url.split("?")[0]
+        for template, item in self.spec["paths"].items():
+            pattern = "^" + re.sub(r"\{\w+\}", "[^/]+", template) + "$"
+            if re.match(pattern, path) and method.lower() in item:
+                return template, item[method.lower()]
+        raise AssertionError(f"{method} {path} is not in the document")
+
+    async def call(self, api: Api, method: str, url: str, token: str | None = None, **kw: Any):
+        response = await api.call(method, url, token, **kw)
+        template, op = self.operation(method, url)
+        status = str(response.status)
+        assert status in op["responses"], f"{method} {template} answered {status}, undeclared"
+        declared = op["responses"][status]
+        if status == "204" or "content" not in declared:
+            assert response.content == b"", f"{method} {template} {status} has a body"
+        else:
+            media = response.headers["content-type"].split(";")[0]
+            assert media in declared["content"], (template, status, media)
+            schema = declared["content"][media]["schema"] | {"components": self.spec["components"]}
+            OAS31Validator(schema).validate(response.json)
+        self.checked.append((method, template, response.status))
+        return response
+
+
+async def test_a_short_flow_answers_as_documented(api: Api, spec) -> None:
+    c = Contract(spec)
+    body = {"email": "flow@example.org", "password": "correct horse battery", "display_name": "F"}
+    signed = await c.call(api, "post", "/v1/auth/signup", json=body)
+    token = signed.json["token"]
+    _, buyer = await api.signup(display_name="Buyer")
+    await c.call(api, "get", "/v1/users/me", token)
+    files = {"image": ("p.png", png_bytes(), "image/png")}
+    image = await c.call(api, "post", "/v1/images", token, files=files)
+    listing = {
+        "title": "Oak table",
+        "price": {"amount": 12_500, "currency": "EUR"},
+        "location": {"lat": 52.37, "lon": 4.89},
+        "tags": ["oak"],
+        "image_ids": [image.json["id"]],
+    }
+    product = (await c.call(api, "post", "/v1/products", token, json=listing)).json
+    await c.call(api, "get", "/v1/products?near=52.37,4.89&sort=distance")
+    await c.call(api, "get", f"/v1/products/{product['id']}?near=52.3,4.8", buyer)
+    await c.call(api, "get", "/v1/products/nope")  # 404
+    await c.call(api, "get", "/v1/products?currency=QQQ")  # 422
+    await c.call(api, "get", "/v1/users/me")  # 401
+    await c.call(api, "post", "/v1/products", token, content=b"{not json")  # 400
+    await c.call(api, "put", f"/v1/users/me/saved/{product['id']}", buyer)  # 204
+    await c.call(api, "get", "/v1/users/me/saved", buyer)
+    await c.call(api, "get", "/v1/feed?near=52.37,4.89", buyer)
+    room = await c.call(api, "post", "/v1/rooms", buyer, json={"product_id": product["id"]})
+    await c.call(api, "post", f"/v1/rooms/{room.json['id']}/messages", buyer, json={"text": "Hi"})
+    await c.call(api, "get", f"/v1/rooms/{room.json['id']}/messages", token)
+    await c.call(api, "post", f"/v1/rooms/{room.json['id']}/read", token)
+    offer = {"amount": 11_000}
+    await c.call(api, "post", f"/v1/products/{product['id']}/offers", buyer, json=offer)
+    await c.call(api, "get", "/v1/offers?role=seller", token)
+    await c.call(api, "post", "/v1/auth/logout", token)
+    assert {s for _, _, s in c.checked} >= {200, 201, 204, 400, 401, 404, 422}
