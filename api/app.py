@@ -9,7 +9,7 @@ import orjson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from api import errors
+from api import docs, errors
 from api.auth import client_ip
 from api.errors import problem
 from api.realtime import Hub, SocketCaps
@@ -51,10 +51,6 @@ BLUEPRINTS = (
     payments.bp,
     trust.bp,
 )
-
-
-# the load balancer's probe and the socket (limited by its own caps) are not counted as reads
-UNLIMITED_READS = frozenset({"/v1/heartbeat", "/v1/ready", "/v1/ws"})
 
 
 def _dumps(value: object) -> str:
@@ -124,8 +120,11 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         anonymous browsing is the cheapest way to make the server work."""
         if request.method not in ("GET", "HEAD") or not request.path.startswith("/v1/"):
             return
-        if request.path in UNLIMITED_READS:
-            return
+        route = request.route
+        if route is not None:
+            spec = docs.SPECS.get(route.handler)
+            if route.extra.websocket or (spec is not None and not spec.limited):
+                return  # the socket has its own caps; the probes are declared unlimited
         rule = "image_ip" if request.path.startswith("/v1/images/") else "read_ip"
         await app.ctx.services.limiter.hit(rule, client_ip(request))
 

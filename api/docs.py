@@ -37,6 +37,8 @@ class Spec:
     parameters: dict[str, tuple[Any, str, str]] = field(default_factory=dict)
     responses: dict[int, tuple[Content, str]] = field(default_factory=dict)
     security: Security = "none"
+    limited: bool = True  # counted by the per-address read limit or a write limit
+    required: set[str] = field(default_factory=set)
 
 
 SPECS: dict[Handler, Spec] = {}
@@ -79,7 +81,17 @@ def parameter(
     description: str = "",
     required: bool = False,  # taken from the query model when there is one
 ) -> Callable[[Handler], Handler]:
-    return _recorder(lambda s: s.parameters.__setitem__(name, (kind, location, description)))
+    def apply(spec: Spec) -> None:
+        spec.parameters[name] = (kind, location, description)
+        if required:
+            spec.required.add(name)
+
+    return _recorder(apply)
+
+
+def unlimited() -> Callable[[Handler], Handler]:
+    """Not rate-limited (the health probes): no 429 in the contract, none from the server."""
+    return _recorder(lambda s: setattr(s, "limited", False))
 
 
 def response(status: int, content: Content, description: str = "") -> Callable[[Handler], Handler]:
@@ -225,7 +237,10 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
         for name, (kind, location, text) in spec.parameters.items():
             if location in ("query", "header") and not any(p["name"] == name for p in params):
                 schema = {"type": _PY_TYPES.get(kind, "string")}
-                params.append({"name": name, "in": location, "required": False, "schema": schema})
+                required = name in spec.required
+                params.append(
+                    {"name": name, "in": location, "required": required, "schema": schema}
+                )
                 if text:
                     params[-1]["description"] = text
         op: dict[str, Any] = {
@@ -267,7 +282,7 @@ def _responses(spec: Spec, models: _Models, *, has_params: bool, method: str) ->
     in the path, 400/413/422 with a body or a query."""
     out: dict[int, tuple[Content, str]] = dict(spec.responses)
     problem = {PROBLEM_MEDIA: _problem_model()}
-    common = [429]
+    common = [429] if spec.limited else []
     if spec.security != "none":
         common.append(401)
     if has_params:

@@ -62,9 +62,23 @@ def handle(request: Request, exc: Exception) -> HTTPResponse:
             status, "Bad request" if status < 500 else "Server error"
         )
         detail = str(exc) if status < 500 else "the server could not handle this request"
-        return problem(status, title, detail, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if status == 405 and "Allow" not in headers:  # RFC 9110: say what the path takes
+            headers["Allow"] = ", ".join(_allowed(request))
+        return problem(status, title, detail, headers=headers or None)
     log.exception("unhandled error on %s %s", request.method, request.path)
     return problem(500, "Server error", "the server could not handle this request")
+
+
+def _allowed(request: Request) -> list[str]:
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return allowed
 
 
 def install(app: Sanic) -> None:

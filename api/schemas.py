@@ -3,6 +3,8 @@ accident, and no client can set an id, owner or status by sending it."""
 
 from __future__ import annotations
 
+import re
+import sys
 import unicodedata
 from typing import Annotated, Literal
 
@@ -32,7 +34,13 @@ def _folded(value: object) -> object:
 
 
 Email = Annotated[
-    str, BeforeValidator(_folded), StringConstraints(max_length=254, pattern=EMAIL_PATTERN)
+    str,
+    BeforeValidator(_folded),
+    StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
+    # as sent: surrounding spaces and capitals are folded away before the pattern is checked
+    WithJsonSchema(
+        {"type": "string", "maxLength": 254, "pattern": r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s]+\s*$"}
+    ),
 ]
 
 
@@ -70,10 +78,39 @@ def _visible(value: object) -> object:
     return value
 
 
+def _hidden_class() -> str:
+    """Every code point `_visible` refuses (Unicode's Cc and Cf), as a regex class body."""
+    spans: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) in ("Cc", "Cf"):
+            if spans and spans[-1][1] == code - 1:
+                spans[-1][1] = code
+            else:
+                spans.append([code, code])
+    return "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in spans)
+
+
+HIDDEN = _hidden_class()
+
+
+def visible_schema(max_length: int) -> WithJsonSchema:
+    """The contract's view of a name: no control or invisible characters anywhere, and
+    something besides whitespace (which is stripped)."""
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max_length,
+            "pattern": f"^[^{HIDDEN}]*[^\\s{HIDDEN}][^{HIDDEN}]*$",
+        }
+    )
+
+
 Name = Annotated[
     str,
     BeforeValidator(_visible),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+    visible_schema(80),
 ]
 Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -109,6 +146,16 @@ class SignupIn(Input):
 
 
 class LoginIn(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+            ]
+        },
+    )
     email: Email | None = None
     phone: Phone | None = None
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -852,6 +899,7 @@ SocialHandle = Annotated[
     str,
     BeforeValidator(_visible),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    visible_schema(100),
 ]
 
 

@@ -46,7 +46,8 @@ async def test_errors_are_problem_documents_and_204s_have_no_body(spec) -> None:
     for path, item in spec["paths"].items():
         for method, op in item.items():
             assert op["summary"], (method, path)
-            assert "429" in op["responses"], (method, path)
+            probe = path in ("/v1/heartbeat", "/v1/ready")  # never rate-limited
+            assert ("429" in op["responses"]) != probe, (method, path)
             if op.get("security") == [{"token": []}]:
                 assert "401" in op["responses"], (method, path)
             for status, answer in op["responses"].items():
@@ -123,3 +124,21 @@ async def test_a_short_flow_answers_as_documented(api: Api, spec) -> None:
     await c.call(api, "get", "/v1/offers?role=seller", token)
     await c.call(api, "post", "/v1/auth/logout", token)
     assert {s for _, _, s in c.checked} >= {200, 201, 204, 400, 401, 404, 422}
+
+
+async def test_an_undeclared_method_is_a_405_naming_the_allowed_ones(api: Api) -> None:
+    response = await api.call("trace", "/v1/cart/items/some-listing")
+    assert response.status == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"PUT", "DELETE"}
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_names_and_logins_say_in_the_contract_what_the_server_refuses(spec) -> None:
+    schemas = spec["components"]["schemas"]
+    name = schemas["SignupIn"]["properties"]["display_name"]
+    pattern = re.compile(name["pattern"])
+    assert pattern.match("Anna") and pattern.match("  Anna ")
+    assert not pattern.match("Ann\u200ba") and not pattern.match("   ")
+    assert schemas["LoginIn"]["oneOf"]  # email or phone
+    email = re.compile(schemas["LoginIn"]["properties"]["email"]["anyOf"][0]["pattern"])
+    assert email.match(" Ann@Example.org ") and not email.match("no-at-sign")

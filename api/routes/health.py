@@ -9,21 +9,41 @@ from sanic.response import HTTPResponse, json
 from api import docs as openapi
 from api.auth import services
 from api.errors import problem
+from api.schemas import Problem
 
 bp = Blueprint("health", url_prefix="/v1")
 
 # names the worker process that answered: shows how a load balancer spreads requests
 WORKER = secrets.token_hex(4)
+PROBLEM = {"application/problem+json": Problem}
+ALIVE = {
+    "type": "object",
+    "properties": {"status": {"const": "ok"}, "worker": {"type": "string"}},
+    "required": ["status", "worker"],
+}
+READY = {
+    "type": "object",
+    "properties": {
+        "status": {"const": "ready"},
+        "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    },
+    "required": ["status", "checks"],
+}
 
 
 @bp.get("/heartbeat")
 @openapi.summary("Liveness: the process answers")
+@openapi.unlimited()
+@openapi.response(200, {"application/json": ALIVE})
 async def heartbeat(request: Request) -> HTTPResponse:
     return json({"status": "ok", "worker": WORKER})
 
 
 @bp.get("/ready")
 @openapi.summary("Readiness: the graph and Redis are reachable")
+@openapi.unlimited()
+@openapi.response(200, {"application/json": READY})
+@openapi.response(503, PROBLEM, "the graph or Redis does not answer")
 async def ready(request: Request) -> HTTPResponse:
     svc = services(request)
     graph_ok = await svc.store.ping()

@@ -40,6 +40,7 @@ PROBLEM = {"application/problem+json": Problem}
     " anything is read; each event id is applied once, a redelivery answers what the first"
     " did. Unknown event types are acknowledged and ignored."
 )
+@openapi.parameter("Stripe-Signature", str, "header", "the provider's signature", required=True)
 @openapi.response(200, {"application/json": WebhookOut})
 @openapi.response(400, PROBLEM, "not signed by the provider, or too old or too new")
 @openapi.response(409, PROBLEM, "the same event is being applied by another delivery")
