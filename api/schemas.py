@@ -128,6 +128,15 @@ class PlaceIO(Input):
 
 
 class SignupIn(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={  # a shop name exactly for business accounts
+            "if": {"required": ["kind"], "properties": {"kind": {"const": "business"}}},
+            "then": {"required": ["shop_name"], "properties": {"shop_name": {"type": "string"}}},
+            "else": {"properties": {"shop_name": {"type": "null"}}},
+        },
+    )
     email: Email
     password: Password
     display_name: Name
@@ -269,6 +278,13 @@ CURRENCIES = frozenset(
     "EUR USD GBP CHF SEK NOK DKK ISK PLN CZK HUF RON BGN TRY UAH CAD AUD NZD JPY CNY HKD SGD "
     "KRW INR IDR THB MYR PHP VND BRL MXN ARS CLP COP PEN ZAR NGN KES EGP MAD ILS AED SAR".split()
 )
+# checked against the list by the models (with a message naming the currency); the contract
+# names the list
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    WithJsonSchema({"type": "string", "enum": sorted(CURRENCIES)}),
+]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 TagText = Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -281,7 +297,7 @@ MAX_AMOUNT = 10**10  # minor units: a hundred million in any currency, more than
 
 class MoneyIO(Input):
     amount: Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    currency: Currency
 
     @model_validator(mode="after")
     def known_currency(self) -> MoneyIO:
@@ -377,7 +393,7 @@ class BrowseQuery(Query):
     ) = None
     min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
     max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: Currency | None = None
     condition: Condition | None = None
     owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     sort: Literal["newest", "price_asc", "price_desc", "distance", "hype"] = "newest"
@@ -475,7 +491,11 @@ class RoomIn(Input):
 
 
 class MessageIn(Input):
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        WithJsonSchema({"type": "string", "maxLength": 2000, "pattern": r"\S"}),  # not blank
+    ]
 
 
 class RoomsQuery(Query):
@@ -552,15 +572,21 @@ class FeedPage(BaseModel):
 
 # ---- deals ---------------------------------------------------------------------------------
 
-Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
-Quantity = Annotated[int, Field(ge=1, le=1000)]
+
+def _whole(value: object) -> object:
+    """JSON has one number type: 2.0 is the integer 2 to JSON Schema, so it is to us too."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Amount = Annotated[int, BeforeValidator(_whole), Field(gt=0, le=MAX_AMOUNT)]
+Quantity = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=1000)]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
 class OfferIn(Input):
     amount: Amount  # per unit, minor units of the listing's currency
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: Currency | None = None
     quantity: Quantity = 1
     message: Note | None = None
 
@@ -710,12 +736,17 @@ class CheckoutOut(BaseModel):
 
 class CollectionIn(Input):
     name: Name
-    product_ids: Annotated[list[EntityId], Field(max_length=200)] = []
+    product_ids: Annotated[
+        list[EntityId], Field(max_length=200, json_schema_extra={"uniqueItems": True})
+    ] = []
 
 
 class CollectionPatch(Input):
     name: Name | None = None
-    product_ids: Annotated[list[EntityId], Field(max_length=200)] | None = None
+    product_ids: (
+        Annotated[list[EntityId], Field(max_length=200, json_schema_extra={"uniqueItems": True})]
+        | None
+    ) = None
 
 
 class CollectionOut(BaseModel):
@@ -769,6 +800,22 @@ SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 
 class NotificationsReadIn(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["ids"],
+                    "properties": {"ids": {"type": "array"}, "all": {"const": False}},
+                },
+                {
+                    "required": ["all"],
+                    "properties": {"all": {"const": True}, "ids": {"type": "null"}},
+                },
+            ]
+        },
+    )
     ids: Annotated[list[NotificationId], Field(max_length=100)] | None = None
     all: bool = False
 
@@ -821,7 +868,7 @@ class SearchIn(Input):
     radius_km: Annotated[float, Field(gt=0, le=200)] | None = None
     min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
     max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: Currency | None = None
     condition: Condition | None = None
 
     model_config = ConfigDict(extra="forbid", strict=False)

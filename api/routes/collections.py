@@ -56,6 +56,7 @@ async def create(request: Request) -> HTTPResponse:
 @openapi.summary("Rename, or set its listings in order (adds, removes and reorders at once)")
 @openapi.body({"application/json": CollectionPatch})
 @openapi.response(200, {"application/json": CollectionOut})
+@openapi.response(403, PROBLEM, "not a shop")
 @openapi.response(404, PROBLEM)
 @authenticated
 async def patch(request: Request, collection_id: str) -> HTTPResponse:

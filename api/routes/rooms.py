@@ -38,6 +38,7 @@ AUTH_TIMEOUT_S = 10.0
 @openapi.body({"application/json": RoomIn})
 @openapi.response(201, {"application/json": RoomOut})
 @openapi.response(200, {"application/json": RoomOut})
+@openapi.response(404, None, "no such listing (or its seller blocks you)")
 @authenticated
 async def open_room(request: Request) -> HTTPResponse:
     await limit_writes(request)
