@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint fmt bench eval lab notebooks clean db-stop install
+.PHONY: run test lint fmt bench eval soak lab notebooks clean db-stop install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench: $(STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; r
 eval: $(STAMP)  ## offline evaluation: the feed against baselines, trust on planted sybil rings
 	$(BIN)/python -m bench.eval
 	$(BIN)/python -m bench.trust eval
+
+soak: $(STAMP)  ## crash loop: orders, the database killed -9, restart; report in bench/crash.md
+	$(BIN)/python -m bench.crash --cycles 20
 
 lab: $(STAMP)  ## JupyterLab on notebooks/ against the embedded database (demo data if empty)
 	$(BIN)/vendr lab
