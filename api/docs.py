@@ -173,6 +173,14 @@ def _media(content: Content, models: _Models, mode: Any) -> dict[str, Any] | Non
     return out
 
 
+def _body_required(content: dict[str, Any]) -> bool:
+    """A body whose model requires no field may be left out (an empty PATCH changes nothing)."""
+    for schema in content.values():
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            return any(f.is_required() for f in schema.model_fields.values())
+    return True
+
+
 def _models_in(content: Content) -> list[type[BaseModel]]:
     return [s for s in (content or {}).values() if isinstance(s, type) and issubclass(s, BaseModel)]
 
@@ -194,6 +202,8 @@ def _query_parameters(
         }
         if "array" in (prop.get("type"), *(v.get("type") for v in prop.get("anyOf", []))):
             param |= {"style": "form", "explode": False}  # comma-separated: tags=a,b
+        if name not in required:  # the router drops `name=` with no value: it is not given
+            param["schema"] = {"anyOf": [prop, {"type": "string", "maxLength": 0}]}
         text = prop.get("description") or notes.get(name, (None, "", ""))[2]
         if text:
             param["description"] = text
@@ -254,7 +264,7 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
             op["parameters"] = params
         if spec.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": _body_required(spec.body),
                 "content": _media(spec.body, models, "validation"),
             }
         if spec.security == "required":

@@ -123,8 +123,7 @@ class Input(BaseModel):
 class PlaceIO(Input):
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
-
-    model_config = ConfigDict(extra="forbid", strict=False)  # JSON integers are valid degrees
+    # strict: JSON integers are still valid degrees, but `false` is not 0
 
 
 class SignupIn(Input):
@@ -824,6 +823,24 @@ class NotificationsReadIn(Input):
         if (self.ids is None) == (not self.all):
             raise ValueError("give either ids or all: true")
         return self
+
+
+class ImageQuery(BaseModel):
+    """Read by hand in the route (other parameters, e.g. a cache-buster, are ignored)."""
+
+    size: Literal["full", "thumb"] = "full"
+
+
+class BlockedUser(BaseModel):
+    id: str
+    handle: str
+    display_name: str
+    blocked_at: str | None
+
+
+class BlockedPage(BaseModel):
+    items: list[BlockedUser]
+    next_cursor: str | None
 
 
 class UnreadOut(BaseModel):

@@ -9,7 +9,7 @@ from sanic.response import HTTPResponse, json, raw
 from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, services
-from api.schemas import ImageOut
+from api.schemas import ImageOut, ImageQuery
 from graph.errors import Invalid, NotFound
 
 bp = Blueprint("images", url_prefix="/v1/images")
@@ -45,7 +45,8 @@ async def upload(request: Request) -> HTTPResponse:
 
 @bp.get("/<image_id:str>")
 @openapi.summary("The image bytes (JPEG); `?size=thumb` for the thumbnail")
-@openapi.parameter("size", str, "query")
+@openapi.query(ImageQuery)
+@openapi.response(200, {"image/jpeg": {"type": "string", "format": "binary"}})
 async def get_image(request: Request, image_id: str) -> HTTPResponse:
     if not _IMAGE_ID.match(image_id):
         raise NotFound("no such image")

@@ -8,7 +8,7 @@ from api import views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body, query_args
 from api.routes.images import MULTIPART, upload_bytes
-from api.schemas import PageQuery, ProductPage, ProfilePatch, UserMe, UserPublic
+from api.schemas import BlockedPage, PageQuery, ProductPage, ProfilePatch, UserMe, UserPublic
 from graph.commands import Browse, Place, UpdateProfile
 from graph.ids import iso
 
@@ -18,6 +18,7 @@ bp = Blueprint("users", url_prefix="/v1/users")
 @bp.get("/me")
 @openapi.summary("Your own profile")
 @openapi.response(200, {"application/json": UserMe})
+@openapi.response(409, None, "the handle is taken")
 @authenticated
 async def me(request: Request) -> HTTPResponse:
     return json(views.user_me(await services(request).accounts.me(request.ctx.user_id)))
@@ -80,6 +81,7 @@ async def products(request: Request, user_id: str) -> HTTPResponse:
 
 @bp.get("/me/blocked")
 @openapi.summary("The users you block")
+@openapi.response(200, {"application/json": BlockedPage})
 @authenticated
 async def blocked(request: Request) -> HTTPResponse:
     rows = await services(request).accounts.blocked(request.ctx.user_id)
