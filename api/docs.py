@@ -20,11 +20,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from sanic import Sanic
 
+from api.schemas import Problem
+
 Handler = Callable[..., Any]
 Content = dict[str, Any] | None
 Security = Literal["required", "optional", "none"]
 
-JSON = "application/json"
 PROBLEM_MEDIA = "application/problem+json"
 
 
@@ -74,12 +75,12 @@ def query(model: type[BaseModel]) -> Callable[[Handler], Handler]:
     return _recorder(lambda s: setattr(s, "query", model))
 
 
-def parameter(
+def parameter(  # a header, or a query parameter read by hand (else: `query(Model)`)
     name: str,
     kind: Any = str,
     location: str = "query",
     description: str = "",
-    required: bool = False,  # taken from the query model when there is one
+    required: bool = False,
 ) -> Callable[[Handler], Handler]:
     def apply(spec: Spec) -> None:
         spec.parameters[name] = (kind, location, description)
@@ -98,7 +99,7 @@ def response(status: int, content: Content, description: str = "") -> Callable[[
     return _recorder(lambda s: s.responses.__setitem__(status, (content, description)))
 
 
-def secured(_scheme: str = "token") -> Callable[[Handler], Handler]:
+def secured() -> Callable[[Handler], Handler]:
     return _recorder(lambda s: setattr(s, "security", "required"))
 
 
@@ -185,9 +186,7 @@ def _models_in(content: Content) -> list[type[BaseModel]]:
     return [s for s in (content or {}).values() if isinstance(s, type) and issubclass(s, BaseModel)]
 
 
-def _query_parameters(
-    models: _Models, model: type[BaseModel], notes: dict[str, tuple[Any, str, str]]
-) -> list[dict[str, Any]]:
+def _query_parameters(models: _Models, model: type[BaseModel]) -> list[dict[str, Any]]:
     name_of = models.ref(model, "validation")["$ref"].rsplit("/", 1)[-1]
     schema = models.schemas[name_of]
     required = set(schema.get("required", []))
@@ -204,9 +203,8 @@ def _query_parameters(
             param |= {"style": "form", "explode": False}  # comma-separated: tags=a,b
         if name not in required:  # the router drops `name=` with no value: it is not given
             param["schema"] = {"anyOf": [prop, {"type": "string", "maxLength": 0}]}
-        text = prop.get("description") or notes.get(name, (None, "", ""))[2]
-        if text:
-            param["description"] = text
+        if prop.get("description"):
+            param["description"] = prop["description"]
         params.append(param)
     return params
 
@@ -214,7 +212,7 @@ def _query_parameters(
 def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict[str, Any]:
     models = _Models()
     operations: list[tuple[str, str, Spec, list[dict[str, Any]]]] = []
-    models.want(_problem_model(), "serialization")
+    models.want(Problem, "serialization")
     for route in app.router.routes:
         if route.extra.websocket or route.uri.startswith("/docs"):
             continue
@@ -238,14 +236,10 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec, path_params in operations:
         params = [dict(p) for p in path_params]
-        for p in params:
-            kind, _, text = spec.parameters.get(p["name"], (str, "path", ""))
-            if text:
-                p["description"] = text
         if spec.query is not None:
-            params += _query_parameters(models, spec.query, spec.parameters)
+            params += _query_parameters(models, spec.query)
         for name, (kind, location, text) in spec.parameters.items():
-            if location in ("query", "header") and not any(p["name"] == name for p in params):
+            if not any(p["name"] == name for p in params):
                 schema = {"type": _PY_TYPES.get(kind, "string")}
                 required = name in spec.required
                 params.append(
@@ -256,7 +250,7 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
         op: dict[str, Any] = {
             "operationId": f"{method}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
             "summary": spec.summary,
-            "responses": _responses(spec, models, has_params=bool(path_params), method=method),
+            "responses": _responses(spec, models, has_params=bool(path_params)),
         }
         if spec.description:
             op["description"] = spec.description
@@ -286,12 +280,12 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
     }
 
 
-def _responses(spec: Spec, models: _Models, *, has_params: bool, method: str) -> dict[str, Any]:
+def _responses(spec: Spec, models: _Models, *, has_params: bool) -> dict[str, Any]:
     """What the operation declares, and the errors every operation of its kind can answer:
     429 everywhere (reads per address, writes per person), 401 with a token, 404 with an id
     in the path, 400/413/422 with a body or a query."""
     out: dict[int, tuple[Content, str]] = dict(spec.responses)
-    problem = {PROBLEM_MEDIA: _problem_model()}
+    problem = {PROBLEM_MEDIA: Problem}
     common = [429] if spec.limited else []
     if spec.security != "none":
         common.append(401)
@@ -318,9 +312,3 @@ def _responses(spec: Spec, models: _Models, *, has_params: bool, method: str) ->
             }
         shaped[str(status)] = entry
     return shaped
-
-
-def _problem_model() -> type[BaseModel]:
-    from api.schemas import Problem
-
-    return Problem

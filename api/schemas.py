@@ -379,22 +379,26 @@ class Query(BaseModel):
 
 
 class ProductQuery(Query):
-    near: Near | None = None
+    near: Near | None = Field(None, description="lat,lon: the listing's distance from here")
 
 
 class BrowseQuery(Query):
-    near: Near | None = None
+    near: Near | None = Field(None, description="lat,lon: distances and radius from here")
     radius_km: Annotated[float, Field(gt=0, le=500)] | None = None
-    tags: Annotated[list[TagText], Field(max_length=10)] = []
+    tags: Annotated[list[TagText], Field(max_length=10)] = Field(
+        [], description="comma-separated; all must match"
+    )
     q: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
         | None
-    ) = None
+    ) = Field(None, description="full text over title and description")
     min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
     max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
     currency: Currency | None = None
     condition: Condition | None = None
-    owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, description="a seller's id"
+    )
     sort: Literal["newest", "price_asc", "price_desc", "distance", "hype"] = "newest"
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
@@ -547,10 +551,10 @@ class SwipeIn(Input):
 
 
 class FeedQuery(Query):
-    near: Near | None = None
+    near: Near | None = Field(None, description="lat,lon (defaults to your profile's)")
     radius_km: Annotated[float, Field(gt=0, le=500)] | None = None
     limit: Annotated[int, Field(ge=1, le=50)] = 20
-    fresh: bool = False  # start a new swipe session instead of dealing the next page
+    fresh: bool = Field(False, description="start a new swipe session, not the next page")
 
 
 class Interests(Input):
@@ -600,8 +604,12 @@ class OrderIn(Input):
 
 
 class DealsQuery(Query):
-    role: Literal["buyer", "seller"] | None = None
-    status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")] | None = None
+    role: Literal["buyer", "seller"] | None = Field(
+        None, description="your side of the deal (both when absent)"
+    )
+    status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")] | None = Field(
+        None, description="one of the offer's or the order's states (README, Deals)"
+    )
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
@@ -791,7 +799,7 @@ class NotificationPage(BaseModel):
 class NotificationsQuery(Query):
     cursor: Annotated[str, StringConstraints(max_length=100)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    unread: bool = False
+    unread: bool = Field(False, description="only the unread ones")
 
 
 NotificationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -1114,7 +1122,9 @@ class ReviewState(BaseModel):
 
 
 class ReviewsQuery(Query):
-    role: Literal["buyer", "seller"] | None = None  # reviews written as buyer or as seller
+    role: Literal["buyer", "seller"] | None = Field(
+        None, description="reviews written as buyer or as seller (the author's side)"
+    )
     cursor: Annotated[str, StringConstraints(max_length=100)] | None = None
     limit: Annotated[int, Field(ge=1, le=50)] = 20
 

@@ -175,8 +175,6 @@ async def unlink_social(request: Request, provider: str) -> HTTPResponse:
 @dev.get("/socials/<provider:str>/authorize")
 @openapi.query(DevAuthorizeQuery)
 @openapi.summary("Development only: the stand-in provider's sign-in; returns the code")
-@openapi.parameter("state", str, "query", required=True)
-@openapi.parameter("handle", str, "query", required=True)
 @openapi.response(200, {"application/json": DevCode})
 @openapi.response(404, PROBLEM)
 @openapi.response(422, PROBLEM)

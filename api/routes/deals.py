@@ -78,10 +78,6 @@ async def make_offer(request: Request, product_id: str) -> HTTPResponse:
 @bp.get("/offers")
 @openapi.query(DealsQuery)
 @openapi.summary("Your negotiations (the latest offer of each), newest first")
-@openapi.parameter("role", str, "query", description="buyer|seller (both when absent)")
-@openapi.parameter("status", str, "query", description="open|accepted|declined|...")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": OfferPage})
 @authenticated
 async def offers(request: Request) -> HTTPResponse:
@@ -180,10 +176,6 @@ async def place(request: Request, product_id: str) -> HTTPResponse:
 @bp.get("/orders")
 @openapi.query(DealsQuery)
 @openapi.summary("Your orders as buyer and/or seller, newest first")
-@openapi.parameter("role", str, "query", description="buyer|seller (both when absent)")
-@openapi.parameter("status", str, "query", description="placed|confirmed|completed|cancelled")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": OrderPage})
 @authenticated
 async def orders(request: Request) -> HTTPResponse:

@@ -17,10 +17,6 @@ bp = Blueprint("feed", url_prefix="/v1")
 @bp.get("/feed")
 @openapi.query(FeedQuery)
 @openapi.summary("Your swipe deck: cards with a score and the reasons for them")
-@openapi.parameter("near", str, "query", description="lat,lon (defaults to your profile's)")
-@openapi.parameter("radius_km", float, "query")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("fresh", bool, "query", description="start a new session")
 @openapi.response(200, {"application/json": FeedPage})
 @authenticated
 async def feed(request: Request) -> HTTPResponse:
@@ -94,8 +90,6 @@ async def unsave(request: Request, product_id: str) -> HTTPResponse:
 @bp.get("/users/me/saved")
 @openapi.query(PageQuery)
 @openapi.summary("Your saved listings, last saved first")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": ProductPage})
 @authenticated
 async def saved(request: Request) -> HTTPResponse:

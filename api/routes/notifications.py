@@ -32,9 +32,6 @@ PROBLEM = {"application/problem+json": Problem}
 @inbox.get("")
 @openapi.query(NotificationsQuery)
 @openapi.summary("Your in-app notifications, newest first, with the unread count")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
-@openapi.parameter("unread", bool, "query", description="only the unread ones")
 @openapi.response(200, {"application/json": NotificationPage})
 @authenticated
 async def list_notifications(request: Request) -> HTTPResponse:

@@ -63,18 +63,6 @@ async def create(request: Request) -> HTTPResponse:
 @bp.get("/products")
 @openapi.query(BrowseQuery)
 @openapi.summary("Browse and search listings; every filter combines")
-@openapi.parameter("near", str, "query", description="lat,lon")
-@openapi.parameter("radius_km", float, "query")
-@openapi.parameter("tags", str, "query", description="comma-separated; all must match")
-@openapi.parameter("q", str, "query", description="full text over title and description")
-@openapi.parameter("min_price", int, "query")
-@openapi.parameter("max_price", int, "query")
-@openapi.parameter("currency", str, "query")
-@openapi.parameter("condition", str, "query")
-@openapi.parameter("owner", str, "query", description="seller id")
-@openapi.parameter("sort", str, "query", description="newest|price_asc|price_desc|distance|hype")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": ProductPage})
 @optional_user
 async def browse(request: Request) -> HTTPResponse:
@@ -102,7 +90,6 @@ async def browse(request: Request) -> HTTPResponse:
 @bp.get("/products/<product_id:str>")
 @openapi.query(ProductQuery)
 @openapi.summary("One listing with seller, images, tags, hype; distance when `near` is given")
-@openapi.parameter("near", str, "query", description="lat,lon")
 @openapi.response(200, {"application/json": ProductOut})
 @optional_user
 async def get(request: Request, product_id: str) -> HTTPResponse:
@@ -167,8 +154,6 @@ async def renew(request: Request, product_id: str) -> HTTPResponse:
 @bp.get("/tags")
 @openapi.query(TagQuery)
 @openapi.summary("Tag autocomplete with counts of active listings")
-@openapi.parameter("prefix", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": TagPage})
 async def tags(request: Request) -> HTTPResponse:
     query = query_args(request, TagQuery)

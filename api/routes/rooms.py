@@ -52,9 +52,6 @@ async def open_room(request: Request) -> HTTPResponse:
 @bp.get("/rooms")
 @openapi.query(RoomsQuery)
 @openapi.summary("Your rooms, newest activity first, with the last message and unread count")
-@openapi.parameter("role", str, "query", description="buyer|seller")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": RoomPage})
 @authenticated
 async def rooms(request: Request) -> HTTPResponse:
@@ -73,8 +70,6 @@ async def rooms(request: Request) -> HTTPResponse:
 @bp.get("/rooms/<room_id:str>/messages")
 @openapi.query(MessagesQuery)
 @openapi.summary("A room's messages, newest first")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": MessagePage})
 @authenticated
 async def messages(request: Request, room_id: str) -> HTTPResponse:
@@ -130,10 +125,10 @@ async def _first_frame_token(ws: Websocket) -> str | None:
 
 
 @bp.websocket("/ws")
-@openapi.summary("Realtime pushes: message.created (and offer/order updates) for your rooms")
-@openapi.parameter("token", str, "query", description="bearer token, or send {type: auth, token}")
-@openapi.parameter("after", str, "query", description="the last message id seen: replays newer")
 async def ws(request: Request, ws: Websocket) -> None:
+    """Realtime pushes (message.created, offer/order updates, notifications) for your rooms.
+    `?token=` or a first frame `{type: auth, token}`; `?after=` the last message id seen
+    replays newer ones. OpenAPI does not describe sockets: the README does."""
     caps: SocketCaps = request.app.ctx.socket_caps
     address = f"address:{client_ip(request)}"
     if not caps.take(address, caps.per_address):

@@ -75,9 +75,6 @@ async def reply(request: Request, review_id: str) -> HTTPResponse:
 @bp.get("/users/<user_id:str>/reviews")
 @openapi.query(ReviewsQuery)
 @openapi.summary("Published reviews of a person, newest first")
-@openapi.parameter("role", str, "query", description="buyer or seller: the author's side")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": ReviewPage})
 @openapi.response(404, PROBLEM, "no such person (or blocked)")
 @optional_user

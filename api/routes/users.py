@@ -63,8 +63,6 @@ async def public(request: Request, user_id: str) -> HTTPResponse:
 @bp.get("/<user_id:str>/products")
 @openapi.query(PageQuery)
 @openapi.summary("A seller's active listings, newest first")
-@openapi.parameter("cursor", str, "query")
-@openapi.parameter("limit", int, "query")
 @openapi.response(200, {"application/json": ProductPage})
 @optional_user
 async def products(request: Request, user_id: str) -> HTTPResponse:
