@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import lru_cache, wraps
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from functools import wraps
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from sanic import Request
@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 from api import docs as openapi
 from graph.bootstrap import Services
 from graph.errors import Unauthorized
+from graph.settings import networks
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -27,13 +28,6 @@ def bearer(request: Request) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
-
-
-@lru_cache(maxsize=8)
-def _networks(setting: str) -> tuple[IPv4Network | IPv6Network, ...]:
-    return tuple(
-        ip_network(part.strip(), strict=False) for part in setting.split(",") if part.strip()
-    )
 
 
 def _address(text: str) -> IPv4Address | IPv6Address | None:
@@ -51,7 +45,7 @@ def client_ip(request: Request) -> str:
     left was written by the client and proves nothing. From anyone else the header is ignored,
     so a client cannot pick a fresh address per request to escape its limits."""
     peer = str(request.ip or "unknown")
-    trusted = _networks(request.app.ctx.settings.trusted_proxies)
+    trusted = networks(request.app.ctx.settings.trusted_proxies)
     if not trusted:
         return peer
     forwarded = ",".join(request.headers.getall("x-forwarded-for", []))
@@ -78,7 +72,7 @@ def authenticated(handler: Handler) -> Handler:
         request.ctx.token = token
         return await handler(request, *args, **kwargs)
 
-    return openapi.secured("token")(wrapper)
+    return openapi.secured()(wrapper)
 
 
 async def limit_writes(request: Request, rule: str = "write_user") -> None:

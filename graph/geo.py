@@ -27,11 +27,10 @@ def set_place_cell(metres: float) -> None:
     _cell_m = float(metres)
 
 
-def public_place(lat: float, lon: float, cell_m: float | None = None) -> tuple[float, float]:
-    """The centre of the square cell of side ~cell_m holding (lat, lon): rows of cells of equal
-    height, each row cut into cells of equal width on the ground."""
-    cell = _cell_m if cell_m is None else cell_m
-    step = cell / METRES_PER_DEGREE
+def public_place(lat: float, lon: float) -> tuple[float, float]:
+    """The centre of the square cell (side ~`_cell_m`) holding (lat, lon): rows of cells of
+    equal height, each row cut into cells of equal width on the ground."""
+    step = _cell_m / METRES_PER_DEGREE
     row = math.floor((lat + 90.0) / step)
     centre_lat = min(90.0, -90.0 + (row + 0.5) * step)
     lon_step = min(360.0, step / max(math.cos(math.radians(centre_lat)), 1e-3))

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_network
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@lru_cache(maxsize=8)
+def networks(setting: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`10.0.0.0/8, 192.0.2.7` as networks; a ValueError names a bad entry."""
+    return tuple(ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip())
 
 
 class Settings(BaseSettings):
@@ -185,9 +192,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
-                ip_network(part.strip(), strict=False)  # a ValueError names the bad entry
+        networks(value)  # refused at start-up, not at the first request
         return value
 
     @property
