@@ -18,7 +18,6 @@ import random
 import shutil
 import signal
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from bench.common import BIN, ROOT, free_port, machine, wait_up
+from bench.common import BIN, ROOT, free_port, machine, server
 from graph import embedded
 from graph.bootstrap import bootstrap, shutdown
 from graph.settings import Settings
@@ -61,7 +60,7 @@ class Report:
 
 
 def _env(data_dir: Path, port: int) -> dict[str, str]:
-    return os.environ | {
+    return {
         "VENDR_DATA_DIR": str(data_dir),
         "VENDR_PORT": str(port),
         "VENDR_WORKERS": "1",
@@ -70,30 +69,6 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
         "VENDR_ARGON2_MEMORY_KIB": "8192",
         "VENDR_ARGON2_TIME_COST": "1",
     }
-
-
-def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603 - our own entry point, no shell
-        [str(BIN / "vendr"), "serve"],
-        env=_env(data_dir, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_up(f"{base}/v1/heartbeat", proc)
-    return proc, base
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _setup(base: str) -> tuple[str, list[str]]:
@@ -207,14 +182,14 @@ async def crash_loop(data_dir: Path, cycles: int, seed: int = 7) -> Report:
             cycle = Cycle()
             started = time.monotonic()
             info, _ = embedded.start(data_dir)  # replays the append-only file after a crash
-            proc, base = _serve(data_dir)
-            cycle.restart_s = round(time.monotonic() - started, 3)
-            try:
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            vendr = [str(BIN / "vendr"), "serve"]
+            with server(vendr, _env(data_dir, port), f"{base}/v1/heartbeat"):
+                cycle.restart_s = round(time.monotonic() - started, 3)
                 if n == 0:
                     product_id, tokens = _setup(base)
                 report.acknowledged |= await _burst(base, product_id, tokens, info.pid, rng, cycle)
-            finally:
-                _stop(proc)
             report.cycles.append(cycle)
         embedded.start(data_dir)
         await _verify(data_dir, report, product_id)
