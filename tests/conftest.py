@@ -7,6 +7,7 @@ import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,16 @@ def app(settings: Settings, services: Services) -> Sanic:
     application = create_app(settings, name=f"vendr_{uuid.uuid4().hex[:8]}")
     application.ctx.services = services
     return application
+
+
+@contextmanager
+def limits_on(services: Services) -> Iterator[None]:
+    """Rate limits are off in the tests (settings); a test about them turns them on."""
+    services.limiter.enabled = True
+    try:
+        yield
+    finally:
+        services.limiter.enabled = False
 
 
 async def read(services: Services, text: str, **params: Any) -> list[dict[str, Any]]:

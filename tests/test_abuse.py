@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api, read
+from tests.conftest import Api, limits_on, read
 from tests.test_catalog_api import listing
 
 
@@ -23,23 +23,23 @@ async def test_right_swipes_open_rooms_at_the_room_opening_rate(api: Api, servic
     _, seller = await api.signup(display_name="Seller")
     _, buyer = await api.signup(display_name="Buyer")
     products = [await listing(api, seller, title=f"Lamp {n}") for n in range(3)]
-    services.limiter.enabled = True  # off elsewhere in the tests; this one is about them
-    # spend the buyer's room-opening budget but one (the swipe budget is five times larger)
-    user = (await api.call("get", "/v1/users/me", buyer)).json["id"]
-    for _ in range(119):
-        await services.limiter.hit("write_user", user)
-    first = await api.call(
-        "post", f"/v1/products/{products[0]['id']}/swipe", buyer, json={"dir": "right"}
-    )
-    assert first.status == 200, first.text
-    second = await api.call(
-        "post", f"/v1/products/{products[1]['id']}/swipe", buyer, json={"dir": "right"}
-    )
-    assert second.status == 429
-    left = await api.call(
-        "post", f"/v1/products/{products[2]['id']}/swipe", buyer, json={"dir": "left"}
-    )
-    assert left.status == 200  # passing opens nothing: the swipe rate alone applies
+    with limits_on(services):  # off elsewhere in the tests; this one is about them
+        # spend the buyer's room-opening budget but one (the swipe budget is five times larger)
+        user = (await api.call("get", "/v1/users/me", buyer)).json["id"]
+        for _ in range(119):
+            await services.limiter.hit("write_user", user)
+        first = await api.call(
+            "post", f"/v1/products/{products[0]['id']}/swipe", buyer, json={"dir": "right"}
+        )
+        assert first.status == 200, first.text
+        second = await api.call(
+            "post", f"/v1/products/{products[1]['id']}/swipe", buyer, json={"dir": "right"}
+        )
+        assert second.status == 429
+        left = await api.call(
+            "post", f"/v1/products/{products[2]['id']}/swipe", buyer, json={"dir": "left"}
+        )
+        assert left.status == 200  # passing opens nothing: the swipe rate alone applies
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def routes_with_ids(api: Api) -> list[tuple[str, str, list[str]]]:
     return sorted(out)
 
 
-async def world(api: Api, services) -> dict[str, Any]:
+async def world(api: Api) -> dict[str, Any]:
     """The owner (a shop) and the things of theirs the routes take ids of, with a buyer as
     the other party in a room, an offer, an order and a review."""
     owner, party, stranger, product = await parties(api, quantity=5)
@@ -125,7 +125,7 @@ async def world(api: Api, services) -> dict[str, Any]:
     return {"owner": owner, "party": party, "stranger": stranger, "ids": ids}
 
 
-async def callers(api: Api, services, owner: str, owner_id: str) -> dict[str, str | None]:
+async def callers(api: Api, services, owner: str) -> dict[str, str | None]:
     _, blocked = await api.signup(display_name="Blocked")
     blocked_id = (await api.call("get", "/v1/users/me", blocked)).json["id"]
     assert (await api.call("post", f"/v1/users/{blocked_id}/block", owner)).status in (200, 204)
@@ -142,9 +142,9 @@ async def callers(api: Api, services, owner: str, owner_id: str) -> dict[str, st
 
 
 async def test_nobody_touches_what_is_not_theirs(api: Api, services) -> None:
-    w = await world(api, services)
+    w = await world(api)
     ids = w["ids"]
-    who = {"stranger": w["stranger"]} | await callers(api, services, w["owner"], ids["user_id"])
+    who = {"stranger": w["stranger"]} | await callers(api, services, w["owner"])
     before = await snapshot(services, ids)
     wrong: list[str] = []
     checked = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api
+from tests.conftest import Api, limits_on
 from tests.test_catalog_api import listing
 
 
@@ -52,8 +52,7 @@ async def test_a_filter_matching_nothing_runs_a_handful_of_queries(api: Api, ser
 
 
 async def test_reads_are_limited_per_address(api: Api, services) -> None:
-    services.limiter.enabled = True
-    try:
+    with limits_on(services):
         for _ in range(1199):
             await services.limiter.hit("read_ip", "127.0.0.1")
         assert (await api.call("get", "/v1/products")).status == 200
@@ -62,5 +61,3 @@ async def test_reads_are_limited_per_address(api: Api, services) -> None:
         assert refused.headers["content-type"] == "application/problem+json"
         assert int(refused.headers["retry-after"]) > 0
         assert (await api.call("get", "/v1/heartbeat")).status == 200  # probes are not reads
-    finally:
-        services.limiter.enabled = False

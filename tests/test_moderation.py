@@ -15,7 +15,7 @@ import pytest
 from graph.errors import Conflict, Forbidden, NotFound
 from graph.sessions import session_digest
 from graph.settings import Settings
-from tests.conftest import Api, read
+from tests.conftest import Api, limits_on, read
 from tests.test_catalog_api import listing
 from tests.test_cli import ROOT, VENDR
 from tests.test_reviews import completed, review
@@ -102,11 +102,8 @@ async def test_reports_are_rate_limited(api: Api, services) -> None:
     _, seller = await api.signup(display_name="Seller")
     _, reporter = await api.signup(display_name="Reporter")
     items = [await listing(api, seller, title=f"Thing {k}") for k in range(21)]
-    services.limiter.enabled = True
-    try:
+    with limits_on(services):
         statuses = [(await report(api, reporter, "product", p["id"])).status for p in items]
-    finally:
-        services.limiter.enabled = False
     assert statuses[:20] == [201] * 20 and statuses[20] == 429
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from graph.ids import now_ms
 from graph.windows import DAY_MS
-from tests.conftest import Api, read
+from tests.conftest import Api, limits_on, read
 from tests.test_catalog_api import listing
 
 
@@ -37,15 +37,12 @@ async def test_views_past_the_rate_are_served_but_not_recorded(api: Api, service
     _, seller = await api.signup(display_name="Seller")
     viewer, token = await api.signup(display_name="Crawler")
     products = [await listing(api, seller, title=f"Chair {n}") for n in range(2)]
-    services.limiter.enabled = True
-    try:
+    with limits_on(services):
         for _ in range(299):  # the view budget (300/hour) but one
             await services.limiter.count("view_user", viewer["id"])
         for product in products:
             got = await api.call("get", f"/v1/products/{product['id']}", token)
             assert got.status == 200  # the read itself is never refused for this
-    finally:
-        services.limiter.enabled = False
     assert await views_of(services, products[0]["id"]) == (1, 1)
     assert await views_of(services, products[1]["id"]) == (0, 0)
 

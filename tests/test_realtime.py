@@ -113,6 +113,12 @@ def setup_room(a: str, b: str) -> dict[str, Any]:
     }
 
 
+def say(base: str, s: dict[str, Any], text: str) -> httpx.Response:
+    """The seller writes in the room, through the server at `base`."""
+    room = f"/v1/rooms/{s['room']['id']}/messages"
+    return call(base, "POST", room, s["seller_token"], json={"text": text})
+
+
 def ws_url(base: str, token: str, after: str | None = None) -> str:
     url = base.replace("http://", "ws://") + f"/v1/ws?token={token}"
     return url + (f"&after={after}" if after else "")
@@ -138,13 +144,7 @@ async def test_a_message_sent_through_one_server_reaches_a_socket_on_the_other(
     ):
         for ws in (buyer_ws, seller_ws, stranger_ws):
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
-        sent = call(
-            b,
-            "POST",
-            f"/v1/rooms/{room_id}/messages",
-            s["seller_token"],
-            json={"text": "Still available!"},
-        )
+        sent = say(b, s, "Still available!")
         assert sent.status_code == 201
         push = await next_push(buyer_ws)
         assert push["type"] == "message.created"
@@ -163,18 +163,10 @@ async def test_an_offline_client_catches_up_from_history_and_on_reconnect(
 ) -> None:
     a, b = two_servers
     s = setup_room(a, b)
-    room_id = s["room"]["id"]
-    first = call(
-        a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": "first"}
-    ).json()
+    first = say(a, s, "first").json()
     # the buyer is offline for these two
     for text in ("second", "third"):
-        assert (
-            call(
-                a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": text}
-            ).status_code
-            == 201
-        )
+        assert say(a, s, text).status_code == 201
     rooms = call(b, "GET", "/v1/rooms?role=buyer", s["buyer_token"]).json()["items"]
     assert rooms[0]["unread"] == 3
     assert rooms[0]["last_message"]["text"] == "third"
@@ -203,13 +195,7 @@ async def test_first_frame_authentication(two_servers: tuple[str, str]) -> None:
     async with connect(a.replace("http://", "ws://") + "/v1/ws") as ws:
         await ws.send(json.dumps({"type": "auth", "token": s["buyer_token"]}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
-        call(
-            b,
-            "POST",
-            f"/v1/rooms/{s['room']['id']}/messages",
-            s["seller_token"],
-            json={"text": "hello"},
-        )
+        say(b, s, "hello")
         assert (await next_push(ws))["message"]["text"] == "hello"
 
 
@@ -249,10 +235,8 @@ async def test_catch_up_leaves_out_rooms_a_block_hides(two_servers: tuple[str, s
     a, b = two_servers
     s = setup_room(a, b)
     room_id = s["room"]["id"]
-    first = call(
-        a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": "first"}
-    ).json()
-    call(a, "POST", f"/v1/rooms/{room_id}/messages", s["seller_token"], json={"text": "insult"})
+    first = say(a, s, "first").json()
+    say(a, s, "insult")
     blocked = call(b, "POST", f"/v1/users/{s['seller']['id']}/block", s["buyer_token"])
     assert blocked.status_code in (200, 201, 204), blocked.text
     assert call(b, "GET", f"/v1/rooms/{room_id}/messages", s["buyer_token"]).status_code == 404
