@@ -186,6 +186,7 @@ def _within(item: Item, near: Place | None, radius_m: float) -> bool:
 def _span(
     centre: float, half: float, size: float, lo: float = -math.inf, hi: float = math.inf
 ) -> range:
+    centre = min(max(centre, lo), hi)  # the pole itself lies in the last row
     start, end = max(centre - half, lo), min(centre + half, hi)
     return range(math.floor(start / size), math.floor(end / size) + 1)
 
