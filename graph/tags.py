@@ -1,21 +1,31 @@
-"""Tag names: lowercase, trimmed, a limited charset, at most ten per listing."""
+"""Tag names: lowercase, trimmed, words joined by hyphens, at most ten per listing."""
 
 from __future__ import annotations
 
 import re
 
 from graph.errors import Invalid
+from graph.text import SPACE, WORD_CHAR, fold
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 32
-# letters (any script) and digits, words joined by single hyphens
-_TAG = re.compile(r"^[^\W_]+(?:-[^\W_]+)*$")
-_SPACES = re.compile(r"[\s_]+")
+# words (letters, digits or symbols of any script: graph.text.WORD_CHAR) joined by hyphens
+_TAG = re.compile(f"^{WORD_CHAR}+(?:-{WORD_CHAR}+)*$")
+_SEPARATORS = re.compile(f"[{SPACE}_]+")
+# a tag as a person may write it: `#Vintage Bikes`, `vintage_bikes`, `vintage-bikes`; at most
+# MAX_TAG_LENGTH characters, so the tag it becomes is never longer (the API contract shows
+# this pattern; it reads the same to Python and to ECMA-262)
+TAG_SENT = f"^[{SPACE}]*#?[{SPACE}]*{WORD_CHAR}+(?:(?:[{SPACE}_]+|-){WORD_CHAR}+)*[{SPACE}]*$"
 
 
 def normalise(raw: str) -> str:
-    tag = _SPACES.sub("-", raw.strip().lstrip("#").strip().lower())
-    if not tag or len(tag) > MAX_TAG_LENGTH or not _TAG.match(tag):
+    tag = _SEPARATORS.sub("-", fold(fold(raw).lstrip("#")))
+    if (
+        len(raw) > MAX_TAG_LENGTH
+        or not re.fullmatch(TAG_SENT, raw)
+        or len(tag) > MAX_TAG_LENGTH
+        or not _TAG.match(tag)
+    ):
         raise ValueError(f"tag {raw!r} must be 1-{MAX_TAG_LENGTH} letters, digits and hyphens")
     return tag
 
