@@ -340,6 +340,21 @@ def cmd_payments(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_payments(args, settings))
 
 
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    """The API's OpenAPI document, without a server (for client generators)."""
+    from api.app import create_app
+    from api.routes.contract import contract
+
+    app = create_app(settings, name="vendr_openapi")
+    app.router.finalize()
+    text = json.dumps(contract(app, settings), indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vendr", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -347,6 +362,10 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the HTTP API (starts the embedded database)")
     serve.add_argument("--demo", action="store_true", help="load demo data when the graph is empty")
     serve.set_defaults(func=cmd_serve)
+
+    spec = sub.add_parser("openapi", help="print the API's OpenAPI document (no server needed)")
+    spec.add_argument("--out", help="write it to this file instead")
+    spec.set_defaults(func=cmd_openapi)
 
     db = sub.add_parser("db", help="the embedded FalkorDB server")
     db.add_argument("action", choices=["start", "stop", "status"])

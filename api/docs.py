@@ -127,13 +127,20 @@ _PARAM = re.compile(r"<(\w+)(?::([^>]+))?>")
 _PY_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
-def _path(uri: str) -> tuple[str, list[dict[str, Any]]]:
-    """`/v1/x/<id:str>` → `/v1/x/{id}` and its path parameters (an alternation → an enum)."""
+# the server refuses a NUL byte anywhere in a URL or a body (api.parsing, api.app)
+NO_NUL = "^[^\\x00]*$"
+
+
+def _path(uri: str, choices: dict[str, list[str]]) -> tuple[str, list[dict[str, Any]]]:
+    """`/v1/x/<id:str>` → `/v1/x/{id}` and its path parameters (an alternation, or a name
+    with configured choices → an enum)."""
     params: list[dict[str, Any]] = []
     for name, kind in _PARAM.findall(uri):
-        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        schema: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": NO_NUL}
         if kind and kind not in ("str", "strorempty", "slug"):
             schema = {"type": "string", "enum": kind.split("|")}
+        elif name in choices:
+            schema = {"type": "string", "enum": choices[name]}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", uri)
     return "/" + path.lstrip("/"), params
@@ -152,14 +159,64 @@ class _Models:
         if (model, mode) not in self.wanted:
             self.wanted.append((model, mode))
 
-    def resolve(self) -> None:
+    def resolve(self, choices: dict[str, list[str]]) -> None:
         mapping, top = models_json_schema(self.wanted, ref_template="#/components/schemas/{model}")
         for (model, mode), schema in mapping.items():
             self.refs[(model, mode)] = schema
         self.schemas = top.get("$defs", {})
+        _settle(self.schemas, choices)
+        for name in self._reachable(
+            [r for (_, mode), r in mapping.items() if mode == "validation"]
+        ):
+            _no_nul(self.schemas[name])
 
     def ref(self, model: type[BaseModel], mode: str) -> dict[str, Any]:
         return self.refs[(model, mode)]
+
+    def _reachable(self, roots: list[Any]) -> set[str]:
+        """The components a request can carry (what the server reads, not what it writes)."""
+        seen: set[str] = set()
+        todo = list(roots)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str):
+                    name = ref.rsplit("/", 1)[-1]
+                    if name not in seen:
+                        seen.add(name)
+                        todo.append(self.schemas[name])
+                todo.extend(node.values())
+            elif isinstance(node, list):
+                todo.extend(node)
+        return seen
+
+
+def _settle(node: Any, choices: dict[str, list[str]]) -> None:
+    """`x-choices: <name>` (a list set by configuration: plans, providers) → its enum."""
+    if isinstance(node, dict):
+        key = node.pop("x-choices", None)
+        if key in choices:
+            node["enum"] = choices[key]
+        for value in node.values():
+            _settle(value, choices)
+    elif isinstance(node, list):
+        for value in node:
+            _settle(value, choices)
+
+
+def _no_nul(node: Any) -> None:
+    """Free text (a string with no pattern, enum or format of its own) carries no NUL byte."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not (
+            {"pattern", "enum", "const", "format"} & set(node)
+        ):
+            node["pattern"] = NO_NUL
+        for value in node.values():
+            _no_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul(value)
 
 
 def _media(content: Content, models: _Models, mode: Any) -> dict[str, Any] | None:
@@ -175,10 +232,15 @@ def _media(content: Content, models: _Models, mode: Any) -> dict[str, Any] | Non
 
 
 def _body_required(content: dict[str, Any]) -> bool:
-    """A body whose model requires no field may be left out (an empty PATCH changes nothing)."""
+    """A body the model takes empty may be left out (an empty PATCH changes nothing); one
+    it refuses empty (a field required, or one of several) may not."""
     for schema in content.values():
         if isinstance(schema, type) and issubclass(schema, BaseModel):
-            return any(f.is_required() for f in schema.model_fields.values())
+            try:
+                schema.model_validate({})
+            except ValueError:
+                return True
+            return False
     return True
 
 
@@ -209,7 +271,17 @@ def _query_parameters(models: _Models, model: type[BaseModel]) -> list[dict[str,
     return params
 
 
-def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict[str, Any]:
+def document(
+    app: Sanic,
+    *,
+    title: str,
+    version: str,
+    summary_text: str,
+    choices: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """`choices`: lists the server takes from its settings (promotion plans, social
+    providers), named by `x-choices` in a model's schema or by a path parameter's name."""
+    choices = choices or {}
     models = _Models()
     operations: list[tuple[str, str, Spec, list[dict[str, Any]]]] = []
     models.want(Problem, "serialization")
@@ -219,7 +291,7 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
         spec = SPECS.get(route.handler)
         if spec is None:
             continue  # not part of the API (checked by the contract tests: none should be)
-        path, path_params = _path(route.uri)
+        path, path_params = _path(route.uri, choices)
         for method in sorted(route.methods):
             if method in ("HEAD", "OPTIONS"):
                 continue
@@ -231,7 +303,7 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
                     models.want(model, "serialization")
             if spec.query is not None:
                 models.want(spec.query, "validation")
-    models.resolve()
+    models.resolve(choices)
 
     paths: dict[str, dict[str, Any]] = {}
     for path, method, spec, path_params in operations:
@@ -269,6 +341,7 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
             op["security"] = []
         paths.setdefault(path, {})[method] = op
 
+    _link(paths, models.schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": summary_text},
@@ -278,6 +351,34 @@ def document(app: Sanic, *, title: str, version: str, summary_text: str) -> dict
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _singular(name: str) -> str:
+    return name[:-2] if name.endswith("ches") else name[:-1] if name.endswith("s") else name
+
+
+def _link(paths: dict[str, dict[str, Any]], schemas: dict[str, Any]) -> None:
+    """OpenAPI links from what a POST creates to every operation taking its id: the `id` of
+    `POST …/products` feeds each `{product_id}` (clients and the fuzzer's stateful phase
+    follow them)."""
+    for path, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201", {})
+        ref = created.get("content", {}).get("application/json", {}).get("schema", {})
+        component = schemas.get(str(ref.get("$ref", "")).rsplit("/", 1)[-1], {})
+        if "id" not in component.get("properties", {}):
+            continue
+        param = _singular(path.rstrip("/").rsplit("/", 1)[-1]) + "_id"
+        links = {}
+        for other_path, others in paths.items():
+            if "{" + param + "}" not in other_path:
+                continue
+            for other in others.values():
+                links[other["operationId"]] = {
+                    "operationId": other["operationId"],
+                    "parameters": {param: "$response.body#/id"},
+                }
+        if links:
+            created["links"] = dict(sorted(links.items()))
 
 
 def _responses(spec: Spec, models: _Models, *, has_params: bool) -> dict[str, Any]:

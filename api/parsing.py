@@ -29,8 +29,19 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "body"
-        errors.setdefault(loc, err["msg"])
+        errors.setdefault(loc, err["msg"].removeprefix("Value error, "))
     return errors
+
+
+def invalid(exc: ValidationError) -> Invalid:
+    """One problem names its field and says what is wrong in `detail`; several are listed in
+    `errors`, field by field."""
+    errors = field_errors(exc)
+    if len(errors) == 1:
+        [(field, message)] = errors.items()
+        detail = message if field == "body" else f"{field}: {message}"
+        return Invalid(detail, errors=errors)
+    return Invalid("the request has invalid fields", errors=errors)
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -39,7 +50,7 @@ def validate(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise Invalid("the request has invalid fields", errors=field_errors(exc)) from exc
+        raise invalid(exc) from exc
 
 
 def json_body(request: Request, model: type[M]) -> M:

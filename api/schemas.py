@@ -4,7 +4,6 @@ accident, and no client can set an id, owner or status by sending it."""
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from typing import Annotated, Literal
 
@@ -15,32 +14,47 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from graph.deals.machine import OFFER, ORDER, Machine
 from graph.errors import DomainError
 from graph.lifecycle import e164
+from graph.tags import MAX_TAG_LENGTH, TAG_SENT
+from graph.text import HIDDEN, SPACE, fold, strip_spaces
 from graph.trust.moderation import Reason, Target
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
-HANDLE_PATTERN = r"^[a-z0-9_]{3,30}$"
+# an address: no spaces or control characters, one `@`, a dot in the domain; as sent, spaces
+# around it and capitals are folded away before it is checked (graph.text: the same classes
+# for Python and for the contract's ECMA regular expressions)
+_ADDRESS = f"[^@{SPACE}\\x00-\\x1f\\x7f]"
+EMAIL_SENT = f"^[{SPACE}]*{_ADDRESS}{{1,64}}@{_ADDRESS}+\\.{_ADDRESS}+[{SPACE}]*$"
+# ASCII letters in either case (checked before folding: `str.lower` turns the Kelvin sign
+# into a `k`)
+HANDLE_SENT = f"^[{SPACE}]*[A-Za-z0-9_]{{3,30}}[{SPACE}]*$"
 
 
-def _folded(value: object) -> object:
-    """Emails and handles compare case-insensitively: fold before the pattern is checked."""
-    return value.strip().lower() if isinstance(value, str) else value
+def _sent_as(pattern: str, message: str) -> BeforeValidator:
+    """Checks the text as sent against the contract's pattern, then folds it."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not re.fullmatch(pattern, value):
+            raise ValueError(message)
+        return fold(value)
+
+    return BeforeValidator(check)
 
 
 Email = Annotated[
     str,
-    BeforeValidator(_folded),
-    StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
-    # as sent: surrounding spaces and capitals are folded away before the pattern is checked
-    WithJsonSchema(
-        {"type": "string", "maxLength": 254, "pattern": r"^\s*[^@\s]{1,64}@[^@\s]+\.[^@\s]+\s*$"}
-    ),
+    _sent_as(EMAIL_SENT, "not an email address"),
+    StringConstraints(max_length=254),
+    WithJsonSchema({"type": "string", "maxLength": 254, "pattern": EMAIL_SENT}),
 ]
 
 
@@ -56,11 +70,43 @@ def _e164(value: object) -> object:
 
 Phone = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=40),
+    StringConstraints(max_length=40),
     AfterValidator(_e164),
 ]
-Handle = Annotated[str, BeforeValidator(_folded), StringConstraints(pattern=HANDLE_PATTERN)]
+Handle = Annotated[
+    str,
+    _sent_as(HANDLE_SENT, "a handle is 3-30 letters, digits and underscores"),
+    WithJsonSchema({"type": "string", "pattern": HANDLE_SENT}),
+]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+def _trim(value: str) -> str:
+    return strip_spaces(value)
+
+
+def _trim_nonblank(value: str) -> str:
+    text = strip_spaces(value)
+    if not text:
+        raise ValueError("must not be blank")
+    return text
+
+
+# free text: the length is checked as sent, then spaces around it are trimmed (graph.text,
+# the same spaces the contract's patterns name); NONBLANK also refuses a text of spaces only
+TRIMMED = AfterValidator(_trim)
+NONBLANK = AfterValidator(_trim_nonblank)
+
+
+def nonblank_schema(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max_length,
+            "pattern": f"^[^\\x00]*[^\\x00{SPACE}][^\\x00]*$",
+        }
+    )
 
 
 def _visible(value: object) -> object:
@@ -78,21 +124,6 @@ def _visible(value: object) -> object:
     return value
 
 
-def _hidden_class() -> str:
-    """Every code point `_visible` refuses (Unicode's Cc and Cf), as a regex class body."""
-    spans: list[list[int]] = []
-    for code in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(code)) in ("Cc", "Cf"):
-            if spans and spans[-1][1] == code - 1:
-                spans[-1][1] = code
-            else:
-                spans.append([code, code])
-    return "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in spans)
-
-
-HIDDEN = _hidden_class()
-
-
 def visible_schema(max_length: int) -> WithJsonSchema:
     """The contract's view of a name: no control or invisible characters anywhere, and
     something besides whitespace (which is stripped)."""
@@ -101,7 +132,7 @@ def visible_schema(max_length: int) -> WithJsonSchema:
             "type": "string",
             "minLength": 1,
             "maxLength": max_length,
-            "pattern": f"^[^{HIDDEN}]*[^\\s{HIDDEN}][^{HIDDEN}]*$",
+            "pattern": f"^[^{HIDDEN}]*[^{SPACE}{HIDDEN}][^{HIDDEN}]*$",
         }
     )
 
@@ -109,15 +140,24 @@ def visible_schema(max_length: int) -> WithJsonSchema:
 Name = Annotated[
     str,
     BeforeValidator(_visible),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+    StringConstraints(max_length=80),
+    NONBLANK,
     visible_schema(80),
 ]
-Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
-City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Bio = Annotated[str, StringConstraints(max_length=1000), TRIMMED]
+City = Annotated[str, StringConstraints(max_length=80), NONBLANK, nonblank_schema(80)]
 
 
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole(cls, value: object) -> object:
+        """JSON has one number type: 2.0 is the integer 2 to JSON Schema, so it is to us too
+        (strict mode refuses every float where an integer is wanted; a float field takes
+        the integer as it is)."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class PlaceIO(Input):
@@ -158,10 +198,10 @@ class LoginIn(Input):
         extra="forbid",
         strict=True,
         json_schema_extra={
-            "oneOf": [
-                {"required": ["email"], "properties": {"email": {"type": "string"}}},
-                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
-            ]
+            # email or phone, not both (if/then/else: generated clients keep one model)
+            "if": {"required": ["email"], "properties": {"email": {"type": "string"}}},
+            "then": {"properties": {"phone": {"type": "null"}}},
+            "else": {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
         },
     )
     email: Email | None = None
@@ -284,10 +324,22 @@ Currency = Annotated[
     StringConstraints(pattern=r"^[A-Z]{3}$"),
     WithJsonSchema({"type": "string", "enum": sorted(CURRENCIES)}),
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-TagText = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Title = Annotated[str, StringConstraints(max_length=120), NONBLANK, nonblank_schema(120)]
+Description = Annotated[str, StringConstraints(max_length=5000), TRIMMED]
+# normalised by graph.tags (checked there, with a message naming the tag); the contract shows
+# what is accepted as sent
+TagText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH, "pattern": TAG_SENT}
+    ),
+]
 ImageId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+# each once (the catalog refuses a list naming one twice)
+ImageIds = Annotated[
+    list[ImageId], Field(min_length=1, max_length=5, json_schema_extra={"uniqueItems": True})
+]
 Condition = Literal["new", "used", "not_specified"]
 
 
@@ -306,6 +358,15 @@ class MoneyIO(Input):
 
 
 class ShippingIO(Input):
+    # a price only when shipped
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "if": {"required": ["price"], "properties": {"price": {"type": "object"}}},
+            "then": {"properties": {"ships": {"const": True}}},
+        },
+    )
     ships: bool
     price: MoneyIO | None = None  # in the listing's currency; leave out when not stated
 
@@ -317,6 +378,23 @@ class ShippingIO(Input):
 
 
 class ProductIn(Input):
+    # some way to get it: without local pickup, shipping is required and ships
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "if": {
+                "required": ["local_pickup"],
+                "properties": {"local_pickup": {"const": False}},
+            },
+            "then": {
+                "required": ["shipping"],
+                "properties": {
+                    "shipping": {"type": "object", "properties": {"ships": {"const": True}}}
+                },
+            },
+        },
+    )
     title: Title
     description: Description = ""
     price: MoneyIO
@@ -325,7 +403,7 @@ class ProductIn(Input):
     shipping: ShippingIO | None = None
     location: PlaceIO | None = None
     tags: Annotated[list[TagText], Field(max_length=10)] = []
-    image_ids: Annotated[list[ImageId], Field(min_length=1, max_length=5)]
+    image_ids: ImageIds
     quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
 
     @model_validator(mode="after")
@@ -344,31 +422,34 @@ class ProductPatch(Input):
     shipping: ShippingIO | None = None
     location: PlaceIO | None = None
     tags: Annotated[list[TagText], Field(max_length=10)] | None = None
-    image_ids: Annotated[list[ImageId], Field(min_length=1, max_length=5)] | None = None
+    image_ids: ImageIds | None = None
     quantity: Annotated[int, Field(ge=1, le=100_000)] | None = None
     status: Literal["active", "reserved", "sold"] | None = None
+
+
+# `lat,lon` in degrees as written in a query string: the ranges are in the pattern, so the
+# contract and the parser agree on every string (the contract shows this, not the place)
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
+NEAR_PATTERN = f"^[{SPACE}]*({_LAT})[{SPACE}]*,[{SPACE}]*({_LON})[{SPACE}]*$"
+NEAR_TEXT = {
+    "type": "string",
+    "pattern": NEAR_PATTERN,
+    "description": "lat,lon in degrees",
+    "examples": ["52.37,4.89"],
+}
 
 
 def _near(value: object) -> object:
     """`near=52.37,4.89` into a place."""
     if isinstance(value, str):
-        lat, sep, lon = value.partition(",")
-        if not sep:
-            raise ValueError("near is `lat,lon`")
-        try:
-            return {"lat": float(lat), "lon": float(lon)}
-        except ValueError as exc:
-            raise ValueError("near is `lat,lon` in degrees") from exc
+        found = re.fullmatch(NEAR_PATTERN, value)
+        if found is None:
+            raise ValueError("near is `lat,lon` in degrees (-90..90, -180..180)")
+        return {"lat": float(found[1]), "lon": float(found[2])}
     return value
 
 
-# as it is written in a query string (the contract shows that, not the parsed place)
-NEAR_TEXT = {
-    "type": "string",
-    "pattern": r"^\s*-?[0-9]+(\.[0-9]+)?\s*,\s*-?[0-9]+(\.[0-9]+)?\s*$",
-    "description": "lat,lon in degrees",
-    "examples": ["52.37,4.89"],
-}
 Near = Annotated[PlaceIO, BeforeValidator(_near), WithJsonSchema(NEAR_TEXT)]
 
 
@@ -388,10 +469,9 @@ class BrowseQuery(Query):
     tags: Annotated[list[TagText], Field(max_length=10)] = Field(
         [], description="comma-separated; all must match"
     )
-    q: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-        | None
-    ) = Field(None, description="full text over title and description")
+    q: Annotated[str, StringConstraints(max_length=200), NONBLANK, nonblank_schema(200)] | None = (
+        Field(None, description="full text over title and description")
+    )
     min_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
     max_price: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] | None = None
     currency: Currency | None = None
@@ -410,12 +490,13 @@ class BrowseQuery(Query):
             raise ValueError(f"unsupported currency {value}")
         return value
 
-    @model_validator(mode="after")
-    def price_range(self) -> BrowseQuery:
-        if self.min_price is not None and self.max_price is not None:
-            if self.min_price > self.max_price:
-                raise ValueError("min_price is above max_price")
-        return self
+    @field_validator("max_price")
+    @classmethod
+    def price_range(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min_price")
+        if value is not None and low is not None and low > value:
+            raise ValueError("below min_price")
+        return value
 
 
 class PageQuery(Query):
@@ -424,9 +505,7 @@ class PageQuery(Query):
 
 
 class TagQuery(Query):
-    prefix: Annotated[
-        str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=40)
-    ] = ""
+    prefix: Annotated[str, StringConstraints(max_length=40), AfterValidator(fold)] = ""
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
@@ -494,11 +573,7 @@ class RoomIn(Input):
 
 
 class MessageIn(Input):
-    text: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
-        WithJsonSchema({"type": "string", "maxLength": 2000, "pattern": r"\S"}),  # not blank
-    ]
+    text: Annotated[str, StringConstraints(max_length=2000), NONBLANK, nonblank_schema(2000)]
 
 
 class RoomsQuery(Query):
@@ -576,15 +651,10 @@ class FeedPage(BaseModel):
 # ---- deals ---------------------------------------------------------------------------------
 
 
-def _whole(value: object) -> object:
-    """JSON has one number type: 2.0 is the integer 2 to JSON Schema, so it is to us too."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-Amount = Annotated[int, BeforeValidator(_whole), Field(gt=0, le=MAX_AMOUNT)]
-Quantity = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=1000)]
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
+Quantity = Annotated[int, Field(ge=1, le=1000)]
 EntityId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Note = Annotated[str, StringConstraints(max_length=2000), NONBLANK, nonblank_schema(2000)]
 
 
 class OfferIn(Input):
@@ -607,11 +677,28 @@ class DealsQuery(Query):
     role: Literal["buyer", "seller"] | None = Field(
         None, description="your side of the deal (both when absent)"
     )
-    status: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")] | None = Field(
-        None, description="one of the offer's or the order's states (README, Deals)"
-    )
     cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
+    status: str | None = None
+
+
+def _states(machine: Machine) -> WithJsonSchema:
+    """A state of `machine` (the route checks it against the machine's table)."""
+    return WithJsonSchema({"type": "string", "enum": sorted(machine.states)})
+
+
+OfferState = Annotated[str, StringConstraints(max_length=20), _states(OFFER)]
+OrderState = Annotated[str, StringConstraints(max_length=20), _states(ORDER)]
+
+
+class OffersQuery(DealsQuery):
+    status: OfferState | None = Field(
+        None, description="only negotiations whose latest offer is in this state"
+    )
+
+
+class OrdersQuery(DealsQuery):
+    status: OrderState | None = Field(None, description="only orders in this state")
 
 
 class Money(BaseModel):
@@ -803,7 +890,7 @@ class NotificationsQuery(Query):
 
 
 NotificationId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+SearchText = Annotated[str, StringConstraints(max_length=200), NONBLANK, nonblank_schema(200)]
 
 
 class NotificationsReadIn(Input):
@@ -811,16 +898,10 @@ class NotificationsReadIn(Input):
         extra="forbid",
         strict=True,
         json_schema_extra={
-            "oneOf": [
-                {
-                    "required": ["ids"],
-                    "properties": {"ids": {"type": "array"}, "all": {"const": False}},
-                },
-                {
-                    "required": ["all"],
-                    "properties": {"all": {"const": True}, "ids": {"type": "null"}},
-                },
-            ]
+            # ids, or all: true
+            "if": {"required": ["all"], "properties": {"all": {"const": True}}},
+            "then": {"properties": {"ids": {"type": "null"}}},
+            "else": {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
         },
     )
     ids: Annotated[list[NotificationId], Field(max_length=100)] | None = None
@@ -896,7 +977,30 @@ class SearchIn(Input):
     currency: Currency | None = None
     condition: Condition | None = None
 
-    model_config = ConfigDict(extra="forbid", strict=False)
+    # something to watch (a null is as good as leaving the field out), and a radius only
+    # around a place
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "allOf": [
+                {  # tags, else words, else a place
+                    "if": {"required": ["tags"], "properties": {"tags": {"minItems": 1}}},
+                    "else": {
+                        "if": {"required": ["q"], "properties": {"q": {"type": "string"}}},
+                        "else": {"required": ["near"], "properties": {"near": {"type": "object"}}},
+                    },
+                },
+                {
+                    "if": {
+                        "required": ["radius_km"],
+                        "properties": {"radius_km": {"type": "number"}},
+                    },
+                    "then": {"required": ["near"], "properties": {"near": {"type": "object"}}},
+                },
+            ],
+        },
+    )
 
     @model_validator(mode="after")
     def sensible(self) -> SearchIn:
@@ -904,6 +1008,8 @@ class SearchIn(Input):
             raise ValueError(f"unsupported currency {self.currency}")
         if self.radius_km is not None and self.near is None:
             raise ValueError("radius_km needs near")
+        if not (self.tags or self.q is not None or self.near is not None):
+            raise ValueError("a saved search needs tags, words or a place to watch")
         return self
 
 
@@ -940,7 +1046,12 @@ class CodeSent(BaseModel):
     expires_in: int
 
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
+CODE_SENT = f"^[{SPACE}]*[0-9]{{6}}[{SPACE}]*$"
+Code = Annotated[
+    str,
+    _sent_as(CODE_SENT, "the code is six digits"),
+    WithJsonSchema({"type": "string", "pattern": CODE_SENT}),
+]
 
 
 class CodeIn(Input):
@@ -966,11 +1077,17 @@ class DeleteAccountIn(Input):
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
-Provider = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,30}$")]
+# the lists come from the settings: the contract names them (api.docs, `x-choices`)
+Provider = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9_]{1,30}$"),
+    WithJsonSchema({"type": "string", "x-choices": "provider"}),
+]
 SocialHandle = Annotated[
     str,
     BeforeValidator(_visible),
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    StringConstraints(max_length=100),
+    NONBLANK,
     visible_schema(100),
 ]
 
@@ -1026,7 +1143,11 @@ class PlanList(BaseModel):
 
 
 class PromotionIn(Input):
-    plan: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,30}$")]
+    plan: Annotated[
+        str,
+        StringConstraints(pattern=r"^[a-z0-9_-]{1,30}$"),
+        WithJsonSchema({"type": "string", "x-choices": "plan"}),
+    ]
 
 
 class PromotionOut(BaseModel):
@@ -1063,7 +1184,7 @@ class DevPaymentOut(BaseModel):
 
 # ---- trust and safety ------------------------------------------------------------------------
 
-Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Comment = Annotated[str, StringConstraints(max_length=2000), TRIMMED]
 
 
 class ReviewIn(Input):
@@ -1072,7 +1193,7 @@ class ReviewIn(Input):
 
 
 class ReplyIn(Input):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    body: Annotated[str, StringConstraints(max_length=2000), NONBLANK, nonblank_schema(2000)]
 
 
 class ReviewAuthor(BaseModel):

@@ -12,6 +12,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from tests.conftest import Api, png_bytes
+from tests.test_catalog_api import listing
 
 
 @pytest.fixture
@@ -139,6 +140,81 @@ async def test_names_and_logins_say_in_the_contract_what_the_server_refuses(spec
     pattern = re.compile(name["pattern"])
     assert pattern.match("Anna") and pattern.match("  Anna ")
     assert not pattern.match("Ann\u200ba") and not pattern.match("   ")
-    assert schemas["LoginIn"]["oneOf"]  # email or phone
+    assert schemas["LoginIn"]["else"]["required"] == ["phone"]  # email, else phone
     email = re.compile(schemas["LoginIn"]["properties"]["email"]["anyOf"][0]["pattern"])
     assert email.match(" Ann@Example.org ") and not email.match("no-at-sign")
+
+
+# ---- what fuzzing the contract found: the server and the document disagreed -----------------
+
+
+def _pattern(schema: dict[str, Any]) -> re.Pattern[str]:
+    for branch in [schema, *schema.get("anyOf", [])]:
+        if "pattern" in branch:
+            return re.compile(branch["pattern"])
+    raise AssertionError(f"no pattern in {schema}")
+
+
+async def test_tags_are_read_alike_by_the_server_and_the_contract(api: Api, spec) -> None:
+    """The contract's tag pattern uses no class that Python and ECMA-262 read differently;
+    a Turkish capital İ no longer makes a tag invalid; a tag fits in 32 characters as sent."""
+    tag = _pattern(spec["components"]["schemas"]["ProductIn"]["properties"]["tags"]["items"])
+    _, token = await api.signup()
+    product = await listing(api, token, tags=["İstanbul", "🎸", "#Vintage Bikes"])
+    assert sorted(product["tags"]) == sorted(["istanbul", "🎸", "vintage-bikes"])
+    for good in ("İstanbul", "🎸", "#Vintage Bikes", " x_y "):
+        assert tag.fullmatch(good)
+    for bad in ("a--b", "a,b", "x\u200by", "0" * 33):
+        refused = await api.call("put", "/v1/users/me/interests", token, json={"tags": [bad]})
+        assert refused.status == 422, bad
+        assert all(field.startswith("tags") for field in refused.json["errors"]), bad
+        assert not (tag.fullmatch(bad) and len(bad) <= 32), bad
+
+
+async def test_places_out_of_range_are_refused_by_the_pattern_too(api: Api, spec) -> None:
+    params = spec["paths"]["/v1/products"]["get"]["parameters"]
+    near = _pattern(next(p for p in params if p["name"] == "near")["schema"]["anyOf"][0])
+    for good in ("-90,180", " 52.37 , 4.89 ", "0.5,-179.999"):
+        assert near.fullmatch(good)
+        assert (await api.call("get", f"/v1/products?near={good.strip()}")).status == 200
+    for bad in ("90.5,0", "0,180.01", "052,1", "1e3,2"):
+        assert not near.fullmatch(bad)
+        assert (await api.call("get", f"/v1/products?near={bad}")).status == 422
+
+
+async def test_whole_numbers_written_as_floats_are_integers(api: Api) -> None:
+    """JSON Schema's integer takes 2.0; so does every integer field of every body."""
+    _, seller = await api.signup()
+    _, buyer = await api.signup()
+    product = await listing(api, seller, price={"amount": 2_500.0, "currency": "EUR"})
+    assert product["price"]["amount"] == 2_500
+    put = await api.call("put", f"/v1/cart/items/{product['id']}", buyer, json={"quantity": 1.0})
+    assert put.status == 204, put.text
+    half = await api.call("put", f"/v1/cart/items/{product['id']}", buyer, json={"quantity": 1.5})
+    assert half.status == 422
+
+
+async def test_blank_text_and_lookalike_handles_are_refused_as_the_contract_says(
+    api: Api, spec
+) -> None:
+    schemas = spec["components"]["schemas"]
+    title = _pattern(schemas["ProductIn"]["properties"]["title"])
+    handle = _pattern(schemas["ProfilePatch"]["properties"]["handle"])
+    _, token = await api.signup()
+    blank = await api.call("post", "/v1/products", token, json={"title": " \u3000 "})
+    assert blank.status == 422 and "title" in blank.json["errors"]
+    assert not title.fullmatch(" \u3000 ") and title.fullmatch(" Lamp ")
+    kelvin = "\u212aelvin"  # the Kelvin sign lowercases to a `k`
+    refused = await api.call("patch", "/v1/users/me", token, json={"handle": kelvin})
+    assert refused.status == 422 and not handle.fullmatch(kelvin)
+    taken = await api.call("patch", "/v1/users/me", token, json={"handle": " Kelvin "})
+    assert taken.status == 200 and taken.json["handle"] == "kelvin"
+
+
+async def test_deal_states_are_an_enum_in_the_contract(api: Api, spec) -> None:
+    params = spec["paths"]["/v1/offers"]["get"]["parameters"]
+    status = next(p for p in params if p["name"] == "status")["schema"]["anyOf"][0]
+    assert "open" in status["anyOf"][0]["enum"]
+    _, token = await api.signup()
+    assert (await api.call("get", "/v1/offers?status=open", token)).status == 200
+    assert (await api.call("get", "/v1/offers?status=_", token)).status == 422

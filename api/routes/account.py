@@ -182,5 +182,7 @@ async def dev_authorize(request: Request, provider: str) -> HTTPResponse:
     provider_impl = services(request).socials.provider
     if not isinstance(provider_impl, DevSocialProvider):
         raise NotFound("the development provider is off (VENDR_SOCIAL_PROVIDER=oauth)")
+    if provider not in provider_impl.providers():
+        raise NotFound(f"no provider {provider!r}", errors={"provider": "unknown"})
     query = query_args(request, DevAuthorizeQuery)
     return json({"code": provider_impl.sign(provider, query.handle), "state": query.state})

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from typing import Any
+
+from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, html, json
 
 from api.docs import document
+from graph.payments.promotions import plans
+from graph.settings import Settings
+from graph.socials import make_provider
 
 bp = Blueprint("contract", url_prefix="/docs")
 
@@ -24,12 +29,22 @@ REDOC = """<!doctype html>
 </body></html>"""
 
 
+def contract(app: Sanic, settings: Settings) -> dict[str, Any]:
+    """The document of `app` as configured by `settings` (its plans and social providers);
+    served at /docs/openapi.json and printed by `vendr openapi`."""
+    providers = make_provider(
+        settings.social_provider, settings.oauth_providers, b"", settings.public_url
+    ).providers()
+    choices = {"plan": sorted(plans(settings)), "provider": list(providers)}
+    return document(app, title=TITLE, version=VERSION, summary_text=SUMMARY, choices=choices)
+
+
 @bp.get("/openapi.json")
 async def spec(request: Request) -> HTTPResponse:
     app = request.app
     built = getattr(app.ctx, "openapi", None)
     if built is None:
-        built = app.ctx.openapi = document(app, title=TITLE, version=VERSION, summary_text=SUMMARY)
+        built = app.ctx.openapi = contract(app, app.ctx.settings)
     return json(built)
 
 

@@ -21,9 +21,11 @@ from api.schemas import (
     OfferIn,
     OfferOut,
     OfferPage,
+    OffersQuery,
     OrderIn,
     OrderOut,
     OrderPage,
+    OrdersQuery,
     Problem,
 )
 from api.views import image_url
@@ -47,8 +49,10 @@ def _page(
     return {"items": [shape(r, viewer) for r in page], "next_cursor": cursor}
 
 
-def _query(request: Request, kind: str, machine: Machine) -> tuple[DealsQuery, Any]:
-    query = query_args(request, DealsQuery)
+def _query(
+    request: Request, model: type[DealsQuery], kind: str, machine: Machine
+) -> tuple[DealsQuery, Any]:
+    query = query_args(request, model)
     if query.status is not None and query.status not in machine.states:
         states = ", ".join(sorted(machine.states))
         raise Invalid(f"status is one of {states}", errors={"status": "unknown"})
@@ -76,12 +80,12 @@ async def make_offer(request: Request, product_id: str) -> HTTPResponse:
 
 
 @bp.get("/offers")
-@openapi.query(DealsQuery)
+@openapi.query(OffersQuery)
 @openapi.summary("Your negotiations (the latest offer of each), newest first")
 @openapi.response(200, {"application/json": OfferPage})
 @authenticated
 async def offers(request: Request) -> HTTPResponse:
-    query, cursor = _query(request, "offers", OFFER)
+    query, cursor = _query(request, OffersQuery, "offers", OFFER)
     rows = await services(request).offers.list(
         request.ctx.user_id, query.role, query.status, cursor, query.limit + 1
     )
@@ -174,12 +178,12 @@ async def place(request: Request, product_id: str) -> HTTPResponse:
 
 
 @bp.get("/orders")
-@openapi.query(DealsQuery)
+@openapi.query(OrdersQuery)
 @openapi.summary("Your orders as buyer and/or seller, newest first")
 @openapi.response(200, {"application/json": OrderPage})
 @authenticated
 async def orders(request: Request) -> HTTPResponse:
-    query, cursor = _query(request, "orders", ORDER)
+    query, cursor = _query(request, OrdersQuery, "orders", ORDER)
     rows = await services(request).orders.list(
         request.ctx.user_id, query.role, query.status, cursor, query.limit + 1
     )

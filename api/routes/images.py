@@ -18,7 +18,7 @@ _IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
 MULTIPART = {
     "multipart/form-data": {
         "type": "object",
-        "properties": {"image": {"type": "string", "format": "binary"}},
+        "properties": {"image": {"type": "string", "format": "binary", "minLength": 1}},
         "required": ["image"],
     }
 }

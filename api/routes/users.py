@@ -18,7 +18,6 @@ bp = Blueprint("users", url_prefix="/v1/users")
 @bp.get("/me")
 @openapi.summary("Your own profile")
 @openapi.response(200, {"application/json": UserMe})
-@openapi.response(409, None, "the handle is taken")
 @authenticated
 async def me(request: Request) -> HTTPResponse:
     return json(views.user_me(await services(request).accounts.me(request.ctx.user_id)))
@@ -28,6 +27,7 @@ async def me(request: Request) -> HTTPResponse:
 @openapi.summary("Change names, handle, bio, place and visibility")
 @openapi.body({"application/json": ProfilePatch})
 @openapi.response(200, {"application/json": UserMe})
+@openapi.response(409, None, "the handle is taken")
 @authenticated
 async def patch_me(request: Request) -> HTTPResponse:
     await limit_writes(request)
