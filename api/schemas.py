@@ -37,12 +37,14 @@ EMAIL_SENT = f"^[{SPACE}]*{_ADDRESS}{{1,64}}@{_ADDRESS}+\\.{_ADDRESS}+[{SPACE}]*
 HANDLE_SENT = f"^[{SPACE}]*[A-Za-z0-9_]{{3,30}}[{SPACE}]*$"
 
 
-def _sent_as(pattern: str, message: str) -> BeforeValidator:
-    """Checks the text as sent against the contract's pattern, then folds it."""
+def _sent_as(pattern: str, message: str, max_length: int | None = None) -> BeforeValidator:
+    """Checks the text as sent against the contract's pattern (and length), then folds it."""
 
     def check(value: object) -> object:
         if not isinstance(value, str):
             return value
+        if max_length is not None and len(value) > max_length:
+            raise ValueError(f"at most {max_length} characters")
         if not re.fullmatch(pattern, value):
             raise ValueError(message)
         return fold(value)
@@ -52,8 +54,7 @@ def _sent_as(pattern: str, message: str) -> BeforeValidator:
 
 Email = Annotated[
     str,
-    _sent_as(EMAIL_SENT, "not an email address"),
-    StringConstraints(max_length=254),
+    _sent_as(EMAIL_SENT, "not an email address", max_length=254),
     WithJsonSchema({"type": "string", "maxLength": 254, "pattern": EMAIL_SENT}),
 ]
 
@@ -623,6 +624,12 @@ class MessagePage(BaseModel):
 
 class SwipeIn(Input):
     dir: Literal["right", "left"]
+
+
+class SwipeOut(BaseModel):
+    product_id: str
+    dir: Literal["right", "left"]
+    room: RoomOut | None  # a right swipe opens (or returns) your room with the seller
 
 
 class FeedQuery(Query):

@@ -41,6 +41,14 @@ async def test_every_route_is_documented_and_nothing_else(api: Api, spec) -> Non
         path = "/" + re.sub(r"<(\w+)(?::[^>]+)?>", r"{\1}", route.uri).lstrip("/")
         served |= {(m, path) for m in route.methods if m not in ("HEAD", "OPTIONS")}
     assert operations(spec) == served
+    # and each says what it answers when it succeeds (POST …/swipe once did not)
+    silent = {
+        (m, p)
+        for p, item in spec["paths"].items()
+        for m, op in item.items()
+        if not any(status.startswith("2") for status in op["responses"])
+    }
+    assert silent == set()
 
 
 async def test_errors_are_problem_documents_and_204s_have_no_body(spec) -> None:

@@ -7,7 +7,15 @@ from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, services
 from api.parsing import json_body, query_args
-from api.schemas import FeedPage, FeedQuery, Interests, PageQuery, ProductPage, SwipeIn
+from api.schemas import (
+    FeedPage,
+    FeedQuery,
+    Interests,
+    PageQuery,
+    ProductPage,
+    SwipeIn,
+    SwipeOut,
+)
 from graph.browse import decode_cursor, encode_cursor
 from graph.commands import Place
 
@@ -53,6 +61,7 @@ async def set_interests(request: Request) -> HTTPResponse:
 @bp.post("/products/<product_id:str>/swipe")
 @openapi.summary("Swipe right (like; opens your room with the seller) or left (pass)")
 @openapi.body({"application/json": SwipeIn})
+@openapi.response(200, {"application/json": SwipeOut})
 @authenticated
 async def swipe(request: Request, product_id: str) -> HTTPResponse:
     svc = services(request)

@@ -106,6 +106,7 @@ async def get(request: Request, product_id: str) -> HTTPResponse:
 @openapi.summary("Change your listing (owner only)")
 @openapi.body({"application/json": ProductPatch})
 @openapi.response(200, {"application/json": ProductOut})
+@openapi.response(403, None, "the listing is someone else's")
 @authenticated
 async def patch(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request)
@@ -134,6 +135,7 @@ async def patch(request: Request, product_id: str) -> HTTPResponse:
 @bp.delete("/products/<product_id:str>")
 @openapi.summary("Delete your listing (owner only)")
 @openapi.response(204, None)
+@openapi.response(403, None, "the listing is someone else's")
 @authenticated
 async def delete(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request)
@@ -144,6 +146,7 @@ async def delete(request: Request, product_id: str) -> HTTPResponse:
 @bp.post("/products/<product_id:str>/renew")
 @openapi.summary("Extend your listing's expiry (does not change its hype)")
 @openapi.response(200, {"application/json": ProductOut})
+@openapi.response(403, None, "the listing is someone else's")
 @authenticated
 async def renew(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request)
