@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint fmt bench eval soak lab notebooks clean db-stop install
+.PHONY: run test lint fmt bench eval soak fuzz lab notebooks clean db-stop install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ eval: $(STAMP)  ## offline evaluation: the feed against baselines, trust on plan
 
 soak: $(STAMP)  ## crash loop: orders, the database killed -9, restart; report in bench/crash.md
 	$(BIN)/python -m bench.crash --cycles 20
+
+fuzz: $(STAMP)  ## the contract fuzzed at length: tests/test_fuzz.py with 200 examples per operation
+	VENDR_FUZZ_EXAMPLES=$${VENDR_FUZZ_EXAMPLES:-200} $(BIN)/pytest -q -n $(TEST_WORKERS) tests/test_fuzz.py
 
 lab: $(STAMP)  ## JupyterLab on notebooks/ against the embedded database (demo data if empty)
 	$(BIN)/vendr lab

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -174,6 +175,30 @@ class Api:
 async def api(app: Sanic) -> AsyncIterator[Api]:
     async with Api(app) as client:
         yield client
+
+
+@contextmanager
+def live_server(data_dir: Path, name: str, **env: str) -> Iterator[str]:
+    """A real `vendr serve` (one HTTP worker, no background worker, rate limits off) on its own
+    graph and key prefix in the session's database; yields its base URL."""
+    from bench.common import free_port, server
+
+    port = free_port()
+    settings = {
+        "VENDR_DATA_DIR": str(data_dir),
+        "VENDR_GRAPH_NAME": f"{name}_{uuid.uuid4().hex[:8]}",
+        "VENDR_REDIS_PREFIX": f"{name}:{uuid.uuid4().hex[:8]}:",
+        "VENDR_PORT": str(port),
+        "VENDR_WORKERS": "1",
+        "VENDR_BACKGROUND": "off",
+        "VENDR_RATE_LIMITS": "off",
+        "VENDR_ARGON2_MEMORY_KIB": "8192",
+        "VENDR_ARGON2_TIME_COST": "1",
+    }
+    base = f"http://127.0.0.1:{port}"
+    vendr = str(Path(sys.executable).with_name("vendr"))
+    with server([vendr, "serve"], settings | env, f"{base}/v1/heartbeat"):
+        yield base
 
 
 def png_bytes(size: tuple[int, int] = (64, 48), color: str = "teal", **save: Any) -> bytes:
