@@ -25,6 +25,7 @@ from bench.common import free_port, wait_up
 from tests.conftest import png_bytes
 
 VENDR = Path(sys.executable).with_name("vendr")
+SERVED_ENV: dict[str, str] = {}  # the servers' settings, for admin commands on their graph
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,8 @@ def two_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
         "VENDR_ARGON2_TIME_COST": "1",
         "VENDR_JOBS_INTERVAL_SECONDS": "0",
     }
+    SERVED_ENV.clear()
+    SERVED_ENV.update(env)
     procs, bases = [], []
     try:
         for _ in range(2):
@@ -270,3 +273,79 @@ async def test_sockets_are_capped_per_account_and_per_address(
     # slots come back when sockets close
     async with connect(ws_url(a, token)) as again:
         assert json.loads(await asyncio.wait_for(again.recv(), 5))["type"] == "ready"
+
+
+async def closed_with(ws: Any, wait: float = 5.0) -> int | None:
+    """The close code once the server closes the socket (pushes before it are skipped)."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), wait)
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+async def silent(ws: Any, wait: float = 1.5) -> bool:
+    """Nothing but the greeting arrives within `wait` seconds."""
+    try:
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), wait))
+            if frame["type"] != "ready":
+                return False
+    except TimeoutError:
+        return True
+
+
+async def test_the_socket_keeps_the_authorization_matrix(two_servers: tuple[str, str]) -> None:
+    """Issue 15: the WebSocket in the authorization matrix. A room's traffic reaches its two
+    parties only: a stranger's or a blocked party's socket gets neither the catch-up nor the
+    live messages; nobody, a deleted and a suspended account get no socket, and the sockets
+    they had are closed."""
+    a, b = two_servers
+    s = setup_room(a, b)
+    first = say(a, s, "first").json()
+    blocked_room = setup_room(a, b)  # the blocked one is the buyer of a second room
+    blocked_token = blocked_room["buyer_token"]
+    block = f"/v1/users/{blocked_room['buyer']['id']}/block"
+    assert call(a, "POST", block, blocked_room["seller_token"]).status_code in (200, 201, 204)
+    _, leaving_token = signup(a, "leaving")
+    suspended, suspended_token = signup(a, "suspended")
+
+    # nobody: a first frame without a token closes the socket
+    async with connect(a.replace("http://", "ws://") + "/v1/ws") as ws:
+        await ws.send(json.dumps({"type": "auth", "token": ""}))
+        assert await closed_with(ws) == 4401
+
+    async with (
+        connect(ws_url(b, s["buyer_token"])) as party,
+        connect(ws_url(a, s["stranger_token"], after=first["id"])) as stranger,
+        connect(ws_url(b, blocked_token, after=first["id"])) as blocked,
+        connect(ws_url(a, leaving_token)) as leaving_ws,
+        connect(ws_url(b, suspended_token)) as suspended_ws,
+    ):
+        say(a, s, "second")
+        say(a, blocked_room, "to the blocked buyer")
+        assert (await next_push(party))["message"]["text"] == "second"
+        assert await silent(stranger) and await silent(blocked)
+
+        deleted = call(a, "DELETE", "/v1/users/me", leaving_token, json={"password": "long enough"})
+        assert deleted.status_code == 204, deleted.text
+        assert await closed_with(leaving_ws) == 4401
+
+        reported = call(
+            a,
+            "POST",
+            "/v1/reports",
+            s["seller_token"],
+            json={"target": "user", "id": suspended["id"], "reason": "scam"},
+        )
+        assert reported.status_code == 201, reported.text
+        decide = ["moderation", "resolve", reported.json()["id"], "--action", "suspend"]
+        admin = await asyncio.create_subprocess_exec(  # the admin's decision, from the CLI
+            str(VENDR), *decide, "--reason", "scam ring", env=SERVED_ENV
+        )
+        assert await asyncio.wait_for(admin.wait(), 60) == 0
+        assert await closed_with(suspended_ws) == 4401
+
+    for token in (leaving_token, suspended_token):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(ws_url(a, token))
+        assert refused.value.response.status_code == 401
