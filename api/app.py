@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from urllib.parse import unquote
 
 import orjson
 from sanic import Request, Sanic
+from sanic.log import logger
 from sanic.response import HTTPResponse
 
 from api import docs, errors
@@ -94,6 +96,32 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
             app.manager.manage(
                 "vendr-worker", worker.managed, {"settings": settings.model_dump(mode="json")}
             )
+
+    @app.main_process_ready
+    async def watch_workers(app: Sanic) -> None:
+        """An HTTP worker that dies (kill -9, the OOM killer) is started again: Sanic's manager
+        only records that it failed, and the server would go on at reduced strength."""
+        stopping = app.ctx.workers_watch = threading.Event()
+        manager = app.manager
+
+        def watch() -> None:
+            restarted: dict[str, int | None] = {}
+            while not stopping.wait(1.0):
+                for process in list(manager.transient_processes):
+                    dead = not process.is_alive() and process.exitcode not in (None, 0)
+                    if dead and restarted.get(process.name) != process.pid:
+                        restarted[process.name] = process.pid  # once per dead process
+                        logger.warning(
+                            "worker %s died (%s); restarting it", process.name, process.exitcode
+                        )
+                        manager.monitor_publisher.send(f"{process.name}:")
+
+        threading.Thread(target=watch, name="vendr-watch-workers", daemon=True).start()
+
+    @app.main_process_stop
+    async def stop_watching(app: Sanic) -> None:
+        with contextlib.suppress(AttributeError):
+            app.ctx.workers_watch.set()
 
     @app.before_server_stop
     async def stop_background(app: Sanic) -> None:

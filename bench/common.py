@@ -44,13 +44,15 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> No
 
 
 @contextmanager
-def server(args: list[str], env: dict[str, str], health_url: str) -> Iterator[None]:
+def server(
+    args: list[str], env: dict[str, str], health_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(  # noqa: S603 - our own entry points, no shell
         args, env=os.environ | env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_up(health_url, proc)
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGINT)
         try:

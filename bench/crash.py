@@ -1,6 +1,7 @@
 """Crash loop: orders in a burst against a real server, the database killed (-9) at a random
 moment, everything restarted, and then: every order the API acknowledged is in the graph,
 whole (its line to the listing, its event), and the stock adds up — nothing half-written.
+Then the same with an HTTP worker killed (-9) mid-request: the server starts a new one.
 
     python -m bench.crash [--cycles 20] [--out bench/crash.md]     (make soak)
 
@@ -38,10 +39,11 @@ PASSWORD = "correct horse battery"  # noqa: S105 - the throwaway accounts of a t
 
 @dataclass
 class Cycle:
+    killed: str = "database"  # or "worker"
     acknowledged: int = 0
     failed: int = 0  # answered with an error or cut off while the database was down
     killed_after_s: float = 0.0
-    restart_s: float = 0.0
+    restart_s: float = 0.0  # database replay and server up; for a worker, its replacement up
 
 
 @dataclass
@@ -59,11 +61,11 @@ class Report:
         return not self.missing and not self.half_written and self.stock_left == self.stock_expected
 
 
-def _env(data_dir: Path, port: int) -> dict[str, str]:
+def _env(data_dir: Path, port: int, workers: int = 1) -> dict[str, str]:
     return {
         "VENDR_DATA_DIR": str(data_dir),
         "VENDR_PORT": str(port),
-        "VENDR_WORKERS": "1",
+        "VENDR_WORKERS": str(workers),
         "VENDR_BACKGROUND": "off",
         "VENDR_RATE_LIMITS": "off",
         "VENDR_ARGON2_MEMORY_KIB": "8192",
@@ -101,15 +103,19 @@ def _setup(base: str) -> tuple[str, list[str]]:
 
 
 async def _burst(
-    base: str, product_id: str, tokens: list[str], db_pid: int, rng: random.Random, cycle: Cycle
+    base: str, product_id: str, tokens: list[str], victim: int, rng: random.Random, cycle: Cycle
 ) -> set[str]:
-    """Buyers order one unit at a time until the database is killed under them."""
+    """Buyers order one unit at a time until `victim` (the database, or an HTTP worker) is
+    killed under them."""
     acked: set[str] = set()
     killed, flowing = asyncio.Event(), asyncio.Event()
 
     async def buyer(token: str) -> None:
         headers = {"authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        # a connection per order: the kernel spreads them over the workers, so a killed
+        # worker has orders in flight
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=fresh) as http:
             while not killed.is_set():
                 try:
                     r = await http.post(
@@ -130,7 +136,7 @@ async def _burst(
             await asyncio.wait_for(flowing.wait(), 30)
         cycle.killed_after_s = round(rng.uniform(0.02, 0.8), 3)
         await asyncio.sleep(cycle.killed_after_s)
-        os.kill(db_pid, signal.SIGKILL)
+        os.kill(victim, signal.SIGKILL)
         await asyncio.sleep(0.3)  # requests in flight meet the dead database
         killed.set()
 
@@ -173,6 +179,55 @@ async def _verify(data_dir: Path, report: Report, product_id: str) -> None:
         await shutdown(services)
 
 
+def http_workers(server_pid: int) -> list[int]:
+    """The server's HTTP worker processes (Sanic names each in its environment)."""
+    found = []
+    for child in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split():
+        with contextlib.suppress(OSError):
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            if any(v.startswith(b"SANIC_WORKER_NAME=Sanic-Server") for v in environ):
+                found.append(int(child))
+    return sorted(found)
+
+
+async def _replaced(base: str, server_pid: int, victim: int, workers: int) -> float:
+    """Seconds until a new worker stands in the dead one's place and the server answers."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=base, timeout=2) as http:
+        while time.monotonic() - started < 60:
+            alive = http_workers(server_pid)
+            if len(alive) == workers and victim not in alive:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/v1/heartbeat")).status_code == 200:
+                        return round(time.monotonic() - started, 3)
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the killed worker was not replaced within a minute")
+
+
+async def worker_loop(data_dir: Path, kills: int, seed: int = 7, workers: int = 2) -> Report:
+    """One server with `workers` HTTP workers; `kills` times, one of them killed mid-burst,
+    then the wait until the server has `workers` again."""
+    rng = random.Random(seed)
+    report = Report()
+    embedded.start(data_dir)
+    try:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        vendr = [str(BIN / "vendr"), "serve"]
+        with server(vendr, _env(data_dir, port, workers), f"{base}/v1/heartbeat") as proc:
+            product_id, tokens = _setup(base)
+            for _ in range(kills):
+                cycle = Cycle(killed="worker")
+                victim = rng.choice(http_workers(proc.pid))
+                report.acknowledged |= await _burst(base, product_id, tokens, victim, rng, cycle)
+                cycle.restart_s = await _replaced(base, proc.pid, victim, workers)
+                report.cycles.append(cycle)
+        await _verify(data_dir, report, product_id)
+    finally:
+        embedded.stop(data_dir)
+    return report
+
+
 async def crash_loop(data_dir: Path, cycles: int, seed: int = 7) -> Report:
     rng = random.Random(seed)
     report = Report()
@@ -198,34 +253,52 @@ async def crash_loop(data_dir: Path, cycles: int, seed: int = 7) -> Report:
     return report
 
 
-def markdown(report: Report, seconds: float) -> str:
+def markdown(report: Report, workers: Report, seconds: float) -> str:
     acked = [c.acknowledged for c in report.cycles]
     restarts = [c.restart_s for c in report.cycles]
     rows = "\n".join(
         f"| {i + 1} | {c.killed_after_s} | {c.acknowledged} | {c.failed} | {c.restart_s} |"
         for i, c in enumerate(report.cycles)
     )
+    worker_rows = "\n".join(
+        f"| {i + 1} | {c.killed_after_s} | {c.acknowledged} | {c.failed} | {c.restart_s} |"
+        for i, c in enumerate(workers.cycles)
+    )
+    replaced = [c.restart_s for c in workers.cycles]
     return f"""# Crash loop
 
 `make soak` (`python -m bench.crash`): {len(report.cycles)} cycles of a burst of orders from
 {BUYERS} buyers against a real server, the embedded database killed with SIGKILL at a random
-moment, the database and the server restarted. {machine()}; {seconds:.0f} s in all.
+moment, the database and the server restarted; then {len(workers.cycles)} HTTP workers of a
+two-worker server killed with SIGKILL mid-burst. {machine()}; {seconds:.0f} s in all.
 
-| | figure |
-|---|---|
-| orders acknowledged (201) | {len(report.acknowledged)} ({statistics.mean(acked):.0f} per cycle) |
-| acknowledged orders missing after the crashes | **{len(report.missing)}** |
-| orders in the graph | {report.orders_in_graph} (acknowledged, or written but cut off) |
-| orders half-written (no line to the listing, or no event) | **{report.half_written}** |
-| stock left / expected from the orders | {report.stock_left} / {report.stock_expected} |
-| restart (database replay + server up), median | {statistics.median(restarts):.2f} s |
+| | database killed | worker killed |
+|---|---|---|
+| orders acknowledged (201) | {len(report.acknowledged)} ({statistics.mean(acked):.0f} per cycle) \
+| {len(workers.acknowledged)} |
+| acknowledged orders missing afterwards | **{len(report.missing)}** | **{len(workers.missing)}** |
+| orders in the graph | {report.orders_in_graph} | {workers.orders_in_graph} |
+| orders half-written (no line to the listing, or no event) | **{report.half_written}** \
+| **{workers.half_written}** |
+| stock left / expected from the orders | {report.stock_left} / {report.stock_expected} \
+| {workers.stock_left} / {workers.stock_expected} |
+| back (database replay + server up / a new worker answering), median \
+| {statistics.median(restarts):.2f} s | {statistics.median(replaced):.2f} s |
 
 Every write is fsynced before it is answered (`appendfsync always`) and each order is one
-statement, so an acknowledged order survives and none is ever half there.
+statement, so an acknowledged order survives and none is ever half there. A request cut off
+with its worker either committed whole or not at all; Sanic's manager only records a dead
+worker, so `vendr serve` watches them and starts a new one in its place.
 
-| cycle | killed after the first order (s) | acknowledged | failed or cut off | restart (s) |
+| cycle | database killed after the first order (s) | acknowledged | failed or cut off \
+| restart (s) |
 |---|---|---|---|---|
 {rows}
+
+| kill | worker killed after the first order (s) | acknowledged | failed or cut off \
+| replaced (s) |
+|---|---|---|---|---|
+{worker_rows}
 """
 
 
@@ -238,13 +311,14 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="vendr-crash-"))
     started = time.monotonic()
     try:
-        report = asyncio.run(crash_loop(data_dir, args.cycles, args.seed))
+        report = asyncio.run(crash_loop(data_dir / "database", args.cycles, args.seed))
+        workers = asyncio.run(worker_loop(data_dir / "workers", args.cycles, args.seed))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    text = markdown(report, time.monotonic() - started)
+    text = markdown(report, workers, time.monotonic() - started)
     args.out.write_text(text)
     print(text)
-    if not report.ok:
+    if not (report.ok and workers.ok):
         raise SystemExit("acknowledged writes lost or half-written: see the report")
 
 

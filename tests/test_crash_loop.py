@@ -1,12 +1,13 @@
 """A short crash loop (issue 15): orders in a burst against a real server, the database killed
 with SIGKILL at a random moment, everything restarted; every acknowledged order is there,
-none is half-written, the stock adds up. `make soak` runs twenty cycles (bench/crash.md)."""
+none is half-written, the stock adds up; and HTTP workers killed mid-request are replaced
+while no acknowledged order is lost. `make soak` runs twenty of each (bench/crash.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.crash import crash_loop
+from bench.crash import crash_loop, worker_loop
 from graph import embedded
 
 
@@ -19,3 +20,13 @@ async def test_acknowledged_orders_survive_the_database_being_killed(tmp_path: P
     assert report.orders_in_graph >= len(report.acknowledged)
     assert report.stock_left == report.stock_expected
     assert embedded.status(tmp_path) is None  # nothing left running
+
+
+async def test_a_worker_killed_mid_request_is_replaced_and_loses_nothing(tmp_path: Path) -> None:
+    report = await worker_loop(tmp_path, kills=2, seed=5)  # raises unless each is replaced
+    assert len(report.cycles) == 2
+    assert all(c.acknowledged > 0 for c in report.cycles)
+    assert report.missing == []
+    assert report.half_written == 0
+    assert report.stock_left == report.stock_expected
+    assert embedded.status(tmp_path) is None
