@@ -176,19 +176,19 @@ class _Models:
     def _reachable(self, roots: list[Any]) -> set[str]:
         """The components a request can carry (what the server reads, not what it writes)."""
         seen: set[str] = set()
-        todo = list(roots)
-        while todo:
-            node = todo.pop()
+        pending = list(roots)
+        while pending:
+            node = pending.pop()
             if isinstance(node, dict):
                 ref = node.get("$ref")
                 if isinstance(ref, str):
                     name = ref.rsplit("/", 1)[-1]
                     if name not in seen:
                         seen.add(name)
-                        todo.append(self.schemas[name])
-                todo.extend(node.values())
+                        pending.append(self.schemas[name])
+                pending.extend(node.values())
             elif isinstance(node, list):
-                todo.extend(node)
+                pending.extend(node)
         return seen
 
 

@@ -44,6 +44,7 @@ class Cycle:
     failed: int = 0  # answered with an error or cut off while the database was down
     killed_after_s: float = 0.0
     restart_s: float = 0.0  # database replay and server up; for a worker, its replacement up
+    killed_at: float = 0.0  # time.monotonic() of the kill
 
 
 @dataclass
@@ -137,6 +138,7 @@ async def _burst(
         cycle.killed_after_s = round(rng.uniform(0.02, 0.8), 3)
         await asyncio.sleep(cycle.killed_after_s)
         os.kill(victim, signal.SIGKILL)
+        cycle.killed_at = time.monotonic()
         await asyncio.sleep(0.3)  # requests in flight meet the dead database
         killed.set()
 
@@ -190,9 +192,9 @@ def http_workers(server_pid: int) -> list[int]:
     return sorted(found)
 
 
-async def _replaced(base: str, server_pid: int, victim: int, workers: int) -> float:
-    """Seconds until a new worker stands in the dead one's place and the server answers."""
-    started = time.monotonic()
+async def _replaced(base: str, server_pid: int, victim: int, workers: int, started: float) -> float:
+    """Seconds from the kill until a new worker stands in the dead one's place and the
+    server answers."""
     async with httpx.AsyncClient(base_url=base, timeout=2) as http:
         while time.monotonic() - started < 60:
             alive = http_workers(server_pid)
@@ -220,7 +222,7 @@ async def worker_loop(data_dir: Path, kills: int, seed: int = 7, workers: int = 
                 cycle = Cycle(killed="worker")
                 victim = rng.choice(http_workers(proc.pid))
                 report.acknowledged |= await _burst(base, product_id, tokens, victim, rng, cycle)
-                cycle.restart_s = await _replaced(base, proc.pid, victim, workers)
+                cycle.restart_s = await _replaced(base, proc.pid, victim, workers, cycle.killed_at)
                 report.cycles.append(cycle)
         await _verify(data_dir, report, product_id)
     finally:
@@ -282,7 +284,7 @@ two-worker server killed with SIGKILL mid-burst. {machine()}; {seconds:.0f} s in
 | **{workers.half_written}** |
 | stock left / expected from the orders | {report.stock_left} / {report.stock_expected} \
 | {workers.stock_left} / {workers.stock_expected} |
-| back (database replay + server up / a new worker answering), median \
+| back (database replay + server up / a new worker answering, from the kill), median \
 | {statistics.median(restarts):.2f} s | {statistics.median(replaced):.2f} s |
 
 Every write is fsynced before it is answered (`appendfsync always`) and each order is one

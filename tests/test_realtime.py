@@ -276,7 +276,7 @@ async def test_sockets_are_capped_per_account_and_per_address(
 
 
 async def closed_with(ws: Any, wait: float = 5.0) -> int | None:
-    """The close code once the server closes the socket (pushes before it are skipped)."""
+    """The close code once the server closes the socket (pushes before it are read past)."""
     with pytest.raises(ConnectionClosed) as closed:
         while True:
             await asyncio.wait_for(ws.recv(), wait)
