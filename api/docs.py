@@ -12,7 +12,7 @@ serve, and every route it serves is documented.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -192,31 +192,32 @@ class _Models:
         return seen
 
 
-def _settle(node: Any, choices: dict[str, list[str]]) -> None:
-    """`x-choices: <name>` (a list set by configuration: plans, providers) → its enum."""
+def _objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a schema, outermost first."""
     if isinstance(node, dict):
+        yield node
+        for value in list(node.values()):
+            yield from _objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _objects(value)
+
+
+def _settle(schemas: dict[str, Any], choices: dict[str, list[str]]) -> None:
+    """`x-choices: <name>` (a list set by configuration: plans, providers) → its enum."""
+    for node in _objects(schemas):
         key = node.pop("x-choices", None)
         if key in choices:
             node["enum"] = choices[key]
-        for value in node.values():
-            _settle(value, choices)
-    elif isinstance(node, list):
-        for value in node:
-            _settle(value, choices)
 
 
-def _no_nul(node: Any) -> None:
+def _no_nul(schema: dict[str, Any]) -> None:
     """Free text (a string with no pattern, enum or format of its own) carries no NUL byte."""
-    if isinstance(node, dict):
+    for node in _objects(schema):
         if node.get("type") == "string" and not (
             {"pattern", "enum", "const", "format"} & set(node)
         ):
             node["pattern"] = NO_NUL
-        for value in node.values():
-            _no_nul(value)
-    elif isinstance(node, list):
-        for value in node:
-            _no_nul(value)
 
 
 def _media(content: Content, models: _Models, mode: Any) -> dict[str, Any] | None:
@@ -234,13 +235,12 @@ def _media(content: Content, models: _Models, mode: Any) -> dict[str, Any] | Non
 def _body_required(content: dict[str, Any]) -> bool:
     """A body the model takes empty may be left out (an empty PATCH changes nothing); one
     it refuses empty (a field required, or one of several) may not."""
-    for schema in content.values():
-        if isinstance(schema, type) and issubclass(schema, BaseModel):
-            try:
-                schema.model_validate({})
-            except ValueError:
-                return True
-            return False
+    for model in _models_in(content):
+        try:
+            model.model_validate({})
+        except ValueError:
+            return True
+        return False
     return True
 
 
