@@ -345,7 +345,7 @@ def document(
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": summary_text},
-        "paths": dict(sorted(paths.items())),
+        "paths": {path: dict(sorted(item.items())) for path, item in sorted(paths.items())},
         "components": {
             "schemas": dict(sorted(models.schemas.items())),
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
