@@ -5,23 +5,23 @@ them alike: no `\\s`, `\\w` or `\\d` (each means something else in each), explic
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 
 # whitespace to both: ECMA's `\s` without U+FEFF, Python's without U+001C-U+001F and U+0085
 SPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-SPACE_CHARS = (
-    "\t\n\v\f\r \u00a0\u1680"
-    + "".join(map(chr, range(0x2000, 0x200B)))
-    + ("\u2028\u2029\u202f\u205f\u3000")
-)
+SPACE_CHARS = "".join(c for c in map(chr, range(0x3001)) if re.fullmatch(f"[{SPACE}]", c))
+
+# Unicode puts every Cc and Cf code point in the first two planes or the tags block of plane
+# 14; the planes between hold ideographs, private use or nothing. Scanning only these ranges
+# keeps the import fast (tests/test_text.py checks against a scan of every code point).
+FORMAT_RANGES = (range(0x20000), range(0xE0000, 0xE1000))
 
 
-def _hidden_class() -> str:
+def _hidden_class(ranges: tuple[range, ...] = FORMAT_RANGES) -> str:
     """Every control or invisible code point (Unicode's Cc and Cf: zero-width spaces and
     joiners, bidi overrides, the BOM), as a regex class body."""
     spans: list[list[int]] = []
-    for code in range(sys.maxunicode + 1):
+    for code in (c for r in ranges for c in r):
         if unicodedata.category(chr(code)) in ("Cc", "Cf"):
             if spans and spans[-1][1] == code - 1:
                 spans[-1][1] = code
