@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,31 +15,23 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from bench.common import free_port, server
-from tests.conftest import png_bytes
+from tests.conftest import live_server, png_bytes
 
-VENDR = Path(sys.executable).with_name("vendr")
 CONFIRM_S = 4  # the server's order confirmation period: its worker cancels what waits longer
 
 
 @pytest.fixture(scope="module")
 def served(data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        "VENDR_DATA_DIR": str(data_dir),
-        "VENDR_GRAPH_NAME": f"deals_{uuid.uuid4().hex[:8]}",
-        "VENDR_REDIS_PREFIX": f"deals:{uuid.uuid4().hex[:8]}:",
-        "VENDR_PORT": str(port),
-        "VENDR_WORKERS": "2",
-        "VENDR_RATE_LIMITS": "off",
-        "VENDR_ARGON2_MEMORY_KIB": "8192",
-        "VENDR_ARGON2_TIME_COST": "1",
-        "VENDR_JOBS_INTERVAL_SECONDS": "0",
-        "VENDR_DEALS_INTERVAL_SECONDS": "0.3",
-        "VENDR_ORDER_CONFIRM_SECONDS": str(CONFIRM_S),
-    }
-    base = f"http://127.0.0.1:{port}"
-    with server([str(VENDR), "serve"], env, f"{base}/v1/heartbeat"):
+    """Two HTTP workers and the background worker, whose deal timers run every 0.3 s."""
+    with live_server(
+        data_dir,
+        "deals",
+        VENDR_WORKERS="2",
+        VENDR_BACKGROUND="on",
+        VENDR_JOBS_INTERVAL_SECONDS="0",
+        VENDR_DEALS_INTERVAL_SECONDS="0.3",
+        VENDR_ORDER_CONFIRM_SECONDS=str(CONFIRM_S),
+    ) as base:
         yield base
 
 
