@@ -20,13 +20,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from sanic import Sanic
 
+from api import errors
 from api.schemas import Problem
 
 Handler = Callable[..., Any]
 Content = dict[str, Any] | None
 Security = Literal["required", "optional", "none"]
 
-PROBLEM_MEDIA = "application/problem+json"
+# an error answer: `@response(404, PROBLEM)` (a `None` body for a 4xx or 5xx means the same)
+PROBLEM = {errors.PROBLEM: Problem}
 
 
 @dataclass
@@ -386,7 +388,6 @@ def _responses(spec: Spec, models: _Models, *, has_params: bool) -> dict[str, An
     429 everywhere (reads per address, writes per person), 401 with a token, 404 with an id
     in the path, 400/413/422 with a body or a query."""
     out: dict[int, tuple[Content, str]] = dict(spec.responses)
-    problem = {PROBLEM_MEDIA: Problem}
     common = [429] if spec.limited else []
     if spec.security != "none":
         common.append(401)
@@ -397,13 +398,13 @@ def _responses(spec: Spec, models: _Models, *, has_params: bool) -> dict[str, An
     if spec.query is not None or any(loc == "query" for _, loc, _ in spec.parameters.values()):
         common.append(422)
     for status in common:
-        out.setdefault(status, (problem, ""))
+        out.setdefault(status, (PROBLEM, ""))
     shaped: dict[str, Any] = {}
     for status in sorted(out):
         content, text = out[status]
         entry: dict[str, Any] = {"description": text or STATUS_TEXT.get(status, "")}
         if status >= 400 and content is None:
-            content = problem
+            content = PROBLEM
         media = _media(content, models, "serialization") if status != 204 else None
         if media:
             entry["content"] = media

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
 from api.auth import authenticated, client_ip, limit_writes, services
+from api.docs import PROBLEM
 from api.parsing import json_body, query_args
 from api.schemas import (
     CodeIn,
@@ -16,7 +17,6 @@ from api.schemas import (
     DevAuthorizeQuery,
     DevCode,
     PasswordChangeIn,
-    Problem,
     ResetConfirmIn,
     ResetIn,
     SocialIn,
@@ -32,8 +32,6 @@ from graph.socials import DevSocialProvider
 auth = Blueprint("account_auth", url_prefix="/v1/auth")
 users = Blueprint("account_users", url_prefix="/v1/users/me")
 dev = Blueprint("account_dev", url_prefix="/v1/dev")
-
-PROBLEM = {"application/problem+json": Problem}
 
 
 @auth.post("/verify/<channel:email|phone>")

@@ -6,8 +6,9 @@ from sanic.response import HTTPResponse, empty, json
 from api import docs as openapi
 from api import views
 from api.auth import authenticated, client_ip, services
+from api.docs import PROBLEM
 from api.parsing import json_body
-from api.schemas import AuthOut, LoginIn, Problem, SignupIn
+from api.schemas import AuthOut, LoginIn, SignupIn
 from graph.commands import Login, Signup
 from graph.errors import Unauthorized
 from graph.sessions import session_digest
@@ -19,8 +20,8 @@ bp = Blueprint("auth", url_prefix="/v1/auth")
 @openapi.summary("Create a person or business account; returns the user and a token")
 @openapi.body({"application/json": SignupIn})
 @openapi.response(201, {"application/json": AuthOut})
-@openapi.response(409, {"application/problem+json": Problem})
-@openapi.response(422, {"application/problem+json": Problem})
+@openapi.response(409, PROBLEM)
+@openapi.response(422, PROBLEM)
 async def signup(request: Request) -> HTTPResponse:
     svc = services(request)
     await svc.limiter.hit("signup_ip", client_ip(request))
@@ -33,8 +34,8 @@ async def signup(request: Request) -> HTTPResponse:
 @openapi.summary("Log in by email or phone")
 @openapi.body({"application/json": LoginIn})
 @openapi.response(200, {"application/json": AuthOut})
-@openapi.response(401, {"application/problem+json": Problem})
-@openapi.response(429, {"application/problem+json": Problem})
+@openapi.response(401, PROBLEM)
+@openapi.response(429, PROBLEM)
 async def login(request: Request) -> HTTPResponse:
     svc = services(request)
     address = client_ip(request)

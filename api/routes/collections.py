@@ -10,13 +10,12 @@ from sanic.response import HTTPResponse, empty, json
 from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, optional_user, services
+from api.docs import PROBLEM
 from api.parsing import json_body
-from api.schemas import CollectionIn, CollectionOut, CollectionPage, CollectionPatch, Problem
+from api.schemas import CollectionIn, CollectionOut, CollectionPage, CollectionPatch
 from graph.ids import iso
 
 bp = Blueprint("collections", url_prefix="/v1")
-
-PROBLEM = {"application/problem+json": Problem}
 
 
 def collection(row: dict[str, Any]) -> dict[str, Any]:

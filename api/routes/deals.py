@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
 from api.auth import authenticated, limit_writes, services
+from api.docs import PROBLEM
 from api.errors import problem
 from api.parsing import json_body, query_args
 from api.schemas import (
@@ -26,7 +27,6 @@ from api.schemas import (
     OrderOut,
     OrderPage,
     OrdersQuery,
-    Problem,
 )
 from api.views import image_url
 from graph.browse import decode_cursor, encode_cursor
@@ -35,8 +35,6 @@ from graph.deals.machine import OFFER, ORDER, Machine
 from graph.errors import Conflict, Invalid
 
 bp = Blueprint("deals", url_prefix="/v1")
-
-PROBLEM = {"application/problem+json": Problem}
 
 
 def _page(

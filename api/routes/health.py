@@ -8,14 +8,13 @@ from sanic.response import HTTPResponse, json
 
 from api import docs as openapi
 from api.auth import services
+from api.docs import PROBLEM
 from api.errors import problem
-from api.schemas import Problem
 
 bp = Blueprint("health", url_prefix="/v1")
 
 # names the worker process that answered: shows how a load balancer spreads requests
 WORKER = secrets.token_hex(4)
-PROBLEM = {"application/problem+json": Problem}
 ALIVE = {
     "type": "object",
     "properties": {"status": {"const": "ok"}, "worker": {"type": "string"}},

@@ -7,6 +7,7 @@ from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
 from api.auth import authenticated, limit_writes, services
+from api.docs import PROBLEM
 from api.parsing import json_body, query_args
 from api.schemas import (
     NotificationPage,
@@ -14,7 +15,6 @@ from api.schemas import (
     NotificationSettingsPatch,
     NotificationsQuery,
     NotificationsReadIn,
-    Problem,
     SearchIn,
     SearchList,
     SearchOut,
@@ -25,8 +25,6 @@ from graph.notify.searches import SearchSpec
 
 inbox = Blueprint("notifications", url_prefix="/v1/notifications")
 mine = Blueprint("notification_settings", url_prefix="/v1/users/me")
-
-PROBLEM = {"application/problem+json": Problem}
 
 
 @inbox.get("")

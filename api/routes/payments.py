@@ -8,13 +8,13 @@ from sanic.response import HTTPResponse, json
 
 from api import docs as openapi
 from api.auth import authenticated, limit_writes, services
+from api.docs import PROBLEM
 from api.errors import BadRequest
 from api.parsing import json_body
 from api.schemas import (
     DevPaymentOut,
     OrderOut,
     PlanList,
-    Problem,
     PromotionIn,
     PromotionList,
     PromotionOut,
@@ -28,8 +28,6 @@ from graph.payments.port import BadSignature, PaymentRefused
 from graph.payments.promotions import shape
 
 bp = Blueprint("payments", url_prefix="/v1")
-
-PROBLEM = {"application/problem+json": Problem}
 
 
 @bp.post("/payments/webhook")

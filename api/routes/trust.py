@@ -8,9 +8,9 @@ from sanic.response import HTTPResponse, json
 from api import docs as openapi
 from api import views
 from api.auth import authenticated, limit_writes, optional_user, services
+from api.docs import PROBLEM
 from api.parsing import json_body, query_args
 from api.schemas import (
-    Problem,
     ReplyIn,
     ReportIn,
     ReportOut,
@@ -23,8 +23,6 @@ from api.schemas import (
 from graph.ids import iso
 
 bp = Blueprint("trust", url_prefix="/v1")
-
-PROBLEM = {"application/problem+json": Problem}
 
 
 @bp.post("/orders/<order_id:str>/review")
