@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -25,16 +26,20 @@ class SocketCaps:
         self.per_user = per_user
         self._counts: dict[str, int] = defaultdict(int)
 
-    def take(self, key: str, cap: int) -> bool:
+    @contextlib.contextmanager
+    def hold(self, key: str, cap: int) -> Iterator[bool]:
+        """One socket counted against `key` while the block runs; False (and nothing counted)
+        when `key` already holds `cap`."""
         if self._counts[key] >= cap:
-            return False
+            yield False
+            return
         self._counts[key] += 1
-        return True
-
-    def give_back(self, key: str) -> None:
-        self._counts[key] -= 1
-        if self._counts[key] <= 0:
-            del self._counts[key]
+        try:
+            yield True
+        finally:
+            self._counts[key] -= 1
+            if self._counts[key] <= 0:
+                del self._counts[key]
 
 
 class Hub:

@@ -130,36 +130,25 @@ async def ws(request: Request, ws: Websocket) -> None:
     `?token=` or a first frame `{type: auth, token}`; `?after=` the last message id seen
     replays newer ones. OpenAPI does not describe sockets: the README does."""
     caps: SocketCaps = request.app.ctx.socket_caps
-    address = f"address:{client_ip(request)}"
-    if not caps.take(address, caps.per_address):
-        await ws.close(code=4429, reason="too many sockets from this address")
-        return
-    try:
-        await _serve(request, ws, caps)
-    finally:
-        caps.give_back(address)
-
-
-async def _serve(request: Request, ws: Websocket, caps: SocketCaps) -> None:
     svc = services(request)
-    try:
-        query = validate(WsQuery, {k: v[-1] for k, v in request.args.items()})
-    except DomainError as exc:
-        await ws.close(code=4422, reason=exc.detail[:100])
-        return
-    token = query.token or await _first_frame_token(ws)
-    user_id = await svc.sessions.resolve(token) if token else None
-    if not user_id:
-        await ws.close(code=4401, reason="unauthorized")
-        return
-    person = f"user:{user_id}"
-    if not caps.take(person, caps.per_user):
-        await ws.close(code=4429, reason="too many sockets for this account")
-        return
-    try:
+    with contextlib.ExitStack() as held:
+        if not held.enter_context(caps.hold(f"address:{client_ip(request)}", caps.per_address)):
+            await ws.close(code=4429, reason="too many sockets from this address")
+            return
+        try:
+            query = validate(WsQuery, {k: v[-1] for k, v in request.args.items()})
+        except DomainError as exc:
+            await ws.close(code=4422, reason=exc.detail[:100])
+            return
+        token = query.token or await _first_frame_token(ws)
+        user_id = await svc.sessions.resolve(token) if token else None
+        if not user_id:
+            await ws.close(code=4401, reason="unauthorized")
+            return
+        if not held.enter_context(caps.hold(f"user:{user_id}", caps.per_user)):
+            await ws.close(code=4429, reason="too many sockets for this account")
+            return
         await _stream(request, ws, user_id, query.after, token)
-    finally:
-        caps.give_back(person)
 
 
 async def _stream(
