@@ -60,17 +60,6 @@ EXPECTED = re.compile(r"^(2..|3..|401|403|404|409|429)$")
 SPENDS_SESSION = {"POST /v1/auth/logout", "POST /v1/auth/password", "DELETE /v1/users/me"}
 
 
-def offline_document() -> dict[str, Any]:
-    """The contract as `vendr openapi` writes it: from the route table, no server."""
-    from api.app import create_app
-    from api.routes.contract import contract
-    from graph.settings import Settings
-
-    app = create_app(Settings(), name=f"vendr_contract_{uuid.uuid4().hex[:6]}")
-    app.router.finalize()
-    return contract(app, Settings())
-
-
 class Session:
     """Who the fuzzer is: the seeded account (signed in once), or for an operation that ends
     its session, a new account of its own for each call."""

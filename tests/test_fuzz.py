@@ -25,6 +25,8 @@ from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.core.parameters import ParameterLocation
 
 import tests.fuzzing as fuzzing
+from api.routes.contract import offline
+from graph.settings import Settings
 from tests.conftest import live_server, png_bytes
 
 EXAMPLES = int(os.environ.get("VENDR_FUZZ_EXAMPLES", "8"))
@@ -94,7 +96,7 @@ def served(data_dir: Path) -> Iterator[str]:
 
 # the document as `vendr openapi` writes it, no server needed (schemathesis' lazy loading
 # from a fixture does not work with pytest 9); the test below checks the server serves it
-DOCUMENT = fuzzing.offline_document()
+DOCUMENT = offline(Settings())
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sanic import Blueprint, Request, Sanic
@@ -37,6 +38,16 @@ def contract(app: Sanic, settings: Settings) -> dict[str, Any]:
     ).providers()
     choices = {"plan": sorted(plans(settings)), "provider": list(providers)}
     return document(app, title=TITLE, version=VERSION, summary_text=SUMMARY, choices=choices)
+
+
+def offline(settings: Settings) -> dict[str, Any]:
+    """The document without a server: from the route table of an app that is never started
+    (`vendr openapi`, the fuzzing tests)."""
+    from api.app import create_app  # the app holds this module's blueprint
+
+    app = create_app(settings, name=f"vendr_openapi_{uuid.uuid4().hex[:6]}")
+    app.router.finalize()
+    return contract(app, settings)
 
 
 @bp.get("/openapi.json")
