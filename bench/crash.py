@@ -258,13 +258,12 @@ async def crash_loop(data_dir: Path, cycles: int, seed: int = 7) -> Report:
 def markdown(report: Report, workers: Report, seconds: float) -> str:
     acked = [c.acknowledged for c in report.cycles]
     restarts = [c.restart_s for c in report.cycles]
-    rows = "\n".join(
-        f"| {i + 1} | {c.killed_after_s} | {c.acknowledged} | {c.failed} | {c.restart_s} |"
-        for i, c in enumerate(report.cycles)
-    )
-    worker_rows = "\n".join(
-        f"| {i + 1} | {c.killed_after_s} | {c.acknowledged} | {c.failed} | {c.restart_s} |"
-        for i, c in enumerate(workers.cycles)
+    rows, worker_rows = (
+        "\n".join(
+            f"| {i + 1} | {c.killed_after_s} | {c.acknowledged} | {c.failed} | {c.restart_s} |"
+            for i, c in enumerate(r.cycles)
+        )
+        for r in (report, workers)
     )
     replaced = [c.restart_s for c in workers.cycles]
     return f"""# Crash loop
