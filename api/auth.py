@@ -75,8 +75,8 @@ def authenticated(handler: Handler) -> Handler:
     return openapi.secured()(wrapper)
 
 
-async def limit_writes(request: Request, rule: str = "write_user") -> None:
-    await services(request).limiter.hit(rule, request.ctx.user_id)
+async def limit_writes(request: Request, rule: str = "write_user", cost: int = 1) -> None:
+    await services(request).limiter.hit(rule, request.ctx.user_id, cost)
 
 
 def optional_user(handler: Handler) -> Handler:

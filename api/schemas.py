@@ -632,6 +632,33 @@ class SwipeOut(BaseModel):
     room: RoomOut | None  # a right swipe opens (or returns) your room with the seller
 
 
+MAX_SWIPES = 50  # a batch: at most a deck's largest page
+
+
+class SwipeItem(Input):
+    product_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    dir: Literal["right", "left"]
+
+
+class SwipesIn(Input):
+    swipes: Annotated[list[SwipeItem], Field(min_length=1, max_length=MAX_SWIPES)] = Field(
+        description="in the order they were made: of two swipes on one listing the last counts"
+    )
+
+
+class SwipeResult(BaseModel):
+    product_id: str
+    dir: Literal["right", "left"]
+    swiped: bool = Field(
+        description="false: the listing can no longer be swiped (gone, yours, its seller blocked)"
+    )
+    room: RoomOut | None  # for a right swipe: your room with the seller
+
+
+class SwipesOut(BaseModel):
+    items: list[SwipeResult]
+
+
 class FeedQuery(Query):
     near: Near | None = Field(None, description="lat,lon (defaults to your profile's)")
     radius_km: Annotated[float, Field(gt=0, le=500)] | None = None

@@ -313,6 +313,7 @@ class AccountService:
             await self.me(cmd.user_id)  # raises NotFound for a vanished account
             raise Conflict("handle already taken", errors={"handle": "already taken"})
         await self._cache.bump("catalog")  # listings show their seller's name
+        await self._cache.touch([cmd.user_id])
         return rows[0]
 
     async def set_avatar(self, user_id: str, image_id: str) -> dict[str, Any]:
@@ -320,6 +321,7 @@ class AccountService:
         if not rows:
             raise NotFound("no such image of yours")
         await self._cache.bump("catalog")  # listings show their seller's avatar
+        await self._cache.touch([user_id])
         return rows[0]
 
     async def block(self, user_id: str, other_id: str) -> None:

@@ -282,6 +282,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
             settings.promoted_per_page,
             limiter=limiter,
             view_period_s=settings.view_period_seconds,
+            cache=cache,
         ),
         notifier=notifier,
         orders=orders,

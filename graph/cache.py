@@ -2,20 +2,29 @@
 
 The catalog has a version number; every change to listings (or to what a listing shows of its
 seller) bumps it, so cached pages of an older version are never read again and simply expire.
+What is cached one listing at a time (a deck's cards) is checked against change marks instead:
+each change marks the listings (or seller) it touched with the time, and an entry read before
+its listing's or seller's mark is read again, so one listing's change leaves the rest cached.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
+from graph.ids import now_ms
+
 _LOOKUP = """
 local version = redis.call('GET', KEYS[1]) or '0'
 return {version, redis.call('GET', ARGV[1] .. version .. ':' .. ARGV[2])}
 """
+
+
+MARK_TTL_S = 3600  # a change mark outlives every entry checked against it (see `touch`)
 
 
 class QueryCache:
@@ -30,6 +39,28 @@ class QueryCache:
 
     async def bump(self, scope: str) -> None:
         await self._redis.incr(self._prefix + scope + ":version")
+
+    async def touch(self, ids: Iterable[str]) -> None:
+        """Mark these listings or sellers changed now (after the change is written): entries
+        cached per listing that were read before the mark are stale."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
+        now = now_ms()
+        pipe = self._redis.pipeline(transaction=False)
+        for item in wanted:
+            pipe.set(self._mark(item), now, ex=MARK_TTL_S)
+        await pipe.execute()
+
+    async def marks(self, ids: Sequence[str]) -> list[int]:
+        """When each of these was last marked changed (0: not within MARK_TTL_S)."""
+        if not ids:
+            return []
+        raw = await self._redis.mget([self._mark(i) for i in ids])
+        return [int(v) if v is not None else 0 for v in raw]
+
+    def _mark(self, item: str) -> str:
+        return f"{self._prefix}changed:{item}"
 
     @staticmethod
     def _digest(parts: dict[str, Any]) -> str:

@@ -232,9 +232,11 @@ class CatalogService:
 
     async def changed(self, product_ids: Iterable[str]) -> None:
         """After listings' writes (here or a deal's stock): browse caches of older versions go,
-        their pools follow."""
+        their pools follow, and what is cached of each of them is marked stale."""
+        ids = list(product_ids)
         await self._cache.bump("catalog")
-        await self._pools.refresh(product_ids)
+        await self._cache.touch(ids)
+        await self._pools.refresh(ids)
 
     async def _context(
         self, user_id: str, product_id: str | None = None, image_ids: tuple[str, ...] = ()

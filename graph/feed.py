@@ -6,9 +6,10 @@ traversal capped at every hop so a popular listing's thousands of likers cannot 
 and the newest listings near you; (2) and (3) are read from the candidate pools (`graph.pools`).
 One score multiplies tag affinity, hype (with a head start while new), closeness and seller
 trust, and adds co-likes (tuned in `make eval`, see `FLOOR`). A session keeps the best 120 in
-Redis and deals them a page at a time, each page read back from the graph first, which alone
-decides what may be shown (active, not expired, not yours, not swiped, seller not blocked,
-within pickup reach), at most two cards per seller.
+Redis and deals them a page at a time, at most two cards per seller, each card checked just
+before (active, not expired, not yours, not swiped, seller not blocked, within pickup reach):
+cards come from a per-listing cache, and one read before its listing or seller last changed
+(`QueryCache.touch`) is read from the graph again.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from graph.browse import DEFAULT_RADIUS_KM, PICKUP_ONLY_NEAR, BrowseService
+from graph.browse import DEFAULT_RADIUS_KM, BrowseService
+from graph.cache import QueryCache
 from graph.catalog import PRODUCT_VIEW
 from graph.commands import Place
 from graph.deals.common import money_text
 from graph.errors import Invalid, NotFound
 from graph.geo import haversine_m, shown_distance_km
-from graph.ids import event, now_ms
+from graph.ids import event, new_id, now_ms
 from graph.pools import Item, Pools
 from graph.ratelimit import RateLimiter
-from graph.store import GraphStore, Statement, statement
+from graph.store import GraphStore, statement
 from graph.tags import normalise_all
 
 DAY_MS = 86_400_000
@@ -45,6 +47,7 @@ COLIKED_MAX = 80
 SESSION_SIZE = 120  # candidates a session ranks at once: six pages of 20
 SESSION_PER_SELLER = 6  # in a session's ranking (a page still deals at most MAX_PER_SELLER)
 SESSION_TTL_S = 1800  # an idle session (and what it dealt) is forgotten after this
+CARD_TTL_S = 600  # a cached card is read again after this, changed or not (trust, hype)
 
 # The score (see `score`): a product of how well a listing fits your tastes, how much people
 # want it and how close it is, plus co-likes. Its constants were chosen on validation likes
@@ -58,39 +61,37 @@ VIEW_WEIGHT = 0.3  # a look at a listing says this much about your tastes, again
 TRUST = 0.1  # share of the score that rides on the seller's trust
 
 
-def _swipe(name: str, kind: str, undo: str, event_type: str) -> Statement:
-    # relationship types cannot be parameters: these come from the two fixed calls below
-    return statement(
-        name,
-        """
-        MATCH (me:User {id: $user_id})
-        MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
-        WHERE seller.id <> me.id AND seller.status = 'active' AND p.status = 'active'
-          AND p.expires_at > $now AND NOT (me)-[:BLOCKED]-(seller)
-        OPTIONAL MATCH (me)-[old:"""
-        + undo
-        + """]->(p)
-        DELETE old
-        WITH DISTINCT me, p
-        MERGE (me)-[swiped:"""
-        + kind
-        + """]->(p)
-          ON CREATE SET swiped.at = $now
-        CREATE (e:Event {id: $event_id, type: '"""
-        + event_type
-        + """', at: $now, actor_id: $user_id,
-                         subject_id: $product_id, data: $event_data})
-        RETURN p.id AS id
-        """,
-        write=True,
-    )
-
-
-# a swipe replaces the opposite one: changing your mind is allowed
-SWIPE = {
-    "right": _swipe("feed.like", "LIKED", "PASSED", "product.liked"),
-    "left": _swipe("feed.pass", "PASSED", "LIKED", "product.passed"),
-}
+# Swipes, one or several at once: each replaces the opposite one (changing your mind is
+# allowed); those on listings you may no longer swipe (gone, yours, seller blocked) are left out
+SWIPES = statement(
+    "feed.swipes",
+    """
+    MATCH (me:User {id: $user_id})
+    UNWIND $swipes AS sw
+    // (fields taken out of the map first: FalkorDB matches nothing on {id: sw.id})
+    WITH me, sw.product_id AS product_id, sw.dir AS dir, sw.event_id AS event_id,
+         sw.event_data AS event_data
+    MATCH (p:Product {id: product_id})
+    // (a step of its own: FalkorDB would otherwise start from every user)
+    WITH me, p, dir, event_id, event_data
+    MATCH (seller:User)-[:LISTED]->(p)
+    WHERE seller.id <> me.id AND seller.status = 'active' AND p.status = 'active'
+      AND p.expires_at > $now AND NOT (me)-[:BLOCKED]-(seller)
+    OPTIONAL MATCH (me)-[old:LIKED|PASSED]->(p)
+    WHERE type(old) = CASE dir WHEN 'right' THEN 'PASSED' ELSE 'LIKED' END
+    DELETE old
+    WITH DISTINCT me, p, dir, event_id, event_data
+    FOREACH (_ IN CASE WHEN dir = 'right' THEN [1] ELSE [] END |
+      MERGE (me)-[liked:LIKED]->(p) ON CREATE SET liked.at = $now)
+    FOREACH (_ IN CASE WHEN dir = 'left' THEN [1] ELSE [] END |
+      MERGE (me)-[passed:PASSED]->(p) ON CREATE SET passed.at = $now)
+    CREATE (e:Event {id: event_id, at: $now, actor_id: $user_id, subject_id: p.id,
+                     type: CASE dir WHEN 'right' THEN 'product.liked' ELSE 'product.passed' END,
+                     data: event_data})
+    RETURN p.id AS id
+    """,
+    write=True,
+)
 
 OWNER = statement(
     "feed.owner",
@@ -256,20 +257,17 @@ SEEN = statement(
     """,
 )
 
-# a page of the session read back just before it is dealt: what the graph says now decides
-CARDS = statement(
-    "feed.cards",
+# a listing as a card shows it, whoever looks (cached per listing, see `FeedService._cards`):
+# only while it and its seller are active
+CARD = statement(
+    "feed.card",
     """
-    MATCH (me:User {id: $user_id})
     UNWIND $ids AS id
     MATCH (p:Product {id: id})
-    WITH me, p
+    // (a step of its own: FalkorDB would otherwise start from every user)
+    WITH p
     MATCH (s:User)-[:LISTED]->(p)
-    WHERE p.status = 'active' AND p.expires_at > $now AND s.status = 'active'
-      AND s.id <> me.id AND NOT (me)-[:BLOCKED]-(s) AND NOT (me)-[:LIKED|PASSED|SAVED]->(p)
-      AND """
-    + PICKUP_ONLY_NEAR
-    + """
+    WHERE p.status = 'active' AND s.status = 'active'
     WITH p, s
     """
     + PRODUCT_VIEW,
@@ -435,8 +433,9 @@ def reasons(
 
 class FeedService:
     """Decks come from a swipe session: one ranking of up to SESSION_SIZE candidates kept in
-    Redis, dealt a page at a time. Each page is read back from the graph just before it is
-    shown (still active, seller not blocked, not swiped or saved since), and no card is dealt
+    Redis, dealt a page at a time. Each card is checked just before it is shown (as the
+    graph has it now, or as cached since its last change; seller not blocked; not swiped or
+    saved since, which swipes note in the session as they are made), and no card is dealt
     twice in a session; when the ranking runs dry it is computed again, without what was
     dealt already."""
 
@@ -451,7 +450,9 @@ class FeedService:
         *,
         limiter: RateLimiter | None = None,
         view_period_s: float = 3600.0,
+        cache: QueryCache | None = None,
     ) -> None:
+        self._cache = cache or QueryCache(redis, prefix, 0)
         self._limiter = limiter
         self._view_period_ms = max(1, int(view_period_s * 1000))
         self._promoted_cap = promoted_cap
@@ -462,12 +463,40 @@ class FeedService:
         self._prefix = prefix
         self._p = prefix + "deck:"
 
+    async def _swiped(self, user_id: str, product_ids: Sequence[str]) -> None:
+        """Noted before the write: a page dealt meanwhile leaves these out (the graph has
+        them too once written; a session computed after reads them from there)."""
+        key = self._p + user_id + ":swiped"
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.sadd(key, *product_ids)
+        pipe.expire(key, SESSION_TTL_S)
+        await pipe.execute()
+
     async def swipe(self, user_id: str, product_id: str, direction: str) -> None:
-        params = {"user_id": user_id, "product_id": product_id, **event({"dir": direction})}
-        rows = await self._store.run(SWIPE[direction], params)
-        if not rows:
+        if not await self.swipes(user_id, [(product_id, direction)]):
             await self._explain_missing(user_id, product_id)
-        await self._pools.mark_engaged(product_id)
+
+    async def swipes(self, user_id: str, swipes: Sequence[tuple[str, str]]) -> set[str]:
+        """Several swipes in one write, as (listing, "right" | "left"); the last of a listing
+        counts. Returns the listings swiped: the others can no longer be (gone, your own,
+        their seller blocked or blocking)."""
+        last = dict(swipes)
+        if not last:
+            return set()
+        rows = [
+            {
+                "product_id": pid,
+                "dir": way,
+                "event_id": new_id(),
+                "event_data": orjson.dumps({"dir": way}).decode(),
+            }
+            for pid, way in last.items()
+        ]
+        await self._swiped(user_id, list(last))
+        done = await self._store.run(SWIPES, {"user_id": user_id, "swipes": rows, "now": now_ms()})
+        swiped = {row["id"] for row in done}
+        await self._pools.mark_engaged(*swiped)
+        return swiped
 
     async def _explain_missing(self, user_id: str, product_id: str) -> None:
         owner = await self._store.run(OWNER, {"product_id": product_id})
@@ -476,6 +505,7 @@ class FeedService:
         raise NotFound("no such listing")
 
     async def save(self, user_id: str, product_id: str) -> None:
+        await self._swiped(user_id, [product_id])
         rows = await self._store.run(
             SAVE, {"user_id": user_id, "product_id": product_id, **event()}
         )
@@ -560,24 +590,26 @@ class FeedService:
         pipe = self._redis.pipeline(transaction=False)
         pipe.get(key)
         pipe.smembers(dealt_key)
-        raw, dealt_raw = await pipe.execute()
+        pipe.smembers(self._p + user_id + ":swiped")
+        raw, dealt_raw, swiped_raw = await pipe.execute()
         session = orjson.loads(raw) if raw else None
         dealt = {_text(x) for x in dealt_raw}
+        swiped = {_text(x) for x in swiped_raw}
         computed = False
         if fresh or session is None or session["where"] != where:
             session, dealt, computed = (
-                await self._session(user_id, near, radius_km, set(), now),
+                await self._session(user_id, near, radius_km, swiped, now),
                 set(),
                 True,
             )
             session["where"] = where
-        cards, gone = await self._deal(user_id, session, dealt, limit, now, [])
+        cards, gone = await self._deal(user_id, session, dealt | swiped, limit, now, [])
         if len(cards) < limit and not computed:  # ran dry: rank again, without what was dealt
             dealt |= gone | {c.product["id"] for c in cards}
-            session = await self._session(user_id, near, radius_km, dealt, now)
+            session = await self._session(user_id, near, radius_km, dealt | swiped, now)
             session["where"] = where
             more, more_gone = await self._deal(
-                user_id, session, dealt, limit - len(cards), now, cards
+                user_id, session, dealt | swiped, limit - len(cards), now, cards
             )
             cards, gone = cards + more, gone | more_gone
         taken = gone | {c.product["id"] for c in cards}
@@ -642,12 +674,14 @@ class FeedService:
         best = ranked(rough, weights, now, SESSION_SIZE, per_seller=SESSION_PER_SELLER)
         order = [cand.row["id"] for _, cand, _ in best]
         return {
+            "at": now,
             "near": _point(near),
             "weights": weights,
             "liked_tags": liked_tags,
             "order": order,
             "paths": {pid: paths[pid] for pid in order if pid in paths},
             "seeds": {pid: seeds[pid] for pid in order if pid in seeds},
+            "sellers": {pid: items[pid].seller_id for pid in order},
         }
 
     async def _deal(
@@ -659,8 +693,9 @@ class FeedService:
         now: int,
         already: list[Card],
     ) -> tuple[list[Card], set[str]]:
-        """The next cards of the session's order, each read back from the graph first; returns
-        them and the ids that may no longer be shown (sold, blocked, swiped...)."""
+        """The next cards of the session's order, each as it is now (`_cards`) and still for
+        you (not expired, seller not blocked, within pickup reach); returns them and the ids
+        that may no longer be shown."""
         weights, liked_tags = session["weights"], session["liked_tags"]
         top = max(weights.values(), default=0.0)
         order = [pid for pid in session["order"] if pid not in dealt]
@@ -670,19 +705,14 @@ class FeedService:
         out: list[tuple[float, Card]] = []
         gone: set[str] = set()
         pickup_m = self._browse.pickup_m
+        near = session["near"]
+        hidden = set(await self._browse.hidden_sellers(user_id)) | {user_id}
         for start in range(0, len(order), chunk):
             ids = order[start : start + chunk]
-            params = {
-                "user_id": user_id,
-                "ids": ids,
-                "now": now,
-                "near": session["near"],
-                "pickup_m": pickup_m,
-            }
-            rows = {row["id"]: row for row in await self._store.run(CARDS, params)}
+            cards = await self._cards(ids, session.get("sellers") or {})
             for pid in ids:
-                row = rows.get(pid)
-                if row is None:
+                row = cards.get(pid)
+                if row is None or not _for_you(row, now, hidden, near, pickup_m):
                     gone.add(pid)
                     continue
                 if per_seller[row["seller_id"]] >= MAX_PER_SELLER:
@@ -704,6 +734,60 @@ class FeedService:
                 break
         out.sort(key=lambda vc: (-vc[0], vc[1].product["id"]))
         return [card for _, card in out], gone
+
+    async def _cards(self, ids: list[str], sellers: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """These listings as cards show them, while they and their sellers are active: from
+        the card cache where neither the listing nor its seller changed since the card was
+        read (`QueryCache.touch`), the rest from the graph (and cached for the next reader)."""
+        keys = [self._card_key(pid) for pid in ids]
+        owners = [sellers.get(pid, "") for pid in ids]
+        raws = await self._redis.mget(keys)
+        marks = await self._cache.marks([*ids, *owners])
+        out: dict[str, dict[str, Any]] = {}
+        for i, (pid, raw) in enumerate(zip(ids, raws, strict=True)):
+            if raw is not None:
+                row = orjson.loads(raw)
+                if row["read_at"] > max(marks[i], marks[len(ids) + i]):
+                    out[pid] = row
+        missing = [pid for pid in ids if pid not in out]
+        if missing:
+            read_at = now_ms()  # before the read: a change written during it is newer
+            rows = await self._store.run(CARD, {"ids": missing, "near": None})
+            pipe = self._redis.pipeline(transaction=False)
+            for row in rows:
+                row["read_at"] = read_at
+                out[row["id"]] = row
+                pipe.set(self._card_key(row["id"]), orjson.dumps(row), ex=CARD_TTL_S)
+            await pipe.execute()
+        return out
+
+    def _card_key(self, product_id: str) -> str:
+        return self._p + "card:" + product_id
+
+
+def _for_you(
+    row: dict[str, Any],
+    now: int,
+    hidden: set[str],
+    near: dict[str, float] | None,
+    pickup_m: float,
+) -> bool:
+    """Whether a card (as `CARD` reads it, for anyone) may be dealt to this person, and if so
+    put their place and distance on it."""
+    if row["expires_at"] <= now or row["seller_id"] in hidden:
+        return False
+    where = row.get("location")
+    distance = None
+    if near is not None and where is not None:
+        distance = haversine_m(
+            where["latitude"], where["longitude"], near["latitude"], near["longitude"]
+        )
+        distance = round(distance * 1000.0) / 1000.0
+    pickup_only = row.get("local_pickup") and not row.get("ships")
+    if pickup_only and distance is not None and distance > pickup_m:
+        return False
+    row["viewer"], row["distance_m"] = near, distance
+    return True
 
 
 def _seed(value: list[str] | None) -> tuple[str, str] | None:

@@ -374,6 +374,7 @@ class Lifecycle:
         for purpose in ("verify-email", "verify-phone", "reset"):
             await self._codes.forget(purpose, user_id)
         await self._cache.bump("catalog")
+        await self._cache.touch([user_id, *listings])
         await self._cache.forget(f"hidden:{user_id}")
         await self._pools.refresh(listings)
 

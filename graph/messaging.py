@@ -14,20 +14,27 @@ Role = Literal["buyer", "seller"]
 MAX_PAGE = 100
 MISSED_LIMIT = 500
 
-# Opens the buyer's room with the seller about `p` once (Room.key is unique), with both
-# memberships; expects `buyer`, `seller` and `p` bound and leaves `room_created` beside them.
-ROOM_MERGE = """
-MERGE (r:Room {key: $room_key})
-  ON CREATE SET r.id = $room_id, r.created_at = $now, r.last_message_at = $now,
+
+def room_merge(src: str = "$", carry: str = "") -> str:
+    """Opens the buyer's room with the seller about `p` once (Room.key is unique), with both
+    memberships; expects `buyer`, `seller` and `p` bound and leaves `room_created` beside
+    them. The room's key, id and event id come from parameters (`src` "$") or from variables
+    of those names bound beside them (`src` "", carried along by `carry`)."""
+    return f"""
+MERGE (r:Room {{key: {src}room_key}})
+  ON CREATE SET r.id = {src}room_id, r.created_at = $now, r.last_message_at = $now,
                 r.product_id = p.id, r.buyer_id = buyer.id, r.seller_id = seller.id
-WITH buyer, seller, p, r, r.id = $room_id AS room_created
+WITH buyer, seller, p, r, r.id = {src}room_id AS room_created{carry}
 FOREACH (_ IN CASE WHEN room_created THEN [1] ELSE [] END |
-  CREATE (buyer)-[:MEMBER {role: 'buyer', last_read_at: $now, unread: 0}]->(r)
-  CREATE (seller)-[:MEMBER {role: 'seller', last_read_at: 0, unread: 0}]->(r)
+  CREATE (buyer)-[:MEMBER {{role: 'buyer', last_read_at: $now, unread: 0}}]->(r)
+  CREATE (seller)-[:MEMBER {{role: 'seller', last_read_at: 0, unread: 0}}]->(r)
   CREATE (r)-[:ABOUT]->(p)
-  CREATE (:Event {id: $room_event_id, type: 'room.opened', at: $now, actor_id: buyer.id,
-                  subject_id: $room_id, data: '{}'}))
+  CREATE (:Event {{id: {src}room_event_id, type: 'room.opened', at: $now, actor_id: buyer.id,
+                  subject_id: {src}room_id, data: '{{}}'}}))
 """
+
+
+ROOM_MERGE = room_merge()
 
 # A system line in the room's history (an offer made, an order confirmed...): expects `r`;
 # counts as unread for every member but the one who acted.
@@ -42,19 +49,50 @@ WHERE member.id <> $actor_id
 SET unread.unread = coalesce(unread.unread, 0) + 1 + $extra_unread
 """
 
+_OPENABLE = """
+WHERE seller.status = 'active' AND seller.id <> buyer.id
+  AND p.status IN ['active', 'reserved', 'sold']
+  AND NOT (buyer)-[:BLOCKED]-(seller)
+"""
+
 OPEN_ROOM = statement(
     "messaging.open_room",
     """
     MATCH (buyer:User {id: $buyer_id}) WHERE buyer.status = 'active'
     MATCH (seller:User)-[:LISTED]->(p:Product {id: $product_id})
-    WHERE seller.status = 'active' AND seller.id <> buyer.id
-      AND p.status IN ['active', 'reserved', 'sold']
-      AND NOT (buyer)-[:BLOCKED]-(seller)
+    """
+    + _OPENABLE
+    + """
     WITH buyer, seller, p
     """
     + ROOM_MERGE
     + """
     RETURN r.id AS id, room_created AS created
+    """,
+    write=True,
+)
+
+# several at once (right swipes sent together): the rooms of those still open to the buyer
+OPEN_ROOMS = statement(
+    "messaging.open_rooms",
+    """
+    MATCH (buyer:User {id: $buyer_id}) WHERE buyer.status = 'active'
+    UNWIND $rooms AS row
+    // (fields taken out of the map first: FalkorDB matches nothing on {id: row.id})
+    WITH buyer, row.product_id AS product_id, row.room_key AS room_key,
+         row.room_id AS room_id, row.room_event_id AS room_event_id
+    MATCH (p:Product {id: product_id})
+    // (a step of its own: FalkorDB would otherwise start from every user)
+    WITH buyer, p, room_key, room_id, room_event_id
+    MATCH (seller:User)-[:LISTED]->(p)
+    """
+    + _OPENABLE
+    + """
+    WITH buyer, seller, p, room_key, room_id, room_event_id
+    """
+    + room_merge("", ", room_id, room_event_id")
+    + """
+    RETURN p.id AS product_id, r.id AS id, room_created AS created
     """,
     write=True,
 )
@@ -115,6 +153,20 @@ RETURN r.id AS id, m.role AS role, m.unread AS unread, r.created_at AS created_a
        last.id AS last_id, last.body AS last_body, last.sent_at AS last_sent_at,
        last.sender_id AS last_sender_id, last.kind AS last_kind, last.data AS last_data
 """
+
+ROOMS_BY_ID = statement(
+    "messaging.rooms_by_id",
+    """
+    MATCH (me:User {id: $user_id})
+    UNWIND $room_ids AS room_id
+    MATCH (me)-[m:MEMBER]->(r:Room {id: room_id})
+    WHERE """
+    + ROOM_SHOWN
+    + """
+    WITH me, m, r
+    """
+    + ROOM_VIEW,
+)
 
 ROOM = statement(
     "messaging.room",
@@ -256,6 +308,17 @@ class MessagingService:
                 raise Invalid("this is your own listing", errors={"product_id": "your own"})
             raise NotFound("no such listing")
         return await self.room(buyer_id, rows[0]["id"]), bool(rows[0]["created"])
+
+    async def open_rooms(self, buyer_id: str, product_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The buyer's rooms about these listings, opened where need be, in one write: by
+        listing, for those still open to the buyer (others are left out, not refused)."""
+        if not product_ids:
+            return {}
+        rooms = [{"product_id": pid, **room_params(buyer_id, pid)} for pid in product_ids]
+        rows = await self._store.run(OPEN_ROOMS, {"buyer_id": buyer_id, "rooms": rooms, **event()})
+        by_room = {row["id"]: row["product_id"] for row in rows}
+        views = await self._store.run(ROOMS_BY_ID, {"user_id": buyer_id, "room_ids": list(by_room)})
+        return {by_room[view["id"]]: view for view in views}
 
     async def room(self, user_id: str, room_id: str) -> dict[str, Any]:
         rows = await self._store.run(ROOM, {"user_id": user_id, "room_id": room_id})

@@ -12,8 +12,8 @@ missing, after a bulk load and every `VENDR_FEED_POOLS_REBUILD_SECONDS`, into a 
 that replaces the old one in one step; between rebuilds catalog writes refresh their listing
 (write-through) and the jobs round re-scores the listings people engaged with. A pool may
 still be a little behind the graph, so nothing it says decides what a deck may show: the deck
-reads every card back from the graph (status, expiry, seller, blocks, swipes) before it deals
-it.
+checks every card as the graph has it (status, expiry, seller, blocks, swipes) before it deals
+it, from its card cache where nothing changed since (`graph.feed`).
 """
 
 from __future__ import annotations
@@ -305,10 +305,11 @@ class Pools:
         await pipe.execute()
         return len(wanted)
 
-    async def mark_engaged(self, product_id: str) -> None:
+    async def mark_engaged(self, *product_ids: str) -> None:
         """A view, like or save: the jobs round recomputes the listing's hype and re-scores it
         (a mark lost with Redis only waits for the next full hype pass and rebuild)."""
-        await self._redis.sadd(self._p + "engaged", product_id)
+        if product_ids:
+            await self._redis.sadd(self._p + "engaged", *product_ids)
 
     async def take_engaged(self, batch: int) -> list[str]:
         """Up to `batch` listings marked since they were last taken."""

@@ -28,11 +28,12 @@ class RateLimiter:
         self._rules: dict[str, RateLimitItem] = {name: parse(rule) for name, rule in rules.items()}
         self.enabled = enabled
 
-    async def hit(self, rule: str, key: str) -> None:
-        """Count one hit of `rule` for `key`; raise RateLimited (with Retry-After) when over."""
-        if not self.enabled:
+    async def hit(self, rule: str, key: str, cost: int = 1) -> None:
+        """Count `cost` hits of `rule` for `key` (one request doing that many things); raise
+        RateLimited (with Retry-After) when over, counting none of them."""
+        if not self.enabled or cost < 1:
             return
-        if await self._limiter.hit(self._rules[rule], rule, key):
+        if await self._limiter.hit(self._rules[rule], rule, key, cost=cost):
             return
         await self.refuse(rule, key)
 

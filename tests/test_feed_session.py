@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from graph.bootstrap import Services
-from tests.conftest import Api
+from tests.conftest import Api, limits_on, read
 from tests.test_catalog_api import listing
+from tests.test_deals_api import order
 
 ANTWERP = {"lat": 51.2194, "lon": 4.4025}
 NEAR_ANTWERP = {"lat": 51.23, "lon": 4.41}
@@ -160,38 +161,139 @@ async def test_session_pages_never_repeat_and_recheck_what_changed(
         for k in range(4):
             p = await listing(api, token, title=f"Chair {n}-{k}", tags=["chairs"])
             made[p["id"]] = token
+    place = {"location": {"lat": 52.36, "lon": 4.88}}
+    _, early = await api.signup()  # someone else swipes through first: every card is cached
+    await api.call("patch", "/v1/users/me", early, json=place)
+    for _ in range(6):
+        await api.call("get", "/v1/feed?limit=4", early)
     viewer_user, viewer = await api.signup()
-    await api.call("patch", "/v1/users/me", viewer, json={"location": {"lat": 52.36, "lon": 4.88}})
+    await api.call("patch", "/v1/users/me", viewer, json=place)
 
     first = ids((await api.call("get", "/v1/feed?limit=4", viewer)).json["items"])
     assert len(first) == 4
     session = await services.redis.get(f"{services.settings.redis_prefix}deck:{viewer_user['id']}")
     assert session is not None  # the ranking is kept for the next pages
-    rest = [pid for pid in made if pid not in first]
+    by_seller: dict[str, list[str]] = {}
+    for pid, token in made.items():
+        if pid not in first:
+            by_seller.setdefault(token, []).append(pid)
+    (blocked_token, _), (a, a_ids), (b, b_ids), (c, c_ids), *_ = by_seller.items()
 
-    # since the session was computed: one sold, one swiped on another device, a seller blocked
-    sold, swiped = rest[0], rest[1]
-    await services.store.run_text(
-        "MATCH (p:Product {id: $id}) SET p.status = 'sold' RETURN p.id", {"id": sold}, write=True
-    )
+    # since the session was computed (and the cards cached): one listing sold, one deleted,
+    # one swiped on another device, one renamed, a seller renamed, a seller blocked
+    _, buyer = await api.signup()
+    sold, deleted, swiped, renamed = a_ids[0], b_ids[0], b_ids[1], c_ids[0]
+    assert (await order(api, buyer, sold)).status == 201
+    assert (await api.call("delete", f"/v1/products/{deleted}", b)).status == 204
     assert (
         await api.call("post", f"/v1/products/{swiped}/swipe", viewer, json={"dir": "left"})
     ).status == 200
-    blocked_token = made[rest[2]]
+    edit = await api.call("patch", f"/v1/products/{renamed}", c, json={"title": "Stool"})
+    assert edit.status == 200, edit.text
+    assert (await api.call("patch", "/v1/users/me", a, json={"display_name": "Ada"})).status == 200
     blocked = (await api.call("get", "/v1/users/me", blocked_token)).json["id"]
     assert (await api.call("post", f"/v1/users/{blocked}/block", viewer)).status in (200, 204)
-    gone = {sold, swiped} | {pid for pid, t in made.items() if t == blocked_token}
+    gone = {sold, deleted, swiped} | {pid for pid, t in made.items() if t == blocked_token}
 
     seen = list(first)
+    cards: dict[str, dict[str, Any]] = {}
     for _ in range(10):
-        page = ids((await api.call("get", "/v1/feed?limit=4", viewer)).json["items"])
-        if not page:
+        items = (await api.call("get", "/v1/feed?limit=4", viewer)).json["items"]
+        if not items:
             break
-        seen += page
+        seen += ids(items)
+        cards |= {card["product"]["id"]: card["product"] for card in items}
     assert len(seen) == len(set(seen)), "a card was dealt twice"
     assert not (set(seen) - set(first)) & gone
     # everything else was dealt once the session ran dry and was ranked again
     assert set(seen) == set(made) - (gone - set(first))
+    # what the cards show is what the listing and its seller say now
+    assert cards[renamed]["title"] == "Stool"
+    assert {cards[pid]["seller"]["display_name"] for pid in a_ids[1:]} == {"Ada"}
     # a fresh session may deal again what was dealt but not swiped
     again = ids((await api.call("get", "/v1/feed?limit=20&fresh=true", viewer)).json["items"])
     assert again and not set(again) & gone
+
+
+async def test_swipes_sent_together_are_each_taken_as_one_would_be(
+    api: Api, services: Services
+) -> None:
+    _, seller = await api.signup()
+    a = await listing(api, seller, title="Lamp", tags=["lamps"])
+    b = await listing(api, seller, title="Shade", tags=["lamps"])
+    buyer_user, buyer = await api.signup()
+    own = await listing(api, buyer, title="Mine", tags=["lamps"])
+    batch = [
+        {"product_id": a["id"], "dir": "right"},
+        {"product_id": b["id"], "dir": "left"},
+        {"product_id": own["id"], "dir": "right"},
+        {"product_id": "no-such-listing", "dir": "left"},
+        {"product_id": b["id"], "dir": "right"},  # changed their mind: the last one counts
+    ]
+    response = await api.call("post", "/v1/feed/swipes", buyer, json={"swipes": batch})
+    assert response.status == 200, response.text
+    items = {item["product_id"]: item for item in response.json["items"]}
+    assert [i["product_id"] for i in response.json["items"]] == [
+        a["id"],
+        b["id"],
+        own["id"],
+        "no-such-listing",
+    ]
+    assert items[a["id"]]["swiped"] and items[b["id"]]["swiped"]
+    assert items[b["id"]]["dir"] == "right"
+    assert not items[own["id"]]["swiped"] and items[own["id"]]["room"] is None
+    assert not items["no-such-listing"]["swiped"]
+    room_ids = {items[pid]["room"]["id"] for pid in (a["id"], b["id"])}
+    assert {items[a["id"]]["room"]["product"]["id"], items[b["id"]]["room"]["product"]["id"]} == {
+        a["id"],
+        b["id"],
+    }
+    listed = (await api.call("get", "/v1/rooms", buyer)).json["items"]
+    assert {r["id"] for r in listed} == room_ids
+    rows = await read(
+        services,
+        "MATCH (me:User {id: $id})-[s:LIKED|PASSED]->(p:Product) "
+        "RETURN p.id AS id, type(s) AS kind ORDER BY id",
+        id=buyer_user["id"],
+    )
+    assert {(r["id"], r["kind"]) for r in rows} == {(a["id"], "LIKED"), (b["id"], "LIKED")}
+    events = await read(
+        services,
+        "MATCH (e:Event {actor_id: $id}) WHERE e.type IN ['product.liked', 'product.passed'] "
+        "RETURN e.type AS type, e.subject_id AS subject",
+        id=buyer_user["id"],
+    )
+    assert sorted((e["type"], e["subject"]) for e in events) == sorted(
+        [("product.liked", a["id"]), ("product.liked", b["id"])]
+    )
+    # sending the same again changes nothing: the same rooms, no second like
+    again = await api.call("post", "/v1/feed/swipes", buyer, json={"swipes": batch[:2]})
+    assert {i["room"]["id"] for i in again.json["items"] if i["room"]} == {
+        items[a["id"]]["room"]["id"]
+    }
+    assert items[b["id"]]["room"]["id"] in room_ids
+    # the deck leaves them out
+    deck = ids((await api.call("get", "/v1/feed?limit=20", buyer)).json["items"])
+    assert not {a["id"], b["id"]} & set(deck)
+
+
+async def test_swipes_together_are_checked_and_counted_one_by_one(
+    api: Api, services: Services
+) -> None:
+    _, token = await api.signup()
+    for bad in (
+        {"swipes": []},
+        {"swipes": [{"product_id": "x", "dir": "up"}]},
+        {"swipes": [{"product_id": "", "dir": "left"}]},
+        {"swipes": [{"product_id": f"x{n}", "dir": "left"} for n in range(51)]},
+    ):
+        response = await api.call("post", "/v1/feed/swipes", token, json=bad)
+        assert response.status == 422, (bad, response.text)
+        assert "swipes" in response.json["errors"] or response.json["detail"]
+    fifty = [{"product_id": f"gone-{n}", "dir": "left"} for n in range(50)]
+    with limits_on(services):  # 600 swipes a minute: twelve batches of fifty
+        for _ in range(12):
+            ok = await api.call("post", "/v1/feed/swipes", token, json={"swipes": fifty})
+            assert ok.status == 200, ok.text
+        over = await api.call("post", "/v1/feed/swipes", token, json={"swipes": fifty[:1]})
+        assert over.status == 429 and "retry-after" in over.headers

@@ -15,6 +15,8 @@ from api.schemas import (
     ProductPage,
     SwipeIn,
     SwipeOut,
+    SwipesIn,
+    SwipesOut,
 )
 from graph.browse import decode_cursor, encode_cursor
 from graph.commands import Place
@@ -74,6 +76,37 @@ async def swipe(request: Request, product_id: str) -> HTTPResponse:
         return json({"product_id": product_id, "dir": "left", "room": None})
     room, _ = await svc.messaging.open_room(request.ctx.user_id, product_id)
     return json({"product_id": product_id, "dir": "right", "room": views.room(room)})
+
+
+@bp.post("/feed/swipes")
+@openapi.summary("Several swipes at once (a page's worth, say): one write for all of them")
+@openapi.body({"application/json": SwipesIn})
+@openapi.response(200, {"application/json": SwipesOut})
+@authenticated
+async def swipes(request: Request) -> HTTPResponse:
+    """Each swipe as `POST /v1/products/{id}/swipe` would take it, counted as many against
+    the swipe (and, for right swipes, the room-opening) rate limits, in one request and one
+    write. A listing that can no longer be swiped is answered `swiped: false` rather than
+    failing the rest."""
+    svc = services(request)
+    body = json_body(request, SwipesIn)
+    last = {item.product_id: item.dir for item in body.swipes}
+    rights = [pid for pid, way in last.items() if way == "right"]
+    await limit_writes(request, "swipe_user", len(last))
+    await limit_writes(request, cost=len(rights))
+    user_id = request.ctx.user_id
+    done = await svc.feed.swipes(user_id, list(last.items()))
+    rooms = await svc.messaging.open_rooms(user_id, [pid for pid in rights if pid in done])
+    items = [
+        {
+            "product_id": pid,
+            "dir": way,
+            "swiped": pid in done,
+            "room": views.room(rooms[pid]) if pid in rooms else None,
+        }
+        for pid, way in last.items()
+    ]
+    return json({"items": items})
 
 
 @bp.put("/users/me/saved/<product_id:str>")
