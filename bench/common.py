@@ -178,11 +178,13 @@ async def swipe_sessions(
     decks_each: int = 5,
     fresh: bool = False,
     swipe: bool = True,
+    together: bool = False,
 ) -> SwipeRun:
     """Each person (one token) fetches a deck of 20, swipes every card (a quarter right, which
     opens a room), fetches the next, `decks_each` times; `clients` people at once. With
     `fresh` every deck is ranked from scratch (how decks were served before sessions); without
-    `swipe` decks follow each other with no swipes between (the deck's own cost)."""
+    `swipe` decks follow each other with no swipes between (the deck's own cost). Swipes go
+    one request each, or with `together` a page's swipes in one request (`/v1/feed/swipes`)."""
     people = iter(tokens)
     deck_ms: list[float] = []
     decks = cards = errors = 0
@@ -200,13 +202,24 @@ async def swipe_sessions(
             if body is None:
                 errors += 1
                 return
-            for card in body["items"] if swipe else ():
-                way = "right" if rng.random() < 0.25 else "left"
-                url = f"/v1/products/{card['product']['id']}/swipe"
-                async with client.post(url, json={"dir": way}, headers=auth) as swiped:
+            page = [
+                {
+                    "product_id": card["product"]["id"],
+                    "dir": "right" if rng.random() < 0.25 else "left",
+                }
+                for card in (body["items"] if swipe else ())
+            ]
+            if together and page:
+                batch = {"swipes": page}
+                async with client.post("/v1/feed/swipes", json=batch, headers=auth) as swiped:
                     await swiped.read()
                     errors += swiped.status != 200
-                cards += 1
+            for one in [] if together else page:
+                url = f"/v1/products/{one['product_id']}/swipe"
+                async with client.post(url, json={"dir": one["dir"]}, headers=auth) as swiped:
+                    await swiped.read()
+                    errors += swiped.status != 200
+            cards += len(page)
 
     async def worker(client: aiohttp.ClientSession, seed: int) -> None:
         rng = random.Random(seed)
