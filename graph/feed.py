@@ -448,11 +448,11 @@ class FeedService:
         prefix: str,
         promoted_cap: int = 2,
         *,
+        cache: QueryCache,
         limiter: RateLimiter | None = None,
         view_period_s: float = 3600.0,
-        cache: QueryCache | None = None,
     ) -> None:
-        self._cache = cache or QueryCache(redis, prefix, 0)
+        self._cache = cache
         self._limiter = limiter
         self._view_period_ms = max(1, int(view_period_s * 1000))
         self._promoted_cap = promoted_cap
