@@ -312,16 +312,14 @@ class AccountService:
         if not rows:
             await self.me(cmd.user_id)  # raises NotFound for a vanished account
             raise Conflict("handle already taken", errors={"handle": "already taken"})
-        await self._cache.bump("catalog")  # listings show their seller's name
-        await self._cache.touch([cmd.user_id])
+        await self._cache.bump("catalog", [cmd.user_id])  # listings show their seller's name
         return rows[0]
 
     async def set_avatar(self, user_id: str, image_id: str) -> dict[str, Any]:
         rows = await self._store.run(SET_AVATAR, {"id": user_id, "image_id": image_id, **event()})
         if not rows:
             raise NotFound("no such image of yours")
-        await self._cache.bump("catalog")  # listings show their seller's avatar
-        await self._cache.touch([user_id])
+        await self._cache.bump("catalog", [user_id])  # listings show their seller's avatar
         return rows[0]
 
     async def block(self, user_id: str, other_id: str) -> None:

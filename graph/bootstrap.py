@@ -297,7 +297,9 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         outbox=outbox,
         searches=searches,
         codes=codes,
-        lifecycle=Lifecycle(store, codes, passwords, sessions, notifier, cache, pools, settings),
+        lifecycle=Lifecycle(
+            store, codes, passwords, sessions, notifier, cache, catalog.changed, settings
+        ),
         socials=Socials(store, redis, settings.redis_prefix, provider),
         payments=payments,
         promotions=promotions,

@@ -24,7 +24,7 @@ return {version, redis.call('GET', ARGV[1] .. version .. ':' .. ARGV[2])}
 """
 
 
-MARK_TTL_S = 3600  # a change mark outlives every entry checked against it (see `touch`)
+MARK_TTL_S = 3600  # a change mark outlives every entry checked against it (see `bump`)
 
 
 class QueryCache:
@@ -37,18 +37,14 @@ class QueryCache:
     def enabled(self) -> bool:
         return self.ttl > 0
 
-    async def bump(self, scope: str) -> None:
-        await self._redis.incr(self._prefix + scope + ":version")
-
-    async def touch(self, ids: Iterable[str]) -> None:
-        """Mark these listings or sellers changed now (after the change is written): entries
-        cached per listing that were read before the mark are stale."""
-        wanted = sorted(set(ids))
-        if not wanted:
-            return
+    async def bump(self, scope: str, touched: Iterable[str] = ()) -> None:
+        """After a change is written: pages cached under the scope's older versions go, and
+        the listings or sellers it `touched` are marked changed now (entries cached per
+        listing that were read before the mark are stale). One round trip."""
         now = now_ms()
         pipe = self._redis.pipeline(transaction=False)
-        for item in wanted:
+        pipe.incr(self._prefix + scope + ":version")
+        for item in sorted(set(touched)):
             pipe.set(self._mark(item), now, ex=MARK_TTL_S)
         await pipe.execute()
 

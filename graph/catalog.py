@@ -234,8 +234,7 @@ class CatalogService:
         """After listings' writes (here or a deal's stock): browse caches of older versions go,
         their pools follow, and what is cached of each of them is marked stale."""
         ids = list(product_ids)
-        await self._cache.bump("catalog")
-        await self._cache.touch(ids)
+        await self._cache.bump("catalog", ids)
         await self._pools.refresh(ids)
 
     async def _context(

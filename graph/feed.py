@@ -9,7 +9,7 @@ trust, and adds co-likes (tuned in `make eval`, see `FLOOR`). A session keeps th
 Redis and deals them a page at a time, at most two cards per seller, each card checked just
 before (active, not expired, not yours, not swiped, seller not blocked, within pickup reach):
 cards come from a per-listing cache, and one read before its listing or seller last changed
-(`QueryCache.touch`) is read from the graph again.
+(`QueryCache.bump`) is read from the graph again.
 """
 
 from __future__ import annotations
@@ -591,25 +591,25 @@ class FeedService:
         pipe.get(key)
         pipe.smembers(dealt_key)
         pipe.smembers(self._p + user_id + ":swiped")
-        raw, dealt_raw, swiped_raw = await pipe.execute()
+        (raw, dealt_raw, swiped_raw), hidden = await asyncio.gather(
+            pipe.execute(), self._browse.hidden_sellers(user_id)
+        )
+        hidden_sellers = {*hidden, user_id}
         session = orjson.loads(raw) if raw else None
-        dealt = {_text(x) for x in dealt_raw}
         swiped = {_text(x) for x in swiped_raw}
+        skip = swiped | {_text(x) for x in dealt_raw}  # what this session may not deal
         computed = False
         if fresh or session is None or session["where"] != where:
-            session, dealt, computed = (
-                await self._session(user_id, near, radius_km, swiped, now),
-                set(),
-                True,
-            )
+            skip, computed = swiped, True
+            session = await self._session(user_id, near, radius_km, hidden_sellers, skip, now)
             session["where"] = where
-        cards, gone = await self._deal(user_id, session, dealt | swiped, limit, now, [])
+        cards, gone = await self._deal(session, skip, hidden_sellers, limit, now, [])
         if len(cards) < limit and not computed:  # ran dry: rank again, without what was dealt
-            dealt |= gone | {c.product["id"] for c in cards}
-            session = await self._session(user_id, near, radius_km, dealt | swiped, now)
+            skip = skip | gone | {c.product["id"] for c in cards}
+            session = await self._session(user_id, near, radius_km, hidden_sellers, skip, now)
             session["where"] = where
             more, more_gone = await self._deal(
-                user_id, session, dealt | swiped, limit - len(cards), now, cards
+                session, skip, hidden_sellers, limit - len(cards), now, cards
             )
             cards, gone = cards + more, gone | more_gone
         taken = gone | {c.product["id"] for c in cards}
@@ -624,13 +624,19 @@ class FeedService:
         return cards
 
     async def _session(
-        self, user_id: str, near: Place | None, radius_km: float | None, dealt: set[str], now: int
+        self,
+        user_id: str,
+        near: Place | None,
+        radius_km: float | None,
+        hidden_sellers: set[str],
+        dealt: set[str],
+        now: int,
     ) -> dict[str, Any]:
-        """Rank up to SESSION_SIZE candidates on what the pools know of them."""
-        profile, interests, hidden, colikes = await asyncio.gather(
+        """Rank up to SESSION_SIZE candidates on what the pools know of them, leaving out
+        `hidden_sellers`' listings (yours, blocked either way) and `dealt`."""
+        profile, interests, colikes = await asyncio.gather(
             self._store.run(PROFILE, {"user_id": user_id}),
             self._store.run(INTERESTS, {"user_id": user_id}),
-            self._browse.hidden_sellers(user_id),
             self._store.run(
                 COLIKED,
                 {
@@ -661,7 +667,7 @@ class FeedService:
         items = {
             pid: item
             for pid, item in pooled.items()
-            if item.seller_id != user_id and item.seller_id not in hidden and pid not in dealt
+            if item.seller_id not in hidden_sellers and pid not in dealt
         }
         if items:
             seen = await self._store.run(SEEN, {"user_id": user_id, "ids": list(items)})
@@ -686,9 +692,9 @@ class FeedService:
 
     async def _deal(
         self,
-        user_id: str,
         session: dict[str, Any],
         dealt: set[str],
+        hidden_sellers: set[str],
         limit: int,
         now: int,
         already: list[Card],
@@ -706,13 +712,12 @@ class FeedService:
         gone: set[str] = set()
         pickup_m = self._browse.pickup_m
         near = session["near"]
-        hidden = set(await self._browse.hidden_sellers(user_id)) | {user_id}
         for start in range(0, len(order), chunk):
             ids = order[start : start + chunk]
             cards = await self._cards(ids, session.get("sellers") or {})
             for pid in ids:
-                row = cards.get(pid)
-                if row is None or not _for_you(row, now, hidden, near, pickup_m):
+                row = _for_you(cards.get(pid), now, hidden_sellers, near, pickup_m)
+                if row is None:
                     gone.add(pid)
                     continue
                 if per_seller[row["seller_id"]] >= MAX_PER_SELLER:
@@ -738,11 +743,13 @@ class FeedService:
     async def _cards(self, ids: list[str], sellers: dict[str, str]) -> dict[str, dict[str, Any]]:
         """These listings as cards show them, while they and their sellers are active: from
         the card cache where neither the listing nor its seller changed since the card was
-        read (`QueryCache.touch`), the rest from the graph (and cached for the next reader)."""
+        read (marked by `QueryCache.bump`), the rest from the graph (and cached for the next
+        reader)."""
         keys = [self._card_key(pid) for pid in ids]
         owners = [sellers.get(pid, "") for pid in ids]
-        raws = await self._redis.mget(keys)
-        marks = await self._cache.marks([*ids, *owners])
+        raws, marks = await asyncio.gather(
+            self._redis.mget(keys), self._cache.marks([*ids, *owners])
+        )
         out: dict[str, dict[str, Any]] = {}
         for i, (pid, raw) in enumerate(zip(ids, raws, strict=True)):
             if raw is not None:
@@ -766,28 +773,28 @@ class FeedService:
 
 
 def _for_you(
-    row: dict[str, Any],
+    card: dict[str, Any] | None,
     now: int,
-    hidden: set[str],
+    hidden_sellers: set[str],
     near: dict[str, float] | None,
     pickup_m: float,
-) -> bool:
-    """Whether a card (as `CARD` reads it, for anyone) may be dealt to this person, and if so
-    put their place and distance on it."""
-    if row["expires_at"] <= now or row["seller_id"] in hidden:
-        return False
-    where = row.get("location")
+) -> dict[str, Any] | None:
+    """A card (as `CARD` reads it, for anyone) as this person is dealt it, with their place
+    and distance on it; None when it may not be (expired, seller hidden, pickup only and out
+    of reach)."""
+    if card is None or card["expires_at"] <= now or card["seller_id"] in hidden_sellers:
+        return None
+    where = card.get("location")
     distance = None
     if near is not None and where is not None:
-        distance = haversine_m(
+        metres = haversine_m(
             where["latitude"], where["longitude"], near["latitude"], near["longitude"]
         )
-        distance = round(distance * 1000.0) / 1000.0
-    pickup_only = row.get("local_pickup") and not row.get("ships")
+        distance = round(metres * 1000.0) / 1000.0
+    pickup_only = card.get("local_pickup") and not card.get("ships")
     if pickup_only and distance is not None and distance > pickup_m:
-        return False
-    row["viewer"], row["distance_m"] = near, distance
-    return True
+        return None
+    return card | {"viewer": near, "distance_m": distance}
 
 
 def _seed(value: list[str] | None) -> tuple[str, str] | None:

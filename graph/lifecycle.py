@@ -13,13 +13,13 @@ from typing import Any
 import phonenumbers
 
 from graph.cache import QueryCache
+from graph.deals.common import Changed
 from graph.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from graph.ids import event, new_id, now_ms
 from graph.notify.codes import Codes, Limits
 from graph.notify.outbox import OUTBOX_NODE, record
 from graph.notify.pubsub import Notifier
 from graph.passwords import Passwords
-from graph.pools import Pools
 from graph.sessions import Sessions
 from graph.settings import Settings
 from graph.store import GraphStore, statement
@@ -206,7 +206,7 @@ class Lifecycle:
         sessions: Sessions,
         notifier: Notifier,
         cache: QueryCache,
-        pools: Pools,
+        listings_changed: Changed,
         settings: Settings,
     ) -> None:
         self._store = store
@@ -215,7 +215,7 @@ class Lifecycle:
         self._sessions = sessions
         self._notifier = notifier
         self._cache = cache
-        self._pools = pools
+        self._listings_changed = listings_changed  # the catalog's: caches and pools follow
         self._settings = settings
 
     def _limits(self, ttl_s: int | None = None) -> Limits:
@@ -373,10 +373,8 @@ class Lifecycle:
         await end_sessions(self._sessions, self._notifier, user_id, disable=True)
         for purpose in ("verify-email", "verify-phone", "reset"):
             await self._codes.forget(purpose, user_id)
-        await self._cache.bump("catalog")
-        await self._cache.touch([user_id, *listings])
+        await self._listings_changed(listings)
         await self._cache.forget(f"hidden:{user_id}")
-        await self._pools.refresh(listings)
 
 
 def _masked(target: str) -> str:
