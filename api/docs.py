@@ -180,17 +180,12 @@ class _Models:
         seen: set[str] = set()
         pending = list(roots)
         while pending:
-            node = pending.pop()
-            if isinstance(node, dict):
+            for node in _objects(pending.pop()):
                 ref = node.get("$ref")
-                if isinstance(ref, str):
-                    name = ref.rsplit("/", 1)[-1]
-                    if name not in seen:
-                        seen.add(name)
-                        pending.append(self.schemas[name])
-                pending.extend(node.values())
-            elif isinstance(node, list):
-                pending.extend(node)
+                name = ref.rsplit("/", 1)[-1] if isinstance(ref, str) else None
+                if name is not None and name not in seen:
+                    seen.add(name)
+                    pending.append(self.schemas[name])
         return seen
 
 
