@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         def watch() -> None:
             restarted: dict[str, int | None] = {}
             while not stopping.wait(1.0):
+                if manager._shutting_down:  # a worker that ends now was told to
+                    continue
                 for process in list(manager.transient_processes):
                     dead = not process.is_alive() and process.exitcode not in (None, 0)
                     if dead and restarted.get(process.name) != process.pid:

@@ -222,7 +222,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from sanic.worker.loader import AppLoader
 
     from api.app import create_app
+    from api.workers import repair_startup_stop
 
+    repair_startup_stop()
     started = False
     if settings.embedded:
         info, started = embedded.start(settings.data_dir)
@@ -238,6 +240,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=settings.workers,
             access_log=False,
         )
+        if started:
+            # here too: when Sanic gives up on its workers it ends the process with os._exit,
+            # which skips the `finally` below, but it runs the main process's stop listeners
+            @app.main_process_stop
+            async def stop_database(app: Sanic) -> None:
+                embedded.stop(settings.data_dir)
+
         Sanic.serve(primary=app, app_loader=loader)
     finally:
         if started:

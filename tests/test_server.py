@@ -48,21 +48,26 @@ def stop_server(proc: subprocess.Popen, data_dir: Path) -> str:
         raise AssertionError("the server did not stop on SIGINT:\n" + output[-5000:]) from None
 
 
-def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    port = free_port()
+def serve(data_dir: Path, port: int, *args: str) -> subprocess.Popen:
+    """`vendr serve` on two workers, its output (and its workers') on one pipe."""
     env = os.environ | {
-        "VENDR_DATA_DIR": str(tmp_path),
+        "VENDR_DATA_DIR": str(data_dir),
         "VENDR_PORT": str(port),
         "VENDR_WORKERS": "2",
         "VENDR_ARGON2_MEMORY_KIB": "8192",
     }
-    proc = subprocess.Popen(
-        [str(VENDR), "serve", "--demo"],
+    return subprocess.Popen(
+        [str(VENDR), "serve", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    port = free_port()
+    proc = serve(tmp_path, port, "--demo")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(f"{base}/v1/heartbeat", proc)
@@ -91,4 +96,29 @@ def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_
     assert proc.returncode == 0, output[-3000:]
     assert embedded.status(tmp_path) is None
     with pytest.raises(ProcessLookupError):  # the embedded database went with the server
+        os.kill(db.pid, 0)
+
+
+def test_ctrl_c_while_the_workers_start_stops_the_server(tmp_path: Path) -> None:
+    """Sanic's manager used to spin forever on a stop signal that came before every worker
+    had said it was up (api.workers): a person who starts `make run` and changes their mind at
+    once must get their terminal back, with the database stopped."""
+    proc = serve(tmp_path, free_port())
+    assert proc.stdout is not None
+    said = b""
+    try:
+        # a worker says it starts before it sets up its services and acknowledges: a signal
+        # sent now reaches the manager while it waits for that acknowledgement
+        while b"Starting worker" not in said:
+            line = proc.stdout.readline()
+            assert line, said.decode(errors="replace")[-3000:]  # it ended before a worker started
+            said += line
+        db = embedded.status(tmp_path)
+        assert db is not None
+    finally:
+        said += stop_server(proc, tmp_path).encode()
+    assert proc.returncode == 0, said.decode(errors="replace")[-3000:]
+    assert b"restarting it" not in said, said.decode(errors="replace")[-3000:]  # not when stopping
+    assert embedded.status(tmp_path) is None
+    with pytest.raises(ProcessLookupError):
         os.kill(db.pid, 0)
