@@ -44,7 +44,6 @@ from graph.settings import Settings
 from graph.socials import Socials, make_provider
 from graph.store import GraphStore
 from graph.store.falkordb import FalkorStore
-from graph.store.neo4j import Neo4jStore
 from graph.trust.moderation import Moderation, Reports
 from graph.trust.rank import TrustService
 from graph.trust.reviews import ReviewService
@@ -158,6 +157,10 @@ def make_store(settings: Settings) -> GraphStore:
     url = graph_redis_url(settings)
     if url is not None:
         return FalkorStore(_pool(url), settings.graph_name)
+    # imported here: the driver takes ~0.7 s to import, paid by every worker process that
+    # serves FalkorDB otherwise
+    from graph.store.neo4j import Neo4jStore
+
     return Neo4jStore.connect(
         settings.graph_url, settings.neo4j_user, settings.neo4j_password, settings.graph_name
     )
