@@ -31,7 +31,7 @@ from graph.commands import Place
 from graph.deals.common import money_text
 from graph.errors import Invalid, NotFound
 from graph.geo import haversine_m, shown_distance_km
-from graph.ids import event, new_id, now_ms
+from graph.ids import event, now_ms
 from graph.pools import Item, Pools
 from graph.ratelimit import RateLimiter
 from graph.store import GraphStore, statement
@@ -483,15 +483,8 @@ class FeedService:
         last = dict(swipes)
         if not last:
             return set()
-        rows = [
-            {
-                "product_id": pid,
-                "dir": way,
-                "event_id": new_id(),
-                "event_data": orjson.dumps({"dir": way}).decode(),
-            }
-            for pid, way in last.items()
-        ]
+        # each row its own event id and data (the statement reads them from the row)
+        rows = [{"product_id": pid, "dir": way, **event({"dir": way})} for pid, way in last.items()]
         await self._swiped(user_id, list(last))
         done = await self._store.run(SWIPES, {"user_id": user_id, "swipes": rows, "now": now_ms()})
         swiped = {row["id"] for row in done}
