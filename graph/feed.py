@@ -54,11 +54,21 @@ CARD_TTL_S = 600  # a cached card is read again after this, changed or not (trus
 # (each evaluated person's second most recent like, never the test one) of `make eval`'s default
 # marketplace: the product beat the earlier weighted sum by 0.12 HR@10 there (0.26 against
 # 0.14). Trust is a product choice, not learnt: the generator gives trust no effect on likes.
-FLOOR = {"affinity": 0.05, "hype": 0.05, "distance": 0.5}
-FRESH_HYPE = 0.2  # a new listing's head start on hype while it is fresh (exploration)
+FLOOR = {"affinity": 0.05, "hype": 0.05}
+FRESH_HYPE = 0.1  # a new listing's head start on hype while it is fresh (exploration)
+FRESH_DAYS = 3.0  # what people like next is mostly new: a listing's weight halves in ~2 days
+FRESH_FLOOR = 0.1  # ...down to this share of a new one's, so an old close match still shows
 COLIKE = 0.15
 VIEW_WEIGHT = 0.3  # a look at a listing says this much about your tastes, against a like
 TRUST = 0.1  # share of the score that rides on the seller's trust
+# How much closeness counts is each person's own: a listing however far away keeps FAR_ODDS x
+# (the odds that what they liked and looked at lay beyond the radius) of a close one's weight,
+# at most FAR_MAX. Someone who only ever looks around the corner is shown little from across
+# the country; someone who buys shipped goods anywhere, much. A short history leans on
+# FAR_PRIOR as if it were FAR_PRIOR_WEIGHT listings.
+FAR_ODDS = 0.5
+FAR_PRIOR, FAR_PRIOR_WEIGHT = 0.3, 2.0
+FAR_MAX = 1.0
 
 
 # Swipes, one or several at once: each replaces the opposite one (changing your mind is
@@ -177,7 +187,8 @@ PROFILE = statement(
     // (the id taken out of the map first: FalkorDB matches nothing on {id: row.id})
     WITH row.id AS id, row.at AS at, row.liked AS liked
     MATCH (p:Product {id: id})-[:TAGGED]->(t:Tag)
-    RETURN p.id AS id, p.title AS title, at, liked, collect(t.name) AS tags
+    RETURN p.id AS id, p.title AS title, at, liked, collect(t.name) AS tags,
+           p.location.latitude AS lat, p.location.longitude AS lon
     ORDER BY at DESC
     """,
 )
@@ -306,8 +317,22 @@ def tag_weights(
     return dict(weights)
 
 
+def distance_floor(profile: Sequence[dict[str, Any]], near: Place | None, radius_m: float) -> float:
+    """What a listing far away keeps of a close one's weight for this person (see FAR_ODDS),
+    from the places of what they liked and looked at (`PROFILE` rows)."""
+    far = n = 0
+    if near is not None:
+        for row in {r["id"]: r for r in profile}.values():
+            if row.get("lat") is None or row.get("lon") is None:
+                continue
+            n += 1
+            far += haversine_m(row["lat"], row["lon"], near.lat, near.lon) > radius_m
+    share = (far + FAR_PRIOR_WEIGHT * FAR_PRIOR) / (n + FAR_PRIOR_WEIGHT)
+    return min(FAR_MAX, FAR_ODDS * share / (1 - share)) if share < 1 else FAR_MAX
+
+
 def score(
-    cand: Candidate, weights: dict[str, float], top: float, now: int
+    cand: Candidate, weights: dict[str, float], top: float, now: int, far: float
 ) -> tuple[float, dict[str, float]]:
     p = cand.row
     tags = p.get("tags") or []
@@ -319,15 +344,16 @@ def score(
         "affinity": min(1.0, affinity),
         "colike": min(1.0, cand.colike_paths / 3),
         "distance": math.exp(-distance / 15_000) if distance is not None else 0.0,
-        "fresh": math.exp(-age_days / 7),
+        "fresh": math.exp(-age_days / FRESH_DAYS),
         "hype": hype / (hype + POPULAR_HYPE),
         "trust": float(p.get("seller_trust") or 0) / 100,
     }
     fit = FLOOR["affinity"] + parts["affinity"]
     wanted = FLOOR["hype"] + parts["hype"] + FRESH_HYPE * parts["fresh"]
-    close = FLOOR["distance"] + parts["distance"]
+    recent = FRESH_FLOOR + parts["fresh"]
+    close = far + parts["distance"]
     trusted = 1 - TRUST + TRUST * parts["trust"]
-    return fit * wanted * close * trusted + COLIKE * parts["colike"], parts
+    return fit * wanted * recent * close * trusted + COLIKE * parts["colike"], parts
 
 
 def promoted(row: dict[str, Any], now: int) -> bool:
@@ -342,13 +368,14 @@ def ranked(
     limit: int,
     promoted_cap: int | None = None,
     per_seller: int = MAX_PER_SELLER,
+    far: float = FAR_MAX,
 ) -> list[tuple[float, Candidate, dict[str, float]]]:
     """Best first, at most `per_seller` per seller and `promoted_cap` promoted, at most
-    `limit`."""
+    `limit`; `far` as `score` takes it."""
     top = max(weights.values(), default=0.0)
     scored = []
     for cand in candidates.values():
-        value, parts = score(cand, weights, top, now)
+        value, parts = score(cand, weights, top, now, far)
         scored.append((value, cand.row["id"], cand, parts))
     scored.sort(key=lambda s: (-s[0], s[1]))
     out = []
@@ -670,11 +697,13 @@ class FeedService:
             pid: Candidate(_row(item, near), paths.get(pid, 0), _seed(seeds.get(pid)))
             for pid, item in items.items()
         }
-        best = ranked(rough, weights, now, SESSION_SIZE, per_seller=SESSION_PER_SELLER)
+        far = distance_floor(profile, near, radius_m)
+        best = ranked(rough, weights, now, SESSION_SIZE, per_seller=SESSION_PER_SELLER, far=far)
         order = [cand.row["id"] for _, cand, _ in best]
         return {
             "at": now,
             "near": _point(near),
+            "far": far,
             "weights": weights,
             "liked_tags": liked_tags,
             "order": order,
@@ -723,7 +752,7 @@ class FeedService:
                 cand = Candidate(
                     row, int(session["paths"].get(pid, 0)), _seed(session["seeds"].get(pid))
                 )
-                value, parts = score(cand, weights, top, now)
+                value, parts = score(cand, weights, top, now, session.get("far", FAR_MAX))
                 why = reasons(cand, parts, weights, liked_tags, now, pickup_m)
                 out.append((value, Card(row, round(value, 4), why)))
                 if len(out) == limit:

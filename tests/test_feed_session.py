@@ -152,6 +152,68 @@ async def test_a_new_account_starts_from_its_stated_interests_and_place(api: Api
     }
 
 
+async def test_how_much_distance_counts_follows_where_a_person_likes_things(api: Api) -> None:
+    _, near_shop = await api.signup()
+    _, far_shop = await api.signup()
+    ships = {"ships": True, "price": {"amount": 495, "currency": "EUR"}}
+    tags = ["cameras", "lenses"]
+    near = await listing(
+        api, near_shop, title="Lens", tags=tags, location=NEAR_ANTWERP, shipping=ships
+    )
+    far = await listing(api, far_shop, title="Lens", tags=tags, location=HAMBURG, shipping=ships)
+    _, makers = await api.signup()
+    liked = {
+        place: [
+            await listing(api, makers, title=f"Camera {n}", tags=["cameras"], location=where)
+            for n in range(4)
+        ]
+        for place, where in (("near", NEAR_ANTWERP), ("far", HAMBURG))
+    }
+
+    async def far_over_near(likes: str) -> float:
+        """The far lens's score over the near one's, for someone in Antwerp who liked four
+        cameras `likes` (the two lenses differ only in where they are)."""
+        _, person = await api.signup()
+        await api.call("patch", "/v1/users/me", person, json={"location": ANTWERP})
+        swipes = [{"product_id": p["id"], "dir": "right"} for p in liked[likes]]
+        done = await api.call("post", "/v1/feed/swipes", person, json={"swipes": swipes})
+        assert done.status == 200, done.text
+        deck = (await api.call("get", "/v1/feed?limit=20", person)).json["items"]
+        scores = {c["product"]["id"]: c["score"] for c in deck}
+        return scores[far["id"]] / scores[near["id"]]
+
+    # someone who likes things around the corner is shown little from across the country;
+    # someone who likes shipped goods from far away, much more (close still counts for both)
+    homebody, traveller = await far_over_near("near"), await far_over_near("far")
+    assert homebody < 0.1
+    assert 0.3 < traveller < 1
+
+
+async def test_a_new_listing_comes_before_an_old_one_but_the_old_one_still_shows(
+    api: Api, services: Services
+) -> None:
+    tags = ["turntables"]
+    made = []
+    for _ in range(2):  # two sellers, the same listing
+        _, seller = await api.signup()
+        made.append(await listing(api, seller, title="Deck", tags=tags, location=NEAR_ANTWERP))
+    new, old = made
+    # the old one was listed ten days ago (as the graph would have it then)
+    await services.store.run_text(
+        "MATCH (p:Product {id: $id}) SET p.created_at = p.created_at - $ms",
+        {"id": old["id"], "ms": 10 * 86_400_000},
+        write=True,
+    )
+    await services.catalog.changed([old["id"]])
+    _, viewer = await api.signup()
+    await api.call("patch", "/v1/users/me", viewer, json={"location": ANTWERP})
+    await api.call("put", "/v1/users/me/interests", viewer, json={"tags": tags})
+    deck = (await api.call("get", "/v1/feed?limit=20", viewer)).json["items"]
+    assert ids(deck) == [new["id"], old["id"]]
+    ratio = deck[1]["score"] / deck[0]["score"]
+    assert 0.02 < ratio < 0.1  # (freshness and the head start on hype both count) not nothing
+
+
 async def test_session_pages_never_repeat_and_recheck_what_changed(
     api: Api, services: Services
 ) -> None:
