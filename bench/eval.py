@@ -3,11 +3,12 @@ recent like, then ask each ranker for its top 10 and count how often the held-ou
 it (HR@10) and how high (nDCG@10), with 95% bootstrap intervals over users.
 
 The baselines get the context the feed gets: the person's place (the same radius and pickup
-rule), their liked tags and popularity. Most popular near you; most popular in your liked tags
-near you; tag affinity x popularity near you; item-kNN and ALS over every listing. Tunable
-ones (ALS, the affinity x popularity exponent) are tuned on a validation like held out of the
-training data (each user's second most recent), never on the test like. Several generator
-settings (local vs national, dense vs sparse), each its own marketplace."""
+rule), their liked tags, popularity and listings' age. Most popular near you; most popular in
+your liked tags near you; tag affinity x popularity near you, without and with recency;
+item-kNN and ALS over every listing. Tunable ones (ALS, the affinity x popularity exponent and
+recency) are tuned on a validation like held out of the training data (each user's second most
+recent), never on the test like. Several generator settings (local vs national, dense vs
+sparse), each its own marketplace."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def hit_and_ndcg(ranked: list[str], target: str) -> tuple[float, float]:
 
 
 class Matrix:
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, now: int | None = None) -> None:
         self.users = {u["id"]: i for i, u in enumerate(data.users)}
         self.items = {p["id"]: i for i, p in enumerate(data.products)}
         self.item_ids = [p["id"] for p in data.products]
@@ -132,6 +133,9 @@ class Matrix:
             (np.ones(len(t_rows)), (t_rows, t_cols)), shape=(len(self.item_ids), len(tag_names))
         )
         self.likes = np.asarray((self.m > 0.5).sum(axis=0)).ravel().astype(float)
+        created = np.array([p["created_at"] for p in data.products], dtype=float)
+        now = now if now is not None else int(created.max(initial=0))
+        self.age_days = np.maximum(0.0, (now - created) / 86_400_000)
 
     def distance_km(self, user: str) -> np.ndarray:
         lat, lon = self.home[user]
@@ -163,6 +167,8 @@ class Matrix:
         return [self.item_ids[i] for i in best[np.argsort(-scores[best])]]
 
 
+RECENCY = "tag affinity x popularity x recency near you"
+
 # Listings outside the context a baseline uses rank after every listing inside it (by the same
 # score), so each baseline always fills its ten.
 OUTSIDE = 1e6
@@ -188,15 +194,18 @@ def popular_in_tags_near(matrix: Matrix, top_tags: int = 5) -> Ranker:
     return rank
 
 
-def affinity_popularity(matrix: Matrix, power: float = 1.0, shipped: float = 0.0) -> Ranker:
-    """Tag affinity x (1 + likes)^power near you; listings further away that ship count
-    `shipped` times as much (0: near only, as the other local baselines)."""
+def affinity_popularity(
+    matrix: Matrix, power: float = 1.0, shipped: float = 0.0, fresh_days: float = math.inf
+) -> Ranker:
+    """Tag affinity x (1 + likes)^power near you, x e^(-age / fresh_days) when recency counts;
+    listings further away that ship count `shipped` times as much (0: near only, as the other
+    local baselines)."""
 
     def rank(user: str) -> list[str]:
         affinity = matrix.affinity(user)
         if not affinity.size:
             affinity = np.ones(len(matrix.item_ids))
-        score = affinity * (1 + matrix.likes) ** power
+        score = affinity * (1 + matrix.likes) ** power * np.exp(-matrix.age_days / fresh_days)
         near = matrix.near(user)
         return matrix.top(user, np.where(near, score, shipped * score * matrix.ships))
 
@@ -317,13 +326,24 @@ async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str)
         style=setting.style,
     )
     held = holdout(data, random.Random(11), evaluated)
-    matrix = Matrix(data)
+    matrix = Matrix(data, now)
     val_data, val_held = validation(data, list(held))
-    val_matrix = Matrix(val_data)
+    val_matrix = Matrix(val_data, now)
     als_point, _ = tune(als, ALS_GRID, val_matrix, val_held)
     power_point, _ = tune(
         affinity_popularity,
         [{"power": p, "shipped": w} for p in (0.5, 1.0, 2.0) for w in (0.0, 0.3, 1.0)],
+        val_matrix,
+        val_held,
+    )
+    recency_point, _ = tune(
+        affinity_popularity,
+        [
+            {"power": p, "shipped": w, "fresh_days": f}
+            for p in (0.5, 1.0, 2.0)
+            for w in (0.0, 0.3)
+            for f in (1.0, 2.0, 3.0, 5.0, 10.0)
+        ],
         val_matrix,
         val_held,
     )
@@ -332,6 +352,7 @@ async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str)
         "most popular near you": popular_near(matrix),
         "most popular in your tags near you": popular_in_tags_near(matrix),
         "tag affinity x popularity near you": affinity_popularity(matrix, **power_point),
+        RECENCY: affinity_popularity(matrix, **recency_point),
         "item-kNN (cosine)": item_knn(matrix),
         "ALS (implicit, tuned)": als(matrix, **als_point),
     }
@@ -362,6 +383,7 @@ async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str)
             "tag affinity x popularity near you": ", ".join(
                 f"{k} {v:g}" for k, v in power_point.items()
             ),
+            RECENCY: ", ".join(f"{k} {v:g}" for k, v in recency_point.items()),
         },
         reached / max(1, len(held)),
     )
@@ -431,9 +453,11 @@ async def run(evaluated: int, settings: tuple[Setting, ...]) -> str:
         "",
         "Baselines get the feed's context: the person's place (the feed's default radius, "
         f"{DEFAULT_RADIUS_KM:g} km; pickup-only listings beyond {PICKUP_KM:g} km are out of "
-        "reach), their tag weights and listings' popularity (likes). ALS (grid over factors, "
-        "regularisation and confidence scaling) and the affinity x popularity exponent are "
-        "tuned on a validation like (each user's second most recent), not the test like.",
+        "reach), their tag weights, listings' popularity (likes) and, for one of them, their "
+        "age: what people like next is mostly new, and the feed counts that too. ALS (grid "
+        "over factors, regularisation and confidence scaling) and the affinity x popularity "
+        "exponent, shipped weight and recency decay are tuned on a validation like (each "
+        "user's second most recent), not the test like.",
         "",
     ]
     for out in outcomes:

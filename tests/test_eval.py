@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import random
 
-from bench.eval import Matrix, als, hit_and_ndcg, holdout, item_knn, popular
+from bench.eval import (
+    Matrix,
+    affinity_popularity,
+    als,
+    hit_and_ndcg,
+    holdout,
+    item_knn,
+    popular,
+)
 from seeds.generator import generate
 
 
@@ -14,8 +22,9 @@ def test_holdout_removes_the_answer_and_every_ranker_skips_what_you_touched() ->
     assert held
     for kind in ("VIEWED", "LIKED", "SAVED"):
         assert not any(held.get(r["u"]) == r["p"] for r in data.interactions[kind])
-    matrix = Matrix(data)
-    rankers = [popular(matrix), item_knn(matrix), als(matrix)]
+    matrix = Matrix(data, now=1_800_000_000_000)
+    rankers = [popular(matrix), item_knn(matrix), als(matrix), affinity_popularity(matrix)]
+    rankers.append(affinity_popularity(matrix, fresh_days=2.0))
     for user in held:
         for rank in rankers:
             top = rank(user)
@@ -28,3 +37,15 @@ def test_hit_rate_and_ndcg() -> None:
     assert hit_and_ndcg(ranked, "p0") == (1.0, 1.0)
     assert hit_and_ndcg(ranked, "p1")[1] < 1.0
     assert hit_and_ndcg(ranked, "missing") == (0.0, 0.0)
+
+
+def test_the_recency_baseline_ranks_newer_listings_than_without_recency() -> None:
+    data = generate(120, 600, 6000, seed=2, now=1_800_000_000_000)
+    matrix = Matrix(data, now=1_800_000_000_000)
+    plain, recent = affinity_popularity(matrix), affinity_popularity(matrix, fresh_days=1.0)
+    users = [u["id"] for u in data.users[:40]]
+
+    def mean_age(rank) -> float:
+        return sum(matrix.age_days[matrix.items[p]] for u in users for p in rank(u)) / 400
+
+    assert mean_age(recent) < mean_age(plain) / 2
