@@ -329,8 +329,8 @@ def distance_floor(profile: Sequence[dict[str, Any]], near: Place | None, radius
                 continue
             n += 1
             far += haversine_m(row["lat"], row["lon"], near.lat, near.lon) > radius_m
-    share = (far + FAR_PRIOR_WEIGHT * FAR_PRIOR) / (n + FAR_PRIOR_WEIGHT)
-    return min(FAR_MAX, FAR_ODDS * share / (1 - share)) if share < 1 else FAR_MAX
+    share = (far + FAR_PRIOR_WEIGHT * FAR_PRIOR) / (n + FAR_PRIOR_WEIGHT)  # below 1: the prior
+    return min(FAR_MAX, FAR_ODDS * share / (1 - share))
 
 
 def score(
@@ -370,7 +370,8 @@ def ranked(
     limit: int,
     promoted_cap: int | None = None,
     per_seller: int = MAX_PER_SELLER,
-    far: float = FAR_MAX,
+    *,
+    far: float,
 ) -> list[tuple[float, Candidate, dict[str, float]]]:
     """Best first, at most `per_seller` per seller and `promoted_cap` promoted, at most
     `limit`; `far` as `score` takes it."""
