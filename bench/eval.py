@@ -100,7 +100,7 @@ def hit_and_ndcg(ranked: list[str], target: str) -> tuple[float, float]:
 
 
 class Matrix:
-    def __init__(self, data: Any, now: int | None = None) -> None:
+    def __init__(self, data: Any, now: int) -> None:
         self.users = {u["id"]: i for i, u in enumerate(data.users)}
         self.items = {p["id"]: i for i, p in enumerate(data.products)}
         self.item_ids = [p["id"] for p in data.products]
@@ -134,7 +134,6 @@ class Matrix:
         )
         self.likes = np.asarray((self.m > 0.5).sum(axis=0)).ravel().astype(float)
         created = np.array([p["created_at"] for p in data.products], dtype=float)
-        now = now if now is not None else int(created.max(initial=0))
         self.age_days = np.maximum(0.0, (now - created) / 86_400_000)
 
     def distance_km(self, user: str) -> np.ndarray:
@@ -201,11 +200,13 @@ def affinity_popularity(
     listings further away that ship count `shipped` times as much (0: near only, as the other
     local baselines)."""
 
+    wanted = (1 + matrix.likes) ** power * np.exp(-matrix.age_days / fresh_days)  # anyone's
+
     def rank(user: str) -> list[str]:
         affinity = matrix.affinity(user)
         if not affinity.size:
             affinity = np.ones(len(matrix.item_ids))
-        score = affinity * (1 + matrix.likes) ** power * np.exp(-matrix.age_days / fresh_days)
+        score = affinity * wanted
         near = matrix.near(user)
         return matrix.top(user, np.where(near, score, shipped * score * matrix.ships))
 

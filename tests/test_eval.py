@@ -6,6 +6,7 @@ import random
 
 from bench.eval import (
     Matrix,
+    Ranker,
     affinity_popularity,
     als,
     hit_and_ndcg,
@@ -45,7 +46,7 @@ def test_the_recency_baseline_ranks_newer_listings_than_without_recency() -> Non
     plain, recent = affinity_popularity(matrix), affinity_popularity(matrix, fresh_days=1.0)
     users = [u["id"] for u in data.users[:40]]
 
-    def mean_age(rank) -> float:
+    def mean_age(rank: Ranker) -> float:
         return sum(matrix.age_days[matrix.items[p]] for u in users for p in rank(u)) / 400
 
     assert mean_age(recent) < mean_age(plain) / 2
