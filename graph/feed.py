@@ -729,6 +729,7 @@ class FeedService:
         that may no longer be shown."""
         weights, liked_tags = session["weights"], session["liked_tags"]
         top = max(weights.values(), default=0.0)
+        far = session.get("far", FAR_MAX)  # (a session kept from before it was stored)
         order = [pid for pid in session["order"] if pid not in dealt]
         per_seller = Counter(c.product["seller_id"] for c in already)
         promotions = sum(promoted(c.product, now) for c in already)
@@ -755,7 +756,7 @@ class FeedService:
                 cand = Candidate(
                     row, int(session["paths"].get(pid, 0)), _seed(session["seeds"].get(pid))
                 )
-                value, parts = score(cand, weights, top, now, session.get("far", FAR_MAX))
+                value, parts = score(cand, weights, top, now, far)
                 why = reasons(cand, parts, weights, liked_tags, now, pickup_m)
                 out.append((value, Card(row, round(value, 4), why)))
                 if len(out) == limit:
