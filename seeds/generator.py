@@ -174,6 +174,8 @@ SHOP_WORDS = (
 )
 CONDITIONS = ("new", "used", "used", "used", "not_specified")
 LOCAL_SHARE = 0.7  # of what people look at is in their own city
+LIKE_RATE = 0.12  # chance that a person likes a listing they look at, at average interest
+LIKE_CAP = 0.8  # ...and at most this, however interested
 
 
 @dataclass
@@ -363,13 +365,19 @@ class Structure:
     def like_factor(self, u: int, j: int, product: dict[str, Any]) -> float:
         factor = self.appeal[j] if self.appeal else 1.0
         if self.liked_tags:
-            cat = product["category"]
-            own = [t for t in product["tags"] if t != TAXONOMY[cat].name]
-            share = sum(t in self.liked_tags[u][cat] for t in own) / len(own) if own else 0.0
-            # 2 preferred of the category's tags: a random listing's share is about 2/len(tags)
-            typical = 2 / len(TAXONOMY[cat].tags)
-            factor *= 1 - self.style + self.style * share / typical
+            factor *= style_factor(self.style, self.liked_tags[u][product["category"]], product)
         return factor
+
+
+def style_factor(style: float, preferred: frozenset[str], product: dict[str, Any]) -> float:
+    """How much more (or less) than average a person who prefers these two of the listing's
+    category tags likes it, when likes follow preferred tags with strength `style`."""
+    cat = TAXONOMY[product["category"]]
+    own = [t for t in product["tags"] if t != cat.name]
+    share = sum(t in preferred for t in own) / len(own) if own else 0.0
+    # 2 preferred of the category's tags: a random listing's share is about 2/len(tags)
+    typical = 2 / len(cat.tags)
+    return 1 - style + style * share / typical
 
 
 def _pick(rng: random.Random, pool: list[int], weights: dict[int, list[float]], key: int) -> int:
@@ -436,7 +444,7 @@ def _interactions(
             affinity = taste[cat] * len(TAXONOMY)  # 1.0 = average interest
             if structured:
                 affinity *= structure.like_factor(u, j, product)
-            if rng.random() < min(0.8, 0.12 * affinity):
+            if rng.random() < min(LIKE_CAP, LIKE_RATE * affinity):
                 data.interactions["LIKED"].append(
                     {"u": data.users[u]["id"], "p": product["id"], "at": at + 1000}
                 )
