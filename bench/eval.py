@@ -29,6 +29,7 @@ import numpy as np
 from scipy import sparse, stats
 from threadpoolctl import threadpool_limits
 
+from bench import ceiling
 from bench.common import ROOT, machine
 from graph import embedded
 from graph.bootstrap import Services, bootstrap, shutdown
@@ -61,6 +62,22 @@ SETTINGS = (
     Setting("national, dense", local_share=0.4),
     Setting("local, sparse", interactions=45_000),
 )
+
+
+def marketplace(setting: Setting, seed: int, now: int) -> Dataset:
+    """The setting's generated marketplace. No deals: every listing stays available, so every
+    ranker ranks the same ones."""
+    return generate(
+        setting.users,
+        setting.products,
+        setting.interactions,
+        seed=seed,
+        now=now,
+        deals=False,
+        local_share=setting.local_share,
+        quality=setting.quality,
+        style=setting.style,
+    )
 
 
 def holdout(data: Any, rng: random.Random, users: int) -> dict[str, str]:
@@ -167,6 +184,8 @@ class Matrix:
 
 
 RECENCY = "tag affinity x popularity x recency near you"
+ORACLE = "oracle: knows the hidden tastes, appeal and preferred tags"
+ESTIMATED = "the generator's own model, hidden values estimated"
 
 # Listings outside the context a baseline uses rank after every listing inside it (by the same
 # score), so each baseline always fills its ten.
@@ -310,22 +329,13 @@ class Outcome:
     scores: dict[str, np.ndarray]  # ranker -> (users, 2): hit, ndcg
     tuned: dict[str, str]
     reach: float  # share of held-out likes the feed's session ranking holds at all
+    ceilings: dict[str, np.ndarray]  # what the data allows (bench/ceiling.py), not baselines
 
 
 async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str) -> Outcome:
     now = int(time.time() * 1000)
-    # no deals: every listing stays available, so every ranker ranks the same ones
-    data: Dataset = generate(
-        setting.users,
-        setting.products,
-        setting.interactions,
-        seed=3,
-        now=now,
-        deals=False,
-        local_share=setting.local_share,
-        quality=setting.quality,
-        style=setting.style,
-    )
+    seed = 3
+    data = marketplace(setting, seed, now)
     held = holdout(data, random.Random(11), evaluated)
     matrix = Matrix(data, now)
     val_data, val_held = validation(data, list(held))
@@ -357,7 +367,12 @@ async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str)
         "item-kNN (cosine)": item_knn(matrix),
         "ALS (implicit, tuned)": als(matrix, **als_point),
     }
+    ceilings: dict[str, Ranker] = {
+        ORACLE: ceiling.oracle(data, matrix, now, seed=seed, setting=setting),
+        ESTIMATED: ceiling.Estimated(data, matrix, now, setting=setting),
+    }
     results: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    reachable: dict[str, list[float]] = defaultdict(list)
     # a graph and key prefix per setting: bootstrap makes the indexes the load relies on
     settings = Settings(
         data_dir=data_dir, graph_name=graph, redis_prefix=f"{graph}:", rate_limits="off"
@@ -372,6 +387,8 @@ async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str)
             reached += target in session
             for name, rank in rankers.items():
                 results[name].append(hit_and_ndcg(rank(user), target))
+            for name, rank in ceilings.items():
+                reachable[name].append(hit_and_ndcg(rank(user), target)[0])
         await services.store.drop_all()
     finally:
         await shutdown(services)
@@ -387,6 +404,7 @@ async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str)
             RECENCY: ", ".join(f"{k} {v:g}" for k, v in recency_point.items()),
         },
         reached / max(1, len(held)),
+        {name: np.array(hits) for name, hits in reachable.items()},
     )
 
 
@@ -426,7 +444,19 @@ def section(out: Outcome) -> list[str]:
         f"target 1.3x: {'met' if met else 'NOT met'}; intervals "
         f"{'do not overlap' if apart else 'overlap'}.",
         "",
+        "What the data allows (not rankers the app could run; see above):",
+        "",
+        f"| ceiling | HR@10 (95% CI) | / {best} (95% CI) |",
+        "|---|---|---|",
     ]
+    for name, hits in out.ceilings.items():
+        hl, hh = interval(hits)
+        rl, rh = ratio_interval(hits, baselines[best][:, 0])
+        r = hits.mean() / max(baselines[best][:, 0].mean(), 1e-9)
+        lines.append(
+            f"| {name} | {hits.mean():.3f} ({hl:.3f}–{hh:.3f}) | {r:.2f}x ({rl:.2f}–{rh:.2f}) |"
+        )
+    lines.append("")
     return lines
 
 
@@ -459,6 +489,15 @@ async def run(evaluated: int, settings: tuple[Setting, ...]) -> str:
         "over factors, regularisation and confidence scaling) and the affinity x popularity "
         "exponent, shipped weight and recency decay are tuned on a validation like (each "
         "user's second most recent), not the test like.",
+        "",
+        "Two ceilings show how far any ranker could get on this data (bench/ceiling.py). "
+        "Both read the generator's own form: listings' categories, people's home cities, its "
+        "local share and style strength; both score the probability that a listing is the "
+        "person's next like, after their latest one. The oracle also knows the hidden values "
+        "the generator drew. The generator's own model estimates them from the training data: "
+        "tastes per category from views and likes, appeal from how often a listing was seen "
+        "and liked, preferred tags as a posterior given which views became likes. A target "
+        "above the second ceiling asks more than the data can tell about people.",
         "",
     ]
     for out in outcomes:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
+from bench import ceiling
 from bench.eval import (
     Matrix,
     Ranker,
+    Setting,
     affinity_popularity,
     als,
     hit_and_ndcg,
     holdout,
     item_knn,
+    marketplace,
     popular,
 )
-from seeds.generator import generate
+from seeds.generator import Structure, generate
 
 
 def test_holdout_removes_the_answer_and_every_ranker_skips_what_you_touched() -> None:
@@ -50,3 +55,29 @@ def test_the_recency_baseline_ranks_newer_listings_than_without_recency() -> Non
         return sum(matrix.age_days[matrix.items[p]] for u in users for p in rank(u)) / 400
 
     assert mean_age(recent) < mean_age(plain) / 2
+
+
+def test_the_ceilings_rank_untouched_listings_and_recover_the_hidden_tastes() -> None:
+    now = 1_800_000_000_000
+    setting = Setting("small", users=150, products=800, interactions=20_000, style=1.0)
+    data = marketplace(setting, 2, now)
+    held = holdout(data, random.Random(1), 30)
+    matrix = Matrix(data, now)
+    estimated = ceiling.Estimated(data, matrix, now, setting=setting)
+    for rank in (ceiling.oracle(data, matrix, now, seed=2, setting=setting), estimated):
+        for user in held:
+            top = rank(user)
+            assert len(top) == 10 and len(set(top)) == 10
+            assert not set(top) & (matrix.seen[user] | matrix.own[user])
+    # the estimates track what the generator drew: tastes closely, and in each person's
+    # favourite category the preferred tag pair (one of ten) most of the time
+    hidden = Structure.draw(data, 2, setting.quality, setting.style)
+    correlations, right_pair = [], 0
+    for i, user in enumerate(data.users):
+        taste, pairs = estimated.tastes(user["id"])
+        correlations.append(np.corrcoef(taste, data.tastes[i])[0, 1])
+        favourite = int(np.argmax(data.tastes[i]))
+        best = estimated.model.pairs[favourite][int(np.argmax(pairs[favourite]))]
+        right_pair += best == hidden.liked_tags[i][favourite]
+    assert np.mean(correlations) > 0.9
+    assert right_pair / len(data.users) > 0.6
