@@ -8,7 +8,8 @@ your liked tags near you; tag affinity x popularity near you, without and with r
 item-kNN and ALS over every listing. Tunable ones (ALS, the affinity x popularity exponent and
 recency) are tuned on a validation like held out of the training data (each user's second most
 recent), never on the test like. Several generator settings (local vs national, dense vs
-sparse), each its own marketplace."""
+sparse), each its own marketplace. Next to them, two ceilings (bench/ceiling.py): how far a
+ranker that knew how the data was made could get."""
 
 from __future__ import annotations
 
