@@ -41,7 +41,7 @@ Ranker = Callable[[str], list[str]]
 APPEAL_PRIOR = 5.0  # pseudo-interactions of an average listing (chosen on seeds 4 and 5)
 LIKE_WEIGHT = 2.0  # a like tells as much about a person's taste as this many views
 TASTE_PRIOR = 0.3  # pseudo-views per category
-MIN_GAP_DAYS = 1 / 24
+MIN_GAP_DAYS = 1 / 24  # a like this recent still leaves older listings some chance
 
 
 class Generative:
@@ -70,10 +70,14 @@ class Generative:
             self.last_like[r["u"]] = max(self.last_like.get(r["u"], 0), r["at"])
         self.now = now
 
-    def like_given_seen(self, taste: np.ndarray, appeal: np.ndarray) -> np.ndarray:
-        """P(liked | seen) of every listing under each of its category's tag pairs."""
-        base = LIKE_RATE * len(TAXONOMY) * taste[self.cat] * appeal
-        return np.minimum(LIKE_CAP, base[:, None] * self.factor)
+    def like_given_seen(
+        self, taste: np.ndarray, appeal: np.ndarray, items: np.ndarray | slice = slice(None)
+    ) -> np.ndarray:
+        """P(liked | seen) of these listings (all by default) under each of their category's
+        tag pairs."""
+        cat = self.cat[items]
+        base = LIKE_RATE * len(TAXONOMY) * taste[cat] * appeal[items]
+        return np.minimum(LIKE_CAP, base[:, None] * self.factor[items])
 
     def exposure(self, appeal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(seen | the person looks in its city's pool, or among what ships), per listing: its
@@ -133,19 +137,10 @@ class Estimated:
         self.model = Generative(
             data, matrix, now, local_share=setting.local_share, style=setting.style
         )
-        seen_count = np.zeros(len(data.products))
-        self.views: dict[str, list[int]] = {}
-        self.liked: dict[str, set[int]] = {}
-        for r in data.interactions["VIEWED"]:
-            j = matrix.items[r["p"]]
-            seen_count[j] += 1
-            self.views.setdefault(r["u"], []).append(j)
-        like_count = np.zeros(len(data.products))
-        for r in data.interactions["LIKED"]:
-            j = matrix.items[r["p"]]
-            like_count[j] += 1
-            self.liked.setdefault(r["u"], set()).add(j)
-        engaged = seen_count + like_count
+        self.matrix = matrix
+        # the matrix holds each view, a like on top of it: a listing's viewers are its
+        # entries, its likes `matrix.likes`
+        engaged = matrix.m.getnnz(axis=0) + matrix.likes
         self.appeal = (engaged + APPEAL_PRIOR) / (engaged.mean() + APPEAL_PRIOR)
         self.exposure = self.model.exposure(self.appeal)
 
@@ -153,23 +148,15 @@ class Estimated:
         """The person's taste per category and, per category, the posterior over which tag pair
         they prefer (from which of their views became likes)."""
         model, n = self.model, len(TAXONOMY)
-        mine = np.array(self.views.get(user, []), dtype=int)
-        liked = self.liked.get(user, set())
-        hits = np.array([j in liked for j in mine], dtype=bool)
+        row = self.matrix.m[self.matrix.users[user]]
+        mine, hits = row.indices, row.data > self.matrix.LIKED_ABOVE  # viewed, and which liked
         taste = (
             np.bincount(model.cat[mine], minlength=n)
             + LIKE_WEIGHT * np.bincount(model.cat[mine[hits]], minlength=n)
             + TASTE_PRIOR
         )
         taste = taste / taste.sum()
-        p = np.minimum(
-            LIKE_CAP,
-            LIKE_RATE
-            * n
-            * taste[model.cat[mine], None]
-            * self.appeal[mine, None]
-            * model.factor[mine],
-        )
+        p = model.like_given_seen(taste, self.appeal, mine)
         loglik = np.zeros((n, len(model.pairs[0])))
         np.add.at(
             loglik,

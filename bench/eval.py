@@ -118,6 +118,8 @@ def hit_and_ndcg(ranked: list[str], target: str) -> tuple[float, float]:
 
 
 class Matrix:
+    LIKED_ABOVE = 0.5  # an entry above this holds a like (a view alone weighs less)
+
     def __init__(self, data: Any, now: int) -> None:
         self.users = {u["id"]: i for i, u in enumerate(data.users)}
         self.items = {p["id"]: i for i, p in enumerate(data.products)}
@@ -150,7 +152,7 @@ class Matrix:
         self.tags = sparse.csr_matrix(
             (np.ones(len(t_rows)), (t_rows, t_cols)), shape=(len(self.item_ids), len(tag_names))
         )
-        self.likes = np.asarray((self.m > 0.5).sum(axis=0)).ravel().astype(float)
+        self.likes = np.asarray((self.m > self.LIKED_ABOVE).sum(axis=0)).ravel().astype(float)
         created = np.array([p["created_at"] for p in data.products], dtype=float)
         self.age_days = np.maximum(0.0, (now - created) / 86_400_000)
 
@@ -409,6 +411,12 @@ async def evaluate(setting: Setting, evaluated: int, data_dir: Path, graph: str)
     )
 
 
+def versus(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """mean(a) / mean(b), with its 95% interval."""
+    low, high = ratio_interval(a, b)
+    return float(a.mean() / max(b.mean(), 1e-9)), low, high
+
+
 def section(out: Outcome) -> list[str]:
     s = out.setting
     feed = out.scores["Vendr feed"]
@@ -435,8 +443,8 @@ def section(out: Outcome) -> list[str]:
             f"| {bold}{name}{bold} | {hr.mean():.3f} ({hl:.3f}–{hh:.3f}) | "
             f"{nd.mean():.3f} ({nl:.3f}–{nh:.3f}) | {out.tuned.get(name, '')} |"
         )
-    low, high = ratio_interval(feed[:, 0], baselines[best][:, 0])
-    ratio = feed[:, 0].mean() / max(baselines[best][:, 0].mean(), 1e-9)
+    best_hits = baselines[best][:, 0]
+    ratio, low, high = versus(feed[:, 0], best_hits)
     apart = hr_intervals["Vendr feed"][0] > hr_intervals[best][1]
     met = ratio >= 1.3
     lines += [
@@ -452,8 +460,7 @@ def section(out: Outcome) -> list[str]:
     ]
     for name, hits in out.ceilings.items():
         hl, hh = interval(hits)
-        rl, rh = ratio_interval(hits, baselines[best][:, 0])
-        r = hits.mean() / max(baselines[best][:, 0].mean(), 1e-9)
+        r, rl, rh = versus(hits, best_hits)
         lines.append(
             f"| {name} | {hits.mean():.3f} ({hl:.3f}–{hh:.3f}) | {r:.2f}x ({rl:.2f}–{rh:.2f}) |"
         )
