@@ -652,11 +652,11 @@ class FeedService:
         near: Place | None,
         radius_km: float | None,
         hidden_sellers: set[str],
-        dealt: set[str],
+        skip: set[str],
         now: int,
     ) -> dict[str, Any]:
         """Rank up to SESSION_SIZE candidates on what the pools know of them, leaving out
-        `hidden_sellers`' listings (yours, blocked either way) and `dealt`."""
+        `hidden_sellers`' listings (yours, blocked either way) and `skip` (swiped, dealt)."""
         profile, interests, colikes = await asyncio.gather(
             self._store.run(PROFILE, {"user_id": user_id}),
             self._store.run(INTERESTS, {"user_id": user_id}),
@@ -690,7 +690,7 @@ class FeedService:
         items = {
             pid: item
             for pid, item in pooled.items()
-            if item.seller_id not in hidden_sellers and pid not in dealt
+            if item.seller_id not in hidden_sellers and pid not in skip
         }
         if items:
             seen = await self._store.run(SEEN, {"user_id": user_id, "ids": list(items)})
@@ -718,7 +718,7 @@ class FeedService:
     async def _deal(
         self,
         session: dict[str, Any],
-        dealt: set[str],
+        skip: set[str],
         hidden_sellers: set[str],
         limit: int,
         now: int,
@@ -730,7 +730,7 @@ class FeedService:
         weights, liked_tags = session["weights"], session["liked_tags"]
         top = max(weights.values(), default=0.0)
         far = session.get("far", FAR_MAX)  # (a session kept from before it was stored)
-        order = [pid for pid in session["order"] if pid not in dealt]
+        order = [pid for pid in session["order"] if pid not in skip]
         per_seller = Counter(c.product["seller_id"] for c in already)
         promotions = sum(promoted(c.product, now) for c in already)
         chunk = limit + max(10, limit // 2)
