@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 from sanic import Sanic
 
 from api import errors
+from api.refusals import CURSOR, Refusal
 from api.schemas import Problem
 
 Handler = Callable[..., Any]
@@ -42,6 +43,7 @@ class Spec:
     security: Security = "none"
     limited: bool = True  # counted by the per-address read limit or a write limit
     required: set[str] = field(default_factory=set)
+    refusals: list[Refusal] = field(default_factory=list)
 
 
 SPECS: dict[Handler, Spec] = {}
@@ -99,6 +101,12 @@ def unlimited() -> Callable[[Handler], Handler]:
 
 def response(status: int, content: Content, description: str = "") -> Callable[[Handler], Handler]:
     return _recorder(lambda s: s.responses.__setitem__(status, (content, description)))
+
+
+def refuses(*refusals: Refusal) -> Callable[[Handler], Handler]:
+    """Refusals of schema-valid requests this operation may give (api.refusals): listed
+    under their status, which the operation then declares."""
+    return _recorder(lambda s: s.refusals.extend(refusals))
 
 
 def secured() -> Callable[[Handler], Handler]:
@@ -378,6 +386,14 @@ def _link(paths: dict[str, dict[str, Any]], schemas: dict[str, Any]) -> None:
             created["links"] = dict(sorted(links.items()))
 
 
+def _refusals(spec: Spec) -> list[Refusal]:
+    """What the route declares, and a cursor's rule wherever the query takes one."""
+    found = list(spec.refusals)
+    if spec.query is not None and "cursor" in spec.query.model_fields:
+        found.insert(0, CURSOR)
+    return list(dict.fromkeys(found))
+
+
 def _responses(spec: Spec, models: _Models, *, has_params: bool) -> dict[str, Any]:
     """What the operation declares, and the errors every operation of its kind can answer:
     429 everywhere (reads per address, writes per person), 401 with a token, 404 with an id
@@ -392,12 +408,20 @@ def _responses(spec: Spec, models: _Models, *, has_params: bool) -> dict[str, An
         common += [400, 413, 422]
     if spec.query is not None or any(loc == "query" for _, loc, _ in spec.parameters.values()):
         common.append(422)
+    refusals = _refusals(spec)
+    common += [r.status for r in refusals]
     for status in common:
         out.setdefault(status, (PROBLEM, ""))
     shaped: dict[str, Any] = {}
     for status in sorted(out):
         content, text = out[status]
         entry: dict[str, Any] = {"description": text or STATUS_TEXT.get(status, "")}
+        these = [r for r in refusals if r.status == status]
+        if these:
+            entry["description"] += "\n\nAlso refused, by rules no schema can carry:\n" + "\n".join(
+                f"- `{r.field}`: {r.rule}" for r in these
+            )
+            entry["x-refusals"] = [r.document() for r in these]
         if status >= 400 and content is None:
             content = PROBLEM
         media = _media(content, models, "serialization") if status != 204 else None

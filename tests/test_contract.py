@@ -11,6 +11,7 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from api import refusals
 from tests.conftest import Api, png_bytes
 from tests.test_catalog_api import listing
 
@@ -226,3 +227,32 @@ async def test_deal_states_are_an_enum_in_the_contract(api: Api, spec) -> None:
     _, token = await api.signup()
     assert (await api.call("get", "/v1/offers?status=open", token)).status == 200
     assert (await api.call("get", "/v1/offers?status=_", token)).status == 422
+
+
+def test_each_refusal_matches_the_reason_the_server_gives() -> None:
+    for refusal in refusals.ALL:
+        assert refusal.explains(refusal.field, refusal.example), refusal
+        assert refusal.status in (400, 409, 422)
+
+
+async def test_a_refusal_that_depends_on_state_is_declared_where_it_is_given(
+    api: Api, spec
+) -> None:
+    """An offer in KRW is schema-valid, and refused on a listing priced in EUR: the
+    operation declares that refusal under its 422, in words and as `x-refusals`."""
+    _, seller = await api.signup(display_name="Sella")
+    _, buyer = await api.signup(display_name="Bea")
+    product = await listing(api, seller)
+    url = f"/v1/products/{product['id']}/offers"
+    answer = await api.call("post", url, buyer, json={"amount": 100, "currency": "KRW"})
+    assert answer.status == 422, answer.text
+    assert answer.json["errors"] == {"currency": "must be EUR"}
+    declared = spec["paths"]["/v1/products/{product_id}/offers"]["post"]["responses"]["422"]
+    assert any(
+        refusals.Refusal(**r, example="").explains("currency", "must be EUR")
+        for r in declared["x-refusals"]
+    )
+    assert "the listing's currency" in declared["description"]
+    # a list with a cursor declares the cursor's rule without saying so itself
+    browse = spec["paths"]["/v1/users/me/saved"]["get"]["responses"]["422"]
+    assert [r["field"] for r in browse["x-refusals"]] == ["cursor"]

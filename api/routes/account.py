@@ -7,6 +7,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
+from api import refusals
 from api.auth import authenticated, client_ip, limit_writes, services
 from api.docs import PROBLEM
 from api.parsing import json_body, query_args
@@ -35,6 +36,7 @@ dev = Blueprint("account_dev", url_prefix="/v1/dev")
 
 
 @auth.post("/verify/<channel:email|phone>")
+@openapi.refuses(refusals.PHONE_TO_VERIFY)
 @openapi.summary("Send a 6-digit code to your email, or to a phone number (SMS)")
 @openapi.description(
     "For phone, `phone` sets or changes the number to verify (E.164 after normalisation); "
@@ -55,6 +57,7 @@ async def send_code(request: Request, channel: str) -> HTTPResponse:
 
 
 @auth.post("/verify/<channel:email|phone>/confirm")
+@openapi.refuses(refusals.CODE)
 @openapi.summary("Confirm the code: the email or phone is verified")
 @openapi.body({"application/json": CodeIn})
 @openapi.response(204, None)
@@ -81,6 +84,7 @@ async def request_reset(request: Request) -> HTTPResponse:
 
 
 @auth.post("/password/reset/confirm")
+@openapi.refuses(refusals.CODE)
 @openapi.summary("Set a new password with the emailed code; every session is signed out")
 @openapi.body({"application/json": ResetConfirmIn})
 @openapi.response(204, None)
@@ -144,6 +148,7 @@ async def link_social(request: Request) -> HTTPResponse:
 
 
 @users.post("/socials/<provider:str>/verify")
+@openapi.refuses(refusals.SOCIAL_STATE, refusals.CODE, refusals.SOCIAL_HANDLE)
 @openapi.summary("Finish the sign-in: the provider's code and the state from linking")
 @openapi.body({"application/json": SocialVerifyIn})
 @openapi.response(200, {"application/json": SocialOut})

@@ -4,7 +4,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, client_ip, services
 from api.docs import PROBLEM
 from api.parsing import json_body
@@ -17,6 +17,7 @@ bp = Blueprint("auth", url_prefix="/v1/auth")
 
 
 @bp.post("/signup")
+@openapi.refuses(refusals.PHONE)
 @openapi.summary("Create a person or business account; returns the user and a token")
 @openapi.body({"application/json": SignupIn})
 @openapi.response(201, {"application/json": AuthOut})
@@ -31,6 +32,7 @@ async def signup(request: Request) -> HTTPResponse:
 
 
 @bp.post("/login")
+@openapi.refuses(refusals.PHONE)
 @openapi.summary("Log in by email or phone")
 @openapi.body({"application/json": LoginIn})
 @openapi.response(200, {"application/json": AuthOut})

@@ -8,7 +8,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.docs import PROBLEM
 from api.parsing import json_body
@@ -36,6 +36,7 @@ def collection(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.post("/collections")
+@openapi.refuses(refusals.OWN_LISTINGS)
 @openapi.summary("Create a collection of your shop's listings (business accounts)")
 @openapi.body({"application/json": CollectionIn})
 @openapi.response(201, {"application/json": CollectionOut})
@@ -52,6 +53,7 @@ async def create(request: Request) -> HTTPResponse:
 
 
 @bp.patch("/collections/<collection_id:str>")
+@openapi.refuses(refusals.OWN_LISTINGS)
 @openapi.summary("Rename, or set its listings in order (adds, removes and reorders at once)")
 @openapi.body({"application/json": CollectionPatch})
 @openapi.response(200, {"application/json": CollectionOut})

@@ -9,6 +9,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
+from api import refusals
 from api.auth import authenticated, limit_writes, services
 from api.docs import PROBLEM
 from api.errors import problem
@@ -62,6 +63,7 @@ def _query(
 
 
 @bp.post("/products/<product_id:str>/offers")
+@openapi.refuses(refusals.NOT_OWN_LISTING, refusals.LISTING_CURRENCY, refusals.ASKING_PRICE)
 @openapi.summary("Offer a price (per unit) for a listing; opens the room with the seller")
 @openapi.body({"application/json": OfferIn})
 @openapi.response(201, {"application/json": OfferOut})
@@ -129,6 +131,7 @@ for _name, _summary in (
 
 
 @bp.post("/offers/<offer_id:str>/counter")
+@openapi.refuses(refusals.ASKING_PRICE)
 @openapi.summary("Answer the offer on the table with another amount (per unit)")
 @openapi.body({"application/json": CounterIn})
 @openapi.response(200, {"application/json": OfferOut}, "the new offer")
@@ -149,6 +152,7 @@ async def counter(request: Request, offer_id: str) -> HTTPResponse:
 
 
 @bp.post("/products/<product_id:str>/orders")
+@openapi.refuses(refusals.NOT_OWN_LISTING)
 @openapi.summary("Order at the listed price: the units are reserved at once, never oversold")
 @openapi.body({"application/json": OrderIn})
 @openapi.response(201, {"application/json": OrderOut})
@@ -250,6 +254,7 @@ async def cart(request: Request) -> HTTPResponse:
 
 
 @bp.put("/cart/items/<product_id:str>")
+@openapi.refuses(refusals.NOT_OWN_LISTING)
 @openapi.summary("Put a listing in your cart, or change its quantity")
 @openapi.body({"application/json": CartItemIn})
 @openapi.response(204, None)

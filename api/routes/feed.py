@@ -4,7 +4,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, limit_writes, services
 from api.parsing import json_body, query_args
 from api.schemas import (
@@ -61,6 +61,7 @@ async def set_interests(request: Request) -> HTTPResponse:
 
 
 @bp.post("/products/<product_id:str>/swipe")
+@openapi.refuses(refusals.NOT_OWN_LISTING)
 @openapi.summary("Swipe right (like; opens your room with the seller) or left (pass)")
 @openapi.body({"application/json": SwipeIn})
 @openapi.response(200, {"application/json": SwipeOut})
@@ -110,6 +111,7 @@ async def swipes(request: Request) -> HTTPResponse:
 
 
 @bp.put("/users/me/saved/<product_id:str>")
+@openapi.refuses(refusals.NOT_OWN_LISTING)
 @openapi.summary("Save a listing for later")
 @openapi.response(204, None)
 @authenticated

@@ -7,7 +7,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, limit_writes, services
 from api.schemas import ImageOut, ImageQuery
 from graph.errors import Invalid, NotFound
@@ -35,6 +35,7 @@ async def upload_bytes(request: Request) -> dict[str, Any]:
 
 
 @bp.post("")
+@openapi.refuses(refusals.IMAGE)
 @openapi.summary("Upload one image (multipart field `image`)")
 @openapi.body(MULTIPART)
 @openapi.response(201, {"application/json": ImageOut})

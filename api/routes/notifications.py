@@ -6,6 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
+from api import refusals
 from api.auth import authenticated, limit_writes, services
 from api.docs import PROBLEM
 from api.parsing import json_body, query_args
@@ -79,6 +80,7 @@ async def patch_settings(request: Request) -> HTTPResponse:
 
 @mine.post("/searches")
 @openapi.summary("Save a browse query; new matching listings notify you")
+@openapi.refuses(refusals.WORDS, refusals.MIN_PRICE, refusals.MAX_PRICE)
 @openapi.body({"application/json": SearchIn})
 @openapi.response(201, {"application/json": SearchOut})
 @openapi.response(409, PROBLEM)

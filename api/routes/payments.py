@@ -7,6 +7,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from api import docs as openapi
+from api import refusals
 from api.auth import authenticated, limit_writes, services
 from api.docs import PROBLEM
 from api.errors import BadRequest
@@ -31,6 +32,7 @@ bp = Blueprint("payments", url_prefix="/v1")
 
 
 @bp.post("/payments/webhook")
+@openapi.refuses(refusals.SIGNATURE)
 @openapi.summary("The payment provider's webhooks (Stripe's signature scheme)")
 @openapi.description(
     "The raw body is verified against `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 over `t.body`"

@@ -4,7 +4,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body, query_args
 from api.schemas import (
@@ -35,6 +35,7 @@ def _shipping(value: ShippingIO | None) -> Shipping | None:
 
 
 @bp.post("/products")
+@openapi.refuses(refusals.OWN_UPLOADS, refusals.SHOPS_ONLY, refusals.LOCATION, refusals.SHIPPING)
 @openapi.summary("List something for sale")
 @openapi.body({"application/json": ProductIn})
 @openapi.response(201, {"application/json": ProductOut})
@@ -61,6 +62,7 @@ async def create(request: Request) -> HTTPResponse:
 
 
 @bp.get("/products")
+@openapi.refuses(refusals.NEEDS_NEAR, refusals.WORDS, refusals.MIN_PRICE, refusals.MAX_PRICE)
 @openapi.query(BrowseQuery)
 @openapi.summary("Browse and search listings; every filter combines")
 @openapi.response(200, {"application/json": ProductPage})
@@ -103,6 +105,9 @@ async def get(request: Request, product_id: str) -> HTTPResponse:
 
 
 @bp.patch("/products/<product_id:str>")
+@openapi.refuses(
+    refusals.OWN_UPLOADS, refusals.SHOPS_ONLY, refusals.LISTING_STATUS, refusals.SHIPPING
+)
 @openapi.summary("Change your listing (owner only)")
 @openapi.body({"application/json": ProductPatch})
 @openapi.response(200, {"application/json": ProductOut})

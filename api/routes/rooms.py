@@ -9,7 +9,7 @@ from sanic import Blueprint, Request, Websocket
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, client_ip, limit_writes, services
 from api.parsing import json_body, query_args, validate
 from api.realtime import SocketCaps
@@ -34,6 +34,7 @@ AUTH_TIMEOUT_S = 10.0
 
 
 @bp.post("/rooms")
+@openapi.refuses(refusals.NOT_OWN_LISTING)
 @openapi.summary("The buyer's room with the seller about a listing (created once)")
 @openapi.body({"application/json": RoomIn})
 @openapi.response(201, {"application/json": RoomOut})

@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.docs import PROBLEM
 from api.parsing import json_body, query_args
@@ -87,6 +87,7 @@ async def of_user(request: Request, user_id: str) -> HTTPResponse:
 
 
 @bp.post("/reports")
+@openapi.refuses(refusals.NOT_YOURSELF)
 @openapi.summary("Report a listing, an account, a message or a review to the moderators")
 @openapi.description(
     "One open report per reporter and target (409 with the open report's id). Messages can be"

@@ -4,7 +4,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
 from api import docs as openapi
-from api import views
+from api import refusals, views
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body, query_args
 from api.routes.images import MULTIPART, upload_bytes
@@ -41,6 +41,7 @@ async def patch_me(request: Request) -> HTTPResponse:
 
 
 @bp.put("/me/avatar")
+@openapi.refuses(refusals.IMAGE)
 @openapi.summary("Upload a profile picture (multipart field `image`)")
 @openapi.body(MULTIPART)
 @openapi.response(200, {"application/json": UserMe})
@@ -88,6 +89,7 @@ async def blocked(request: Request) -> HTTPResponse:
 
 
 @bp.post("/<user_id:str>/block")
+@openapi.refuses(refusals.NOT_YOURSELF)
 @openapi.summary("Block a user: each stops seeing the other's profile and listings")
 @openapi.response(204, None)
 @authenticated
