@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
 from PIL import Image
 from sanic import Sanic
 from sanic_testing.testing import TestingResponse
@@ -24,6 +26,20 @@ from graph.bootstrap import Services, bootstrap, shutdown
 from graph.settings import Settings
 
 Sanic.test_mode = True
+
+# Property and fuzz tests draw the same examples on every run (`--hypothesis-seed=0` in
+# pyproject's addopts), after replaying the failures `make fuzz` found: those are saved in
+# tests/examples/, committed, and only read here. `make fuzz` explores with a new seed each
+# run (the profile "fuzz", which writes what fails there).
+EXAMPLES = Path(__file__).parent / "examples"
+hypothesis_settings.register_profile(
+    "suite", database=ReadOnlyDatabase(DirectoryBasedExampleDatabase(EXAMPLES)), print_blob=True
+)
+hypothesis_settings.register_profile(
+    "fuzz", database=DirectoryBasedExampleDatabase(EXAMPLES), print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("VENDR_HYPOTHESIS_PROFILE", "suite"))
+
 
 BACKENDS = ["falkordb", *(["neo4j"] if os.environ.get("NEO4J_URI") else [])]
 
