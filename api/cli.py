@@ -175,15 +175,15 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
             print("vendr: running as root; JupyterLab is told to allow it", file=sys.stderr)
             command.append("--allow-root")
         # Ctrl-C is JupyterLab's to handle (it asks, then shuts its kernels down); this
-        # process waits for it to finish, then stops the database it started
+        # process notes it (the child gets the default handler back at exec) and waits for
+        # JupyterLab to finish, then ignores it until it has stopped the database and exited
+        # (Python's own handler is gone while the interpreter shuts down)
+        interrupted: list[int] = []
+        signal.signal(signal.SIGINT, lambda signum, _: interrupted.append(signum))
         # our own interpreter and fixed arguments: nothing from outside reaches the command
         lab = subprocess.Popen(command, env=_notebook_env(settings))  # noqa: S603
-        interrupted: list[int] = []
-        previous = signal.signal(signal.SIGINT, lambda signum, _: interrupted.append(signum))
-        try:
-            code = lab.wait()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        code = lab.wait()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         return 0 if interrupted else code  # stopped with Ctrl-C is how a lab session ends
     finally:
         if started:
