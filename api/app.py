@@ -31,9 +31,10 @@ from api.routes import (
     trust,
     users,
 )
-from graph import geo, worker
+from graph import worker
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.settings import Settings
+from graph.infra import geo
+from graph.infra.settings import Settings
 
 BLUEPRINTS = (
     health.bp,

@@ -12,8 +12,8 @@ from sanic.response import HTTPResponse
 
 from api import docs as openapi
 from graph.bootstrap import Services
-from graph.errors import Unauthorized
-from graph.settings import networks
+from graph.infra.errors import Unauthorized
+from graph.infra.settings import networks
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 

@@ -17,9 +17,10 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 from api import moderation_cli
-from graph import admin, embedded
+from graph import admin
 from graph.bootstrap import bootstrap, make_store, shutdown
-from graph.settings import Settings
+from graph.infra import embedded
+from graph.infra.settings import Settings
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -454,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, settings))
     except Exception as exc:  # the CLI's one outer boundary: a message, not a traceback
         from graph.bootstrap import NotRunning
-        from graph.errors import DomainError, StoreError
+        from graph.infra.errors import DomainError, StoreError
 
         if isinstance(
             exc, NotRunning | DomainError | StoreError | embedded.EmbeddedError | OSError

@@ -9,7 +9,7 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, json
 
-from graph.errors import DomainError, RateLimited
+from graph.infra.errors import DomainError, RateLimited
 
 log = logging.getLogger("vendr.api")
 

@@ -17,8 +17,8 @@ from typing import Any
 from tabulate import tabulate
 
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.ids import iso
-from graph.settings import Settings
+from graph.infra.ids import iso
+from graph.infra.settings import Settings
 from graph.trust.moderation import ACTIONS
 
 

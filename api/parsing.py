@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from sanic import Request
 
 from api.errors import BadRequest, PayloadTooLarge
-from graph.errors import Invalid
+from graph.infra.errors import Invalid
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -21,14 +21,14 @@ from pydantic import (
 )
 
 from graph.deals.machine import OFFER, ORDER, Machine
-from graph.errors import DomainError
+from graph.infra.errors import DomainError
+from graph.infra.text import HIDDEN, SPACE, fold, strip_spaces
 from graph.lifecycle import e164
 from graph.tags import MAX_TAG_LENGTH, TAG_SENT
-from graph.text import HIDDEN, SPACE, fold, strip_spaces
 from graph.trust.moderation import Reason, Target
 
 # an address: no spaces or control characters, one `@`, a dot in the domain; as sent, spaces
-# around it and capitals are folded away before it is checked (graph.text: the same classes
+# around it and capitals are folded away before it is checked (graph.infra.text: the same classes
 # for Python and for the contract's ECMA regular expressions)
 _ADDRESS = f"[^@{SPACE}\\x00-\\x1f\\x7f]"
 EMAIL_SENT = f"^[{SPACE}]*{_ADDRESS}{{1,64}}@{_ADDRESS}+\\.{_ADDRESS}+[{SPACE}]*$"
@@ -93,7 +93,7 @@ def _trim_nonblank(value: str) -> str:
     return text
 
 
-# free text: the length is checked as sent, then spaces around it are trimmed (graph.text,
+# free text: the length is checked as sent, then spaces around it are trimmed (graph.infra.text,
 # the same spaces the contract's patterns name); NONBLANK also refuses a text of spaces only
 TRIMMED = AfterValidator(_trim)
 NONBLANK = AfterValidator(_trim_nonblank)

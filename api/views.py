@@ -13,8 +13,8 @@ from api.schemas import (
     UserMe,
     UserPublic,
 )
-from graph.geo import public_place, shown_distance_km
-from graph.ids import iso, now_ms
+from graph.infra.geo import public_place, shown_distance_km
+from graph.infra.ids import iso, now_ms
 from graph.messaging import message_shape as message
 
 
@@ -31,7 +31,7 @@ def place(value: dict[str, float] | None) -> dict[str, float] | None:
 
 
 def listing_place(row: dict[str, Any]) -> dict[str, float] | None:
-    """Where a listing is shown: its grid cell's centre (graph.geo), and nowhere at all when
+    """Where a listing is shown: its grid cell's centre (graph.infra.geo), and nowhere at all when
     the seller keeps their city to themselves. The exact point never leaves the graph."""
     location = row.get("location")
     if not location or not row.get("seller_shows_place", True):

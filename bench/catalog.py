@@ -27,9 +27,9 @@ from bench.common import (
     swipe_sessions,
     throughput,
 )
-from graph import embedded
 from graph.bootstrap import bootstrap, shutdown
-from graph.settings import Settings
+from graph.infra import embedded
+from graph.infra.settings import Settings
 from seeds.generator import CITIES, TAXONOMY, generate
 from seeds.loader import load
 

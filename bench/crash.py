@@ -28,9 +28,9 @@ import httpx
 from PIL import Image
 
 from bench.common import BIN, ROOT, free_port, machine, server
-from graph import embedded
 from graph.bootstrap import bootstrap, shutdown
-from graph.settings import Settings
+from graph.infra import embedded
+from graph.infra.settings import Settings
 
 STOCK = 100_000  # the most a listing may hold
 BUYERS = 8

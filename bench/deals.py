@@ -21,7 +21,7 @@ import aiohttp
 from PIL import Image
 
 from bench.common import BIN, ROOT, free_port, latency, machine, percentile, server
-from graph import embedded
+from graph.infra import embedded
 
 REPORT = ROOT / "bench" / "deals.md"
 

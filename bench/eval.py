@@ -32,11 +32,11 @@ from threadpoolctl import threadpool_limits
 
 from bench import ceiling
 from bench.common import ROOT, machine
-from graph import embedded
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.browse import DEFAULT_RADIUS_KM
-from graph.geo import EARTH_RADIUS_M
-from graph.settings import Settings
+from graph.infra import embedded
+from graph.infra.geo import EARTH_RADIUS_M
+from graph.infra.settings import Settings
 from seeds.generator import Dataset, generate
 from seeds.loader import load
 

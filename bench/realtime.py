@@ -19,7 +19,7 @@ import orjson
 from PIL import Image
 
 from bench.common import BIN, ROOT, free_port, machine, percentile, server
-from graph import embedded
+from graph.infra import embedded
 
 REPORT = ROOT / "bench" / "realtime.md"
 

@@ -21,7 +21,7 @@ from sanic.worker.loader import AppLoader
 
 from bench.common import BIN, percentile, server
 from graph.bootstrap import bootstrap, shutdown
-from graph.settings import Settings
+from graph.infra.settings import Settings
 
 REBUILD_DELAY_S = 3.0
 

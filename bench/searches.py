@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, machine, percentile
-from graph import embedded
 from graph.bootstrap import bootstrap, shutdown
+from graph.infra import embedded
+from graph.infra.settings import Settings
 from graph.notify import searches as saved
-from graph.settings import Settings
 
 REPORT = ROOT / "bench" / "searches.md"
 TAGS = [f"tag{i}" for i in range(200)]

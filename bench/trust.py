@@ -27,9 +27,9 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from bench.common import ROOT, machine
-from graph import embedded
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.settings import Settings
+from graph.infra import embedded
+from graph.infra.settings import Settings
 from seeds.generator import Dataset, generate
 from seeds.loader import load
 

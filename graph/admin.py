@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graph.settings import Settings
-from graph.store.dialect import Dialect
+from graph.infra.settings import Settings
+from graph.infra.store.dialect import Dialect
 
 _PARAMS = re.compile(r"^\s*//\s*params:\s*(.*)$", re.MULTILINE)
 _NAME = re.compile(r"[a-z0-9_]+(/[a-z0-9_]+)*")

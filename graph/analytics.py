@@ -29,8 +29,8 @@ from scipy import stats
 
 from graph import admin
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.geo import haversine_m
-from graph.settings import Settings
+from graph.infra.geo import haversine_m
+from graph.infra.settings import Settings
 
 T = TypeVar("T")
 
@@ -255,7 +255,7 @@ def median_survival(curve: pd.DataFrame) -> tuple[float, float, float]:
 def distances_km(
     lat1: Iterable[float], lon1: Iterable[float], lat2: Iterable[float], lon2: Iterable[float]
 ) -> np.ndarray:
-    """Great-circle distances row by row, with the app's own formula (graph.geo)."""
+    """Great-circle distances row by row, with the app's own formula (graph.infra.geo)."""
     return np.asarray(
         [
             haversine_m(a, b, c, d) / 1000.0

@@ -9,11 +9,8 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from graph import embedded
 from graph.accounts import AccountService
-from graph.blobs import BlobStore, LocalBlobStore
 from graph.browse import BrowseService
-from graph.cache import QueryCache
 from graph.catalog import CatalogService
 from graph.deals.cart import CartService
 from graph.deals.collections import CollectionService
@@ -23,6 +20,13 @@ from graph.deals.orders import OrderService
 from graph.deals.scheduler import DealScheduler
 from graph.feed import FeedService
 from graph.images import ImageService
+from graph.infra import embedded
+from graph.infra.blobs import BlobStore, LocalBlobStore
+from graph.infra.cache import QueryCache
+from graph.infra.ratelimit import LoginGuard, RateLimiter
+from graph.infra.settings import Settings
+from graph.infra.store import GraphStore
+from graph.infra.store.falkordb import FalkorStore
 from graph.jobs import Jobs
 from graph.lifecycle import Lifecycle
 from graph.messaging import MessagingService
@@ -38,12 +42,8 @@ from graph.payments.promotions import PromotionService
 from graph.payments.service import PaymentService
 from graph.payments.stripe_provider import StripeProvider
 from graph.pools import Pools
-from graph.ratelimit import LoginGuard, RateLimiter
 from graph.sessions import Sessions
-from graph.settings import Settings
 from graph.socials import Socials, make_provider
-from graph.store import GraphStore
-from graph.store.falkordb import FalkorStore
 from graph.trust.moderation import Moderation, Reports
 from graph.trust.rank import TrustService
 from graph.trust.reviews import ReviewService
@@ -52,7 +52,7 @@ from graph.trust.rings import RingDetector
 RATE_RULES = {
     "signup_ip": "10/hour",
     "login_ip": "30/minute",
-    # failures only (graph.ratelimit.LoginGuard): per account and address, then per account
+    # failures only (graph.infra.ratelimit.LoginGuard): per account and address, then per account
     "login_failures_pair": "10/15minutes",
     "login_failures_account": "10/15minutes",
     "upload_user": "60/hour",
@@ -74,7 +74,7 @@ RATE_RULES = {
 }
 
 
-# Longer than any one statement may run (graph.store.falkordb.QUERY_TIMEOUT_MS), so a slow
+# Longer than any one statement may run (graph.infra.store.falkordb.QUERY_TIMEOUT_MS), so a slow
 # query fails with the database's own timeout; connecting waits out a burst of fsynced writes.
 SOCKET_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
@@ -159,7 +159,7 @@ def make_store(settings: Settings) -> GraphStore:
         return FalkorStore(_pool(url), settings.graph_name)
     # imported here: the driver takes ~0.7 s to import, paid by every worker process that
     # serves FalkorDB otherwise
-    from graph.store.neo4j import Neo4jStore
+    from graph.infra.store.neo4j import Neo4jStore
 
     return Neo4jStore.connect(
         settings.graph_url, settings.neo4j_user, settings.neo4j_password, settings.graph_name

@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from graph.cache import QueryCache
 from graph.catalog import PRODUCT_VIEW
 from graph.commands import Browse, SortKey
-from graph.errors import Invalid
-from graph.geo import haversine_m
-from graph.ids import now_ms
-from graph.store import GraphStore, Statement, statement
+from graph.infra.cache import QueryCache
+from graph.infra.errors import Invalid
+from graph.infra.geo import haversine_m
+from graph.infra.ids import now_ms
+from graph.infra.store import GraphStore, Statement, statement
 from graph.tags import normalise_all
 
 MAX_LIMIT = 100

@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from graph.cache import QueryCache
 from graph.commands import CreateProduct, Money, Place, Shipping, UpdateProduct
-from graph.errors import Conflict, Forbidden, Invalid, NotFound
-from graph.ids import event, new_id, now_ms
+from graph.infra.cache import QueryCache
+from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
+from graph.infra.ids import event, new_id, now_ms
+from graph.infra.store import GraphStore, statement
 from graph.notify.outbox import OUTBOX_NODE, SAVERS_OUTBOX, record, savers
 from graph.notify.pubsub import Notifier
 from graph.pools import Pools
-from graph.store import GraphStore, statement
 from graph.tags import normalise_all
 
 DAY_MS = 86_400_000
@@ -32,7 +32,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 EDITABLE = ("active", "reserved", "expired")
 
 # The public shape of a listing; expects `p` (product) and `s` (seller) bound. The exact
-# `location` and `distance_m` are for ranking and cursors: views show neither (graph.geo).
+# `location` and `distance_m` are for ranking and cursors: views show neither (graph.infra.geo).
 PRODUCT_VIEW = """
 OPTIONAL MATCH (s)-[:OWNS]->(shop:Shop)
 OPTIONAL MATCH (s)-[:HAS_AVATAR]->(avatar:Image)

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from graph.store.cypher import statement
-from graph.store.port import GraphStore
+from graph.infra.store.cypher import statement
+from graph.infra.store.port import GraphStore
 
 PAGE = 2000
 

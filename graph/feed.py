@@ -25,16 +25,16 @@ import orjson
 import redis.asyncio as aioredis
 
 from graph.browse import DEFAULT_RADIUS_KM, BrowseService
-from graph.cache import QueryCache
 from graph.catalog import PRODUCT_VIEW
 from graph.commands import Place
 from graph.deals.common import money_text
-from graph.errors import Invalid, NotFound
-from graph.geo import haversine_m, shown_distance_km
-from graph.ids import event, now_ms
+from graph.infra.cache import QueryCache
+from graph.infra.errors import Invalid, NotFound
+from graph.infra.geo import haversine_m, shown_distance_km
+from graph.infra.ids import event, now_ms
+from graph.infra.ratelimit import RateLimiter
+from graph.infra.store import GraphStore, statement
 from graph.pools import Item, Pools
-from graph.ratelimit import RateLimiter
-from graph.store import GraphStore, statement
 from graph.tags import normalise_all
 
 DAY_MS = 86_400_000
@@ -426,7 +426,7 @@ def reasons(
             {"kind": "interest", "tag": liked[0], "text": f"matches your interest in #{liked[0]}"}
         )
     distance = p.get("distance_m")
-    # said from the listing's public place, as the card's distance_km is (graph.geo)
+    # said from the listing's public place, as the card's distance_km is (graph.infra.geo)
     km = shown_distance_km(p.get("location"), p.get("viewer"))
     if (
         distance is not None

@@ -15,10 +15,10 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from graph.blobs import BlobStore
-from graph.errors import Invalid, NotFound
-from graph.ids import event
-from graph.store import GraphStore, statement
+from graph.infra.blobs import BlobStore
+from graph.infra.errors import Invalid, NotFound
+from graph.infra.ids import event
+from graph.infra.store import GraphStore, statement
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "JPEG"),

@@ -14,13 +14,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from graph.blobs import BlobStore
-from graph.cache import QueryCache
-from graph.ids import now_ms
+from graph.infra.blobs import BlobStore
+from graph.infra.cache import QueryCache
+from graph.infra.ids import now_ms
+from graph.infra.settings import Settings
+from graph.infra.store import GraphStore, statement
 from graph.notify.outbox import SAVERS_OUTBOX, savers
 from graph.pools import Pools
-from graph.settings import Settings
-from graph.store import GraphStore, statement
 from graph.trust.rank import TrustService
 from graph.trust.reviews import ReviewService
 from graph.windows import by_expiry

@@ -12,17 +12,17 @@ from typing import Any
 
 import phonenumbers
 
-from graph.cache import QueryCache
 from graph.deals.common import Changed
-from graph.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
-from graph.ids import event, new_id, now_ms
+from graph.infra.cache import QueryCache
+from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from graph.infra.ids import event, new_id, now_ms
+from graph.infra.settings import Settings
+from graph.infra.store import GraphStore, statement
 from graph.notify.codes import Codes, Limits
 from graph.notify.outbox import OUTBOX_NODE, record
 from graph.notify.pubsub import Notifier
 from graph.passwords import Passwords
 from graph.sessions import Sessions
-from graph.settings import Settings
-from graph.store import GraphStore, statement
 
 
 def e164(raw: str, region: str | None = None) -> str:

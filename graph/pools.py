@@ -31,9 +31,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from graph.commands import Place
-from graph.errors import Unavailable
-from graph.geo import EARTH_RADIUS_M, haversine_m
-from graph.store import GraphStore, statement
+from graph.infra.errors import Unavailable
+from graph.infra.geo import EARTH_RADIUS_M, haversine_m
+from graph.infra.store import GraphStore, statement
 from graph.windows import by_expiry
 
 DAY_MS = 86_400_000

@@ -12,7 +12,7 @@ import secrets
 
 import redis.asyncio as aioredis
 
-from graph.errors import Forbidden
+from graph.infra.errors import Forbidden
 
 
 def session_digest(token: str) -> str:

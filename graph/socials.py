@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 import httpx
 import redis.asyncio as aioredis
 
-from graph.errors import Conflict, Invalid, NotFound, Unavailable
-from graph.ids import event, iso
-from graph.store import GraphStore, statement
+from graph.infra.errors import Conflict, Invalid, NotFound, Unavailable
+from graph.infra.ids import event, iso
+from graph.infra.store import GraphStore, statement
 
 DEV_PROVIDERS = ("instagram", "facebook", "tiktok", "x", "youtube", "github")
 STATE_TTL_S = 600

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from graph.errors import Invalid
-from graph.text import SPACE, WORD_CHAR, fold
+from graph.infra.errors import Invalid
+from graph.infra.text import SPACE, WORD_CHAR, fold
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 32
-# words (letters, digits or symbols of any script: graph.text.WORD_CHAR) joined by hyphens
+# words (letters, digits or symbols of any script: graph.infra.text.WORD_CHAR) joined by hyphens
 _TAG = re.compile(f"^{WORD_CHAR}+(?:-{WORD_CHAR}+)*$")
 _SEPARATORS = re.compile(f"[{SPACE}_]+")
 # a tag as a person may write it: `#Vintage Bikes`, `vintage_bikes`, `vintage-bikes`; at most

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from graph.ids import now_ms
-from graph.store import GraphStore, Statement, statement
+from graph.infra.ids import now_ms
+from graph.infra.store import GraphStore, Statement, statement
 
 DAY_MS = 86_400_000
 

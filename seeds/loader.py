@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from graph.bootstrap import Services
 from graph.images import process
-from graph.store import Statement, statement
+from graph.infra.store import Statement, statement
 from seeds.generator import TAXONOMY, Dataset, batches, generate
 
 log = logging.getLogger("vendr.seeds")

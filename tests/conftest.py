@@ -21,9 +21,9 @@ from sanic import Sanic
 from sanic_testing.testing import TestingResponse
 
 from api.app import create_app
-from graph import embedded
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.settings import Settings
+from graph.infra import embedded
+from graph.infra.settings import Settings
 
 Sanic.test_mode = True
 

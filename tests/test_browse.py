@@ -18,9 +18,9 @@ from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.browse import BrowseService, Planner
 from graph.commands import Browse, Place
-from graph.geo import haversine_m
-from graph.ids import now_ms
-from graph.settings import Settings
+from graph.infra.geo import haversine_m
+from graph.infra.ids import now_ms
+from graph.infra.settings import Settings
 from seeds.generator import CITIES, TAXONOMY
 from seeds.loader import seed
 from tests.conftest import Api, make_settings

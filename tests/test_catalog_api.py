@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from graph.ids import now_ms
+from graph.infra.ids import now_ms
 from tests.conftest import Api, jpeg_bytes, png_bytes, read
 
 

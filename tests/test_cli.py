@@ -16,8 +16,8 @@ import pytest
 
 from bench.common import free_port
 from graph.commands import Signup
-from graph.ids import now_ms
-from graph.settings import Settings
+from graph.infra.ids import now_ms
+from graph.infra.settings import Settings
 
 VENDR = Path(sys.executable).with_name("vendr")
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from api.routes.contract import offline
-from graph.settings import Settings
+from graph.infra.settings import Settings
 from tests.conftest import live_server, png_bytes
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.crash import crash_loop, worker_loop
-from graph import embedded
+from graph.infra import embedded
 
 
 async def test_acknowledged_orders_survive_the_database_being_killed(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ import api.app  # noqa: F401  - importing the app registers every statement the 
 import graph.export  # noqa: F401  - and `vendr events export` its own
 import seeds.loader  # noqa: F401  - and the bulk loader its own
 from graph import admin
-from graph.store import REGISTRY, schema
-from graph.store.dialect import render
+from graph.infra.store import REGISTRY, schema
+from graph.infra.store.dialect import render
 
 ROOT = Path(__file__).resolve().parent.parent
 LINTER = ROOT / "tests" / "cypher_lint.mjs"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from graph import embedded
 from graph.bootstrap import bootstrap, shutdown
 from graph.commands import Login, Signup
+from graph.infra import embedded
 from tests.conftest import make_settings
 
 
@@ -118,7 +118,7 @@ def test_the_server_does_not_hold_the_output_of_the_command_that_started_it(
 ) -> None:
     """`vendr db start | cat` must end: a server that outlives its starter keeps none of its
     pipes open (what it prints goes to its own log)."""
-    script = "from pathlib import Path; import sys; from graph import embedded; " + (
+    script = "from pathlib import Path; import sys; from graph.infra import embedded; " + (
         f"embedded.start(Path({str(tmp_path)!r})); print('up'); print('err', file=sys.stderr)"
     )
     try:

@@ -16,9 +16,9 @@ import pytest
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.feed import NEW_DAYS, POPULAR_HYPE
-from graph.geo import haversine_m
-from graph.ids import now_ms
-from graph.settings import Settings
+from graph.infra.geo import haversine_m
+from graph.infra.ids import now_ms
+from graph.infra.settings import Settings
 from seeds.loader import seed
 from tests.conftest import Api, make_settings, read
 from tests.test_catalog_api import listing

@@ -26,7 +26,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 import tests.fuzzing as fuzzing
 from api.routes.contract import offline
-from graph.settings import Settings
+from graph.infra.settings import Settings
 from tests.conftest import live_server, png_bytes
 
 EXAMPLES = int(os.environ.get("VENDR_FUZZ_EXAMPLES", "8"))

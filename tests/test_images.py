@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import graph.images
-from graph.errors import Invalid
 from graph.images import process, sniff
+from graph.infra.errors import Invalid
 from tests.conftest import Api, jpeg_bytes, png_bytes, read
 
 

@@ -14,7 +14,7 @@ import pytest
 from sanic import Sanic
 
 from api.app import create_app
-from graph.ratelimit import LoginGuard
+from graph.infra.ratelimit import LoginGuard
 from tests.conftest import Api
 
 PASSWORD = "correct horse battery"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from graph.deals.machine import MACHINES, OFFER, ORDER, PAYMENT, allowed, open_events
-from graph.settings import Settings
+from graph.infra.settings import Settings
 
 
 @pytest.mark.parametrize("machine", MACHINES.values(), ids=lambda m: m.name)

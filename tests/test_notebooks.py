@@ -17,8 +17,8 @@ from scipy import stats
 from graph import notebooks
 from graph.analytics import Market, median_ci, median_survival, rate_ci, survival
 from graph.bootstrap import bootstrap, shutdown
-from graph.ids import now_ms
-from graph.settings import Settings
+from graph.infra.ids import now_ms
+from graph.infra.settings import Settings
 from seeds.loader import seed
 from tests.conftest import make_settings, read
 

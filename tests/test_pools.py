@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from graph.bootstrap import Services
 from graph.commands import Place
-from graph.geo import EARTH_RADIUS_M
-from graph.ids import now_ms
+from graph.infra.geo import EARTH_RADIUS_M
+from graph.infra.ids import now_ms
 from graph.pools import LEVELS, SCAN, Item, cell_of, cells_around
 from graph.windows import by_expiry
 from tests.conftest import Api, read

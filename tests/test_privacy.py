@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from graph.geo import haversine_m, public_place
+from graph.infra.geo import haversine_m, public_place
 from tests.conftest import Api
 from tests.test_catalog_api import listing
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bench.common import free_port, wait_up
-from graph import embedded
+from graph.infra import embedded
 from seeds.loader import DEMO_PASSWORD
 
 VENDR = Path(sys.executable).with_name("vendr")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.commands import Signup, UpdateProfile
-from graph.ids import iso, new_id
+from graph.infra.ids import iso, new_id
 from graph.trust import score
 from tests.conftest import make_settings
 

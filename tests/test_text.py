@@ -1,11 +1,11 @@
-"""The text classes of graph.text, against Unicode itself."""
+"""The text classes of graph.infra.text, against Unicode itself."""
 
 from __future__ import annotations
 
 import re
 import sys
 
-from graph.text import HIDDEN, SPACE, SPACE_CHARS, _hidden_class, strip_spaces
+from graph.infra.text import HIDDEN, SPACE, SPACE_CHARS, _hidden_class, strip_spaces
 
 
 def test_the_hidden_class_holds_every_control_and_format_character() -> None:

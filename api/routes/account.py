@@ -27,7 +27,7 @@ from api.schemas import (
     SocialVerifyIn,
     VerifyIn,
 )
-from graph.errors import NotFound
+from graph.infra.errors import NotFound
 from graph.socials import DevSocialProvider
 
 auth = Blueprint("account_auth", url_prefix="/v1/auth")

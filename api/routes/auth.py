@@ -10,7 +10,7 @@ from api.docs import PROBLEM
 from api.parsing import json_body
 from api.schemas import AuthOut, LoginIn, SignupIn
 from graph.commands import Login, Signup
-from graph.errors import Unauthorized
+from graph.infra.errors import Unauthorized
 from graph.sessions import session_digest
 
 bp = Blueprint("auth", url_prefix="/v1/auth")

@@ -13,7 +13,7 @@ from api.auth import authenticated, limit_writes, optional_user, services
 from api.docs import PROBLEM
 from api.parsing import json_body
 from api.schemas import CollectionIn, CollectionOut, CollectionPage, CollectionPatch
-from graph.ids import iso
+from graph.infra.ids import iso
 
 bp = Blueprint("collections", url_prefix="/v1")
 

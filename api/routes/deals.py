@@ -33,7 +33,7 @@ from api.views import image_url
 from graph.browse import decode_cursor, encode_cursor
 from graph.deals import shapes
 from graph.deals.machine import OFFER, ORDER, Machine
-from graph.errors import Conflict, Invalid
+from graph.infra.errors import Conflict, Invalid
 
 bp = Blueprint("deals", url_prefix="/v1")
 

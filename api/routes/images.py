@@ -10,7 +10,7 @@ from api import docs as openapi
 from api import refusals, views
 from api.auth import authenticated, limit_writes, services
 from api.schemas import ImageOut, ImageQuery
-from graph.errors import Invalid, NotFound
+from graph.infra.errors import Invalid, NotFound
 
 bp = Blueprint("images", url_prefix="/v1/images")
 

@@ -23,7 +23,7 @@ from api.schemas import (
 )
 from graph.deals import shapes
 from graph.deals.machine import ORDER_PAYMENT_INITIAL
-from graph.errors import Conflict, NotFound
+from graph.infra.errors import Conflict, NotFound
 from graph.payments.local import LocalProvider
 from graph.payments.port import BadSignature, PaymentRefused
 from graph.payments.promotions import shape

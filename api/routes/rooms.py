@@ -25,7 +25,7 @@ from api.schemas import (
     WsQuery,
 )
 from graph.browse import decode_cursor, encode_cursor
-from graph.errors import DomainError
+from graph.infra.errors import DomainError
 from graph.sessions import session_digest
 
 bp = Blueprint("rooms", url_prefix="/v1")

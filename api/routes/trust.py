@@ -20,7 +20,7 @@ from api.schemas import (
     ReviewsQuery,
     ReviewState,
 )
-from graph.ids import iso
+from graph.infra.ids import iso
 
 bp = Blueprint("trust", url_prefix="/v1")
 

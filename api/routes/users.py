@@ -10,7 +10,7 @@ from api.parsing import json_body, query_args
 from api.routes.images import MULTIPART, upload_bytes
 from api.schemas import BlockedPage, PageQuery, ProductPage, ProfilePatch, UserMe, UserPublic
 from graph.commands import Browse, Place, UpdateProfile
-from graph.ids import iso
+from graph.infra.ids import iso
 
 bp = Blueprint("users", url_prefix="/v1/users")
 

@@ -16,10 +16,10 @@ from typing import Any
 from graph.deals import shapes
 from graph.deals.common import Changed, Pushes, money_text
 from graph.deals.orders import OrderService
-from graph.errors import Conflict, Invalid
-from graph.ids import new_id, now_ms
+from graph.infra.errors import Conflict, Invalid
+from graph.infra.ids import new_id, now_ms
+from graph.infra.store import GraphStore, statement
 from graph.messaging import system_params
-from graph.store import GraphStore, statement
 
 MAX_LINE_QUANTITY = 1000
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from graph.catalog import PRODUCT_VIEW
-from graph.errors import Conflict, Forbidden, Invalid, NotFound
-from graph.ids import event, new_id, now_ms
-from graph.store import GraphStore, statement
+from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
+from graph.infra.ids import event, new_id, now_ms
+from graph.infra.store import GraphStore, statement
 
 MAX_ITEMS = 200
 MAX_COLLECTIONS = 50

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.deals.machine import Machine
-from graph.errors import Conflict
-from graph.ids import now_ms
+from graph.infra.errors import Conflict
+from graph.infra.ids import now_ms
+from graph.infra.settings import Settings
 from graph.messaging import message_shape
 from graph.notify import Notifier
-from graph.settings import Settings
 
 # a listing's stock or status changed: browse caches and feed pools follow
 Changed = Callable[[Iterable[str]], Awaitable[None]]

@@ -23,11 +23,11 @@ from graph.deals.orders import (
     both_sides,
     due_timers,
 )
-from graph.errors import Conflict, Invalid, NotFound
-from graph.ids import event, new_id
+from graph.infra.errors import Conflict, Invalid, NotFound
+from graph.infra.ids import event, new_id
+from graph.infra.store import GraphStore, Statement, statement
 from graph.messaging import ROOM_MERGE, room_params, system_params
 from graph.pools import Pools
-from graph.store import GraphStore, Statement, statement
 
 _NEW_OFFER = """
 {id: $offer_id, amount: $amount, currency: p.currency, quantity: $quantity, status: 'open',

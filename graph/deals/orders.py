@@ -14,8 +14,9 @@ from typing import Any, Literal
 from graph.deals import shapes
 from graph.deals.common import Changed, Pushes, Timers, money_text, refused
 from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL, Transition, allowed, open_events
-from graph.errors import Conflict, Invalid, NotFound
-from graph.ids import event, new_id, now_ms
+from graph.infra.errors import Conflict, Invalid, NotFound
+from graph.infra.ids import event, new_id, now_ms
+from graph.infra.store import GraphStore, Statement, statement
 from graph.messaging import (
     ROOM_MERGE,
     SYSTEM_MESSAGE,
@@ -25,7 +26,6 @@ from graph.messaging import (
 )
 from graph.notify.outbox import DEAL_OUTBOX, SAVERS_OUTBOX, savers
 from graph.payments.service import PaymentService, owe_params, owe_payment
-from graph.store import GraphStore, Statement, statement
 
 Role = Literal["buyer", "seller"]
 MAX_QUANTITY = 1000

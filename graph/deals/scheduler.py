@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from graph.ids import now_ms
+from graph.infra.ids import now_ms
 
 log = logging.getLogger("vendr.deals")
 

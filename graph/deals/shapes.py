@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from graph.deals.machine import OFFER, ORDER, open_events
-from graph.ids import iso
+from graph.infra.ids import iso
 
 
 def money(amount: Any, currency: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from graph.errors import Invalid, RateLimited
+from graph.infra.errors import Invalid, RateLimited
 
 # Checking a code: one atomic step that uses up an attempt and says what is left.
 _CHECK = """

@@ -34,13 +34,13 @@ from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 
-from graph.errors import Invalid
-from graph.ids import event, iso, new_id, now_ms
+from graph.infra.errors import Invalid
+from graph.infra.ids import event, iso, new_id, now_ms
+from graph.infra.settings import Settings
+from graph.infra.store import GraphStore, statement
 from graph.notify import kinds
 from graph.notify.channels import DeliveryError, Email, Mailer, Sms, SmsSender
 from graph.notify.pubsub import Notifier
-from graph.settings import Settings
-from graph.store import GraphStore, statement
 
 log = logging.getLogger("vendr.outbox")
 

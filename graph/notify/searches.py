@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph.errors import Conflict, Invalid, NotFound
-from graph.geo import haversine_m
-from graph.ids import event, iso, new_id
-from graph.store import GraphStore, statement
+from graph.infra.errors import Conflict, Invalid, NotFound
+from graph.infra.geo import haversine_m
+from graph.infra.ids import event, iso, new_id
+from graph.infra.store import GraphStore, statement
 from graph.tags import normalise_all
 
 CELL_DEG = 0.5  # about 55 km north-south

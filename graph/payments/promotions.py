@@ -18,12 +18,12 @@ from typing import Any
 from graph.deals.common import Changed, Timers, refused
 from graph.deals.machine import PROMOTION, Transition, allowed, open_events
 from graph.deals.shapes import payment
-from graph.errors import Conflict, Invalid, NotFound
-from graph.ids import event, iso, new_id
+from graph.infra.errors import Conflict, Invalid, NotFound
+from graph.infra.ids import event, iso, new_id
+from graph.infra.settings import Settings
+from graph.infra.store import GraphStore, statement
 from graph.notify import Notifier
 from graph.payments.service import PaymentService, owe_params, owe_payment
-from graph.settings import Settings
-from graph.store import GraphStore, statement
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from graph.deals.machine import PAYMENT
-from graph.errors import Conflict, NotFound
-from graph.ids import event, new_id, now_ms
+from graph.infra.errors import Conflict, NotFound
+from graph.infra.ids import event, new_id, now_ms
+from graph.infra.store import GraphStore, Statement, statement
 from graph.payments.port import (
     AlreadySucceeded,
     PaymentError,
@@ -31,7 +32,6 @@ from graph.payments.port import (
     PaymentRefused,
     ProviderEvent,
 )
-from graph.store import GraphStore, Statement, statement
 
 log = logging.getLogger("vendr.payments")
 

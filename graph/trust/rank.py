@@ -25,8 +25,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from graph.ids import event, now_ms
-from graph.store import GraphStore, statement
+from graph.infra.ids import event, now_ms
+from graph.infra.store import GraphStore, statement
 from graph.trust.score import DAY_MS, Person, score
 
 log = logging.getLogger("vendr.trust")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.errors import Conflict, Forbidden, NotFound
-from graph.ids import event, new_id, now_ms
+from graph.infra.errors import Conflict, Forbidden, NotFound
+from graph.infra.ids import event, new_id, now_ms
+from graph.infra.store import GraphStore, statement
 from graph.notify.outbox import OUTBOX_NODE, make_cursor, parse_cursor, record
-from graph.store import GraphStore, statement
 
 DAY_MS = 86_400_000
 BATCH = 500

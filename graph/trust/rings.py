@@ -22,8 +22,8 @@ from typing import Any
 
 import networkx as nx
 
-from graph.ids import new_id, now_ms
-from graph.store import GraphStore, statement
+from graph.infra.ids import new_id, now_ms
+from graph.infra.store import GraphStore, statement
 from graph.trust.rank import Subgraph
 from graph.trust.score import DAY_MS
 

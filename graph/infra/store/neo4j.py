@@ -5,12 +5,12 @@ from __future__ import annotations
 from neo4j import AsyncDriver, AsyncGraphDatabase, RoutingControl
 from neo4j.exceptions import ClientError, ConstraintError, ServiceUnavailable, SessionExpired
 
-from graph.errors import Conflict, Invalid, StoreError, Unavailable
-from graph.store import schema
-from graph.store.cypher import Statement
-from graph.store.dialect import Dialect
-from graph.store.port import Params, Row, Table
-from graph.store.values import plain
+from graph.infra.errors import Conflict, Invalid, StoreError, Unavailable
+from graph.infra.store import schema
+from graph.infra.store.cypher import Statement
+from graph.infra.store.dialect import Dialect
+from graph.infra.store.port import Params, Row, Table
+from graph.infra.store.values import plain
 
 
 def translate(exc: Exception) -> Exception:

@@ -8,12 +8,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from graph.errors import Conflict, Invalid, StoreError, Unavailable
-from graph.store import schema
-from graph.store.cypher import Statement
-from graph.store.dialect import Dialect
-from graph.store.port import Params, Row, Table
-from graph.store.values import plain
+from graph.infra.errors import Conflict, Invalid, StoreError, Unavailable
+from graph.infra.store import schema
+from graph.infra.store.cypher import Statement
+from graph.infra.store.dialect import Dialect
+from graph.infra.store.port import Params, Row, Table
+from graph.infra.store.values import plain
 
 QUERY_TIMEOUT_MS = 10_000
 

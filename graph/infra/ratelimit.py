@@ -11,7 +11,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from graph.errors import RateLimited
+from graph.infra.errors import RateLimited
 
 
 class RateLimiter:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from graph.store.cypher import Statement
-from graph.store.dialect import Dialect
+from graph.infra.store.cypher import Statement
+from graph.infra.store.dialect import Dialect
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]

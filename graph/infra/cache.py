@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from graph.ids import now_ms
+from graph.infra.ids import now_ms
 
 _LOOKUP = """
 local version = redis.call('GET', KEYS[1]) or '0'

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graph.store.dialect import Dialect, render
+from graph.infra.store.dialect import Dialect, render
 
 
 @dataclass(frozen=True)
