@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 from api import moderation_cli
-from graph import admin
+from graph.analytics import admin
 from graph.bootstrap import bootstrap, make_store, shutdown
 from graph.infra import embedded
 from graph.infra.settings import Settings
@@ -113,7 +113,7 @@ def cmd_cypher_list(args: argparse.Namespace, settings: Settings) -> int:
 async def _export(args: argparse.Namespace, since: int, settings: Settings, out: TextIO) -> int:
     from tqdm import tqdm
 
-    from graph import export
+    from graph.analytics import export
 
     store = make_store(settings)
     written = 0
@@ -133,7 +133,7 @@ async def _export(args: argparse.Namespace, since: int, settings: Settings, out:
 
 
 def cmd_events_export(args: argparse.Namespace, settings: Settings) -> int:
-    from graph.export import parse_since
+    from graph.analytics.export import parse_since
 
     try:
         since = parse_since(args.since) if args.since else 0
@@ -194,7 +194,7 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_notebooks_run(args: argparse.Namespace, settings: Settings) -> int:
     """Execute every notebook against the configured graph and write each, with its outputs,
     as .ipynb and .html under --out (the committed notebooks stay output-free)."""
-    from graph import notebooks
+    from graph.analytics import notebooks
 
     os.environ.update(_notebook_env(settings))  # the kernels inherit it
     started = False

@@ -19,7 +19,7 @@ from tabulate import tabulate
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.infra.ids import iso
 from graph.infra.settings import Settings
-from graph.trust.moderation import ACTIONS
+from graph.moderation.service import ACTIONS
 
 
 def _run(settings: Settings, work: Callable[[Services], Awaitable[int]]) -> int:

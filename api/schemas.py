@@ -20,12 +20,12 @@ from pydantic import (
     model_validator,
 )
 
+from graph.accounts.lifecycle import e164
+from graph.catalog.tags import MAX_TAG_LENGTH, TAG_SENT
 from graph.deals.machine import OFFER, ORDER, Machine
 from graph.infra.errors import DomainError
 from graph.infra.text import HIDDEN, SPACE, fold, strip_spaces
-from graph.lifecycle import e164
-from graph.tags import MAX_TAG_LENGTH, TAG_SENT
-from graph.trust.moderation import Reason, Target
+from graph.moderation.service import Reason, Target
 
 # an address: no spaces or control characters, one `@`, a dot in the domain; as sent, spaces
 # around it and capitals are folded away before it is checked (graph.infra.text: the same classes
@@ -327,8 +327,8 @@ Currency = Annotated[
 ]
 Title = Annotated[str, StringConstraints(max_length=120), NONBLANK, nonblank_schema(120)]
 Description = Annotated[str, StringConstraints(max_length=5000), TRIMMED]
-# normalised by graph.tags (checked there, with a message naming the tag); the contract shows
-# what is accepted as sent
+# normalised by graph.catalog.tags (checked there, with a message naming the tag); the
+# contract shows what is accepted as sent
 TagText = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH),

@@ -15,7 +15,7 @@ from api.schemas import (
 )
 from graph.infra.geo import public_place, shown_distance_km
 from graph.infra.ids import iso, now_ms
-from graph.messaging import message_shape as message
+from graph.messaging.service import message_shape as message
 
 
 def image_url(image_id: str | None, *, thumb: bool = False) -> str | None:

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 from bench import ceiling
 from bench.common import ROOT, machine
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.browse import DEFAULT_RADIUS_KM
+from graph.catalog.browse import DEFAULT_RADIUS_KM
 from graph.infra import embedded
 from graph.infra.geo import EARTH_RADIUS_M
 from graph.infra.settings import Settings

@@ -9,17 +9,24 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from graph.accounts import AccountService
-from graph.browse import BrowseService
-from graph.catalog import CatalogService
+from graph.accounts.lifecycle import Lifecycle
+from graph.accounts.passwords import Passwords
+from graph.accounts.service import AccountService
+from graph.accounts.sessions import Sessions
+from graph.accounts.socials import Socials, make_provider
+from graph.background.jobs import Jobs
+from graph.background.timers import DealScheduler
+from graph.catalog.browse import BrowseService
+from graph.catalog.images import ImageService
+from graph.catalog.listings import CatalogService
+from graph.catalog.pools import Pools
+from graph.catalog.searches import SavedSearches
 from graph.deals.cart import CartService
 from graph.deals.collections import CollectionService
 from graph.deals.common import Pushes, Timers
 from graph.deals.offers import OfferService
 from graph.deals.orders import OrderService
-from graph.deals.scheduler import DealScheduler
-from graph.feed import FeedService
-from graph.images import ImageService
+from graph.feed.service import FeedService
 from graph.infra import embedded
 from graph.infra.blobs import BlobStore, LocalBlobStore
 from graph.infra.cache import QueryCache
@@ -27,24 +34,17 @@ from graph.infra.ratelimit import LoginGuard, RateLimiter
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore
 from graph.infra.store.falkordb import FalkorStore
-from graph.jobs import Jobs
-from graph.lifecycle import Lifecycle
-from graph.messaging import MessagingService
+from graph.messaging.service import MessagingService
+from graph.moderation.service import Moderation, Reports
 from graph.notify import Notifier
 from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
 from graph.notify.codes import Codes
 from graph.notify.outbox import Outbox
-from graph.notify.searches import SavedSearches
-from graph.passwords import Passwords
 from graph.payments.local import LocalProvider
 from graph.payments.port import PaymentProvider
 from graph.payments.promotions import PromotionService
 from graph.payments.service import PaymentService
 from graph.payments.stripe_provider import StripeProvider
-from graph.pools import Pools
-from graph.sessions import Sessions
-from graph.socials import Socials, make_provider
-from graph.trust.moderation import Moderation, Reports
 from graph.trust.rank import TrustService
 from graph.trust.reviews import ReviewService
 from graph.trust.rings import RingDetector

@@ -12,10 +12,10 @@ import logging
 import signal
 from typing import Any
 
+from graph.background.jobs import sweeper
+from graph.background.timers import run_timers
 from graph.bootstrap import Services, bootstrap, shutdown, webhook_url
-from graph.deals.scheduler import run_timers
 from graph.infra.settings import Settings
-from graph.jobs import sweeper
 from graph.notify.outbox import run_outbox
 from graph.payments.local import LocalProvider, run_deliveries
 from graph.payments.service import run_settlements

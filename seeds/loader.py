@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from graph.bootstrap import Services
-from graph.images import process
+from graph.catalog.images import process
 from graph.infra.store import Statement, statement
 from seeds.generator import TAXONOMY, Dataset, batches, generate
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from graph.accounts.socials import OAuthProvider
 from graph.bootstrap import Services
 from graph.notify.channels import DeliveryError, Sms, TwilioSms
-from graph.socials import OAuthProvider
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing
 from tests.test_notifications import Inbox, account, code_in, settle, smtp  # noqa: F401

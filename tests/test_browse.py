@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.browse import BrowseService, Planner
+from graph.catalog.browse import BrowseService, Planner
 from graph.commands import Browse, Place
 from graph.infra.geo import haversine_m
 from graph.infra.ids import now_ms

@@ -13,9 +13,9 @@ from falkordb.asyncio import FalkorDB
 from redis.exceptions import ResponseError
 
 import api.app  # noqa: F401  - importing the app registers every statement the app can run
-import graph.export  # noqa: F401  - and `vendr events export` its own
+import graph.analytics.export  # noqa: F401  - and `vendr events export` its own
 import seeds.loader  # noqa: F401  - and the bulk loader its own
-from graph import admin
+from graph.analytics import admin
 from graph.infra.store import REGISTRY, schema
 from graph.infra.store.dialect import render
 

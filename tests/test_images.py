@@ -12,8 +12,8 @@ import zlib
 import pytest
 from PIL import Image
 
-import graph.images
-from graph.images import process, sniff
+import graph.catalog.images
+from graph.catalog.images import process, sniff
 from graph.infra.errors import Invalid
 from tests.conftest import Api, jpeg_bytes, png_bytes, read
 
@@ -195,7 +195,7 @@ async def test_uploads_decode_a_few_at_a_time(
 ) -> None:
     running, most = 0, 0
     lock = threading.Lock()
-    real = graph.images.process
+    real = graph.catalog.images.process
 
     def watched(*args, **kwargs):  # the real decode, with a count of how many run at once
         nonlocal running, most
@@ -209,7 +209,7 @@ async def test_uploads_decode_a_few_at_a_time(
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(graph.images, "process", watched)
+    monkeypatch.setattr(graph.catalog.images, "process", watched)
     _, token = await api.signup()
     bodies = [upload(png_bytes((64, 64), color=c)) for c in ("red", "blue", "lime", "gold")]
     bodies += [upload(jpeg_bytes((64, 64), color=c)) for c in ("navy", "teal")]

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from graph.accounts.sessions import session_digest
 from graph.infra.errors import Conflict, Forbidden, NotFound
 from graph.infra.settings import Settings
-from graph.sessions import session_digest
 from tests.conftest import Api, limits_on, read
 from tests.test_catalog_api import listing
 from tests.test_cli import ROOT, VENDR

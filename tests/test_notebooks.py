@@ -1,4 +1,4 @@
-"""The analysts' side: the Cypher library as DataFrames and graphs (graph.analytics), its
+"""The analysts' side: the Cypher library as DataFrames and graphs (graph.analytics.market), its
 statistics, and every notebook executed end to end against a seeded graph, with a planted rating
 ring the trust notebook has to find."""
 
@@ -14,8 +14,8 @@ import networkx as nx
 import pytest
 from scipy import stats
 
-from graph import notebooks
-from graph.analytics import Market, median_ci, median_survival, rate_ci, survival
+from graph.analytics import notebooks
+from graph.analytics.market import Market, median_ci, median_survival, rate_ci, survival
 from graph.bootstrap import bootstrap, shutdown
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings

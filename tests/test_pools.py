@@ -13,11 +13,11 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from graph.bootstrap import Services
+from graph.catalog.pools import LEVELS, SCAN, Item, cell_of, cells_around
+from graph.catalog.windows import by_expiry
 from graph.commands import Place
 from graph.infra.geo import EARTH_RADIUS_M
 from graph.infra.ids import now_ms
-from graph.pools import LEVELS, SCAN, Item, cell_of, cells_around
-from graph.windows import by_expiry
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing
 

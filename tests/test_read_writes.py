@@ -4,8 +4,8 @@ something unread; high-volume events are purged after the retention period, the 
 
 from __future__ import annotations
 
+from graph.catalog.windows import DAY_MS
 from graph.infra.ids import now_ms
-from graph.windows import DAY_MS
 from tests.conftest import Api, limits_on, read
 from tests.test_catalog_api import listing
 

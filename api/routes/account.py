@@ -27,8 +27,8 @@ from api.schemas import (
     SocialVerifyIn,
     VerifyIn,
 )
+from graph.accounts.socials import DevSocialProvider
 from graph.infra.errors import NotFound
-from graph.socials import DevSocialProvider
 
 auth = Blueprint("account_auth", url_prefix="/v1/auth")
 users = Blueprint("account_users", url_prefix="/v1/users/me")

@@ -9,9 +9,9 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, html, json
 
 from api.docs import document
+from graph.accounts.socials import make_provider
 from graph.infra.settings import Settings
 from graph.payments.promotions import plans
-from graph.socials import make_provider
 
 bp = Blueprint("contract", url_prefix="/docs")
 

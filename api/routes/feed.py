@@ -18,7 +18,7 @@ from api.schemas import (
     SwipesIn,
     SwipesOut,
 )
-from graph.browse import decode_cursor, encode_cursor
+from graph.catalog.browse import decode_cursor, encode_cursor
 from graph.commands import Place
 
 bp = Blueprint("feed", url_prefix="/v1")

@@ -21,8 +21,8 @@ from api.schemas import (
     SearchOut,
     UnreadOut,
 )
+from graph.catalog.searches import SearchSpec
 from graph.notify.outbox import make_cursor, parse_cursor
-from graph.notify.searches import SearchSpec
 
 inbox = Blueprint("notifications", url_prefix="/v1/notifications")
 mine = Blueprint("notification_settings", url_prefix="/v1/users/me")

@@ -24,9 +24,9 @@ from api.schemas import (
     RoomsQuery,
     WsQuery,
 )
-from graph.browse import decode_cursor, encode_cursor
+from graph.accounts.sessions import session_digest
+from graph.catalog.browse import decode_cursor, encode_cursor
 from graph.infra.errors import DomainError
-from graph.sessions import session_digest
 
 bp = Blueprint("rooms", url_prefix="/v1")
 

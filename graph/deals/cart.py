@@ -19,7 +19,7 @@ from graph.deals.orders import OrderService
 from graph.infra.errors import Conflict, Invalid
 from graph.infra.ids import new_id, now_ms
 from graph.infra.store import GraphStore, statement
-from graph.messaging import system_params
+from graph.messaging.service import system_params
 
 MAX_LINE_QUANTITY = 1000
 

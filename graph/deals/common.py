@@ -11,7 +11,7 @@ from graph.deals.machine import Machine
 from graph.infra.errors import Conflict
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings
-from graph.messaging import message_shape
+from graph.messaging.service import message_shape
 from graph.notify import Notifier
 
 # a listing's stock or status changed: browse caches and feed pools follow

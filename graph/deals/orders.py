@@ -17,7 +17,7 @@ from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL, Transition, allowe
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, Statement, statement
-from graph.messaging import (
+from graph.messaging.service import (
     ROOM_MERGE,
     SYSTEM_MESSAGE,
     SYSTEM_UNREAD,

@@ -16,14 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from graph.catalog import PRODUCT_VIEW
+from graph.catalog.listings import PRODUCT_VIEW
+from graph.catalog.tags import normalise_all
 from graph.commands import Browse, SortKey
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Invalid
 from graph.infra.geo import haversine_m
 from graph.infra.ids import now_ms
 from graph.infra.store import GraphStore, Statement, statement
-from graph.tags import normalise_all
 
 MAX_LIMIT = 100
 MAX_RADIUS_KM = 500.0

@@ -14,13 +14,13 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, get_args
 
+from graph.accounts.lifecycle import LISTINGS_OF, end_sessions
+from graph.accounts.sessions import Sessions
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id
 from graph.infra.store import GraphStore, statement
-from graph.lifecycle import LISTINGS_OF, end_sessions
 from graph.notify import Notifier
-from graph.sessions import Sessions
 
 # what can be reported, why, and what a moderator can do about it (the API's request model and
 # the command line take their choices from here)

@@ -7,13 +7,13 @@ import secrets
 from dataclasses import asdict
 from typing import Any
 
+from graph.accounts.passwords import Passwords
+from graph.accounts.sessions import Sessions
 from graph.commands import Login, Signup, UpdateProfile
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from graph.infra.ids import event, new_id
 from graph.infra.store import GraphStore, statement
-from graph.passwords import Passwords
-from graph.sessions import Sessions
 from graph.trust.reviews import SHOWN
 from graph.trust.score import stored
 

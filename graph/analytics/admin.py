@@ -93,7 +93,7 @@ def library(settings: Settings) -> Path:
     """Where the library lives: `VENDR_CYPHER_DIR`, else the project's own `cypher/` folder."""
     if settings.cypher_dir is not None:
         return settings.cypher_dir
-    beside = Path(__file__).resolve().parent.parent / "cypher"
+    beside = Path(__file__).resolve().parents[2] / "cypher"
     return beside if beside.is_dir() else Path("cypher")
 
 

@@ -3,7 +3,8 @@
 Candidates come from (1) listings co-liked by people who liked what you liked, a graph
 traversal capped at every hop so a popular listing's thousands of likers cannot blow it up,
 (2) the best listings in the tags you like, near you and anywhere, and (3) the most engaging
-and the newest listings near you; (2) and (3) are read from the candidate pools (`graph.pools`).
+and the newest listings near you; (2) and (3) are read from the candidate pools
+(`graph.catalog.pools`).
 One score multiplies tag affinity, hype (with a head start while new), recency, closeness
 (weighed by how far the person's own likes were) and seller trust, and adds co-likes (see
 `FLOOR`). A session keeps the best 120 in Redis and deals them a page at a time, at most two
@@ -24,8 +25,10 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from graph.browse import DEFAULT_RADIUS_KM, BrowseService
-from graph.catalog import PRODUCT_VIEW
+from graph.catalog.browse import DEFAULT_RADIUS_KM, BrowseService
+from graph.catalog.listings import PRODUCT_VIEW
+from graph.catalog.pools import Item, Pools
+from graph.catalog.tags import normalise_all
 from graph.commands import Place
 from graph.deals.common import money_text
 from graph.infra.cache import QueryCache
@@ -34,8 +37,6 @@ from graph.infra.geo import haversine_m, shown_distance_km
 from graph.infra.ids import event, now_ms
 from graph.infra.ratelimit import RateLimiter
 from graph.infra.store import GraphStore, statement
-from graph.pools import Item, Pools
-from graph.tags import normalise_all
 
 DAY_MS = 86_400_000
 MAX_PER_SELLER = 2

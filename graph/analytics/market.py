@@ -2,7 +2,7 @@
 decks dealt by the feed itself. Notebooks import this; they hold no long Cypher and copy no app
 code.
 
-    from graph.analytics import Market
+    from graph.analytics.market import Market
     market = Market()                                  # the configured graph (VENDR_* settings)
     listings = market.frame("insights/listings")        # cypher/insights/listings.cypher
     deals = market.network("insights/deal_edges", "buyer", "seller", weight="deals")
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from graph import admin
+from graph.analytics import admin
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.infra.geo import haversine_m
 from graph.infra.settings import Settings

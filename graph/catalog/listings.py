@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from graph.catalog.pools import Pools
+from graph.catalog.tags import normalise_all
 from graph.commands import CreateProduct, Money, Place, Shipping, UpdateProduct
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
@@ -13,8 +15,6 @@ from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, statement
 from graph.notify.outbox import OUTBOX_NODE, SAVERS_OUTBOX, record, savers
 from graph.notify.pubsub import Notifier
-from graph.pools import Pools
-from graph.tags import normalise_all
 
 DAY_MS = 86_400_000
 MAX_IMAGES = 5

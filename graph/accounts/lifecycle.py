@@ -12,6 +12,8 @@ from typing import Any
 
 import phonenumbers
 
+from graph.accounts.passwords import Passwords
+from graph.accounts.sessions import Sessions
 from graph.deals.common import Changed
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
@@ -21,8 +23,6 @@ from graph.infra.store import GraphStore, statement
 from graph.notify.codes import Codes, Limits
 from graph.notify.outbox import OUTBOX_NODE, record
 from graph.notify.pubsub import Notifier
-from graph.passwords import Passwords
-from graph.sessions import Sessions
 
 
 def e164(raw: str, region: str | None = None) -> str:

@@ -13,7 +13,7 @@ that replaces the old one in one step; between rebuilds catalog writes refresh t
 (write-through) and the jobs round re-scores the listings people engaged with. A pool may
 still be a little behind the graph, so nothing it says decides what a deck may show: the deck
 checks every card as the graph has it (status, expiry, seller, blocks, swipes) before it deals
-it, from its card cache where nothing changed since (`graph.feed`).
+it, from its card cache where nothing changed since (`graph.feed.service`).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from typing import Any, cast
 import orjson
 import redis.asyncio as aioredis
 
+from graph.catalog.windows import by_expiry
 from graph.commands import Place
 from graph.infra.errors import Unavailable
 from graph.infra.geo import EARTH_RADIUS_M, haversine_m
 from graph.infra.store import GraphStore, statement
-from graph.windows import by_expiry
 
 DAY_MS = 86_400_000
 # grid cells in degrees: the finest for reading around a point, coarser ones for wide radii
@@ -59,7 +59,7 @@ RETURN p.id AS id, p.status AS status, s.id AS seller_id, s.status AS seller_sta
        collect(t.name) AS tags
 """
 
-# active listings, one window of expiry time at a time (graph.windows)
+# active listings, one window of expiry time at a time (graph.catalog.windows)
 SCAN = statement(
     "pools.scan",
     """

@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from graph.catalog.tags import normalise_all
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.geo import haversine_m
 from graph.infra.ids import event, iso, new_id
 from graph.infra.store import GraphStore, statement
-from graph.tags import normalise_all
 
 CELL_DEG = 0.5  # about 55 km north-south
 MAX_RADIUS_KM = 200.0
