@@ -22,8 +22,9 @@ from pydantic import (
 
 from graph.accounts.lifecycle import e164
 from graph.catalog.tags import MAX_TAG_LENGTH, TAG_SENT
-from graph.deals.machine import OFFER, ORDER, Machine
+from graph.deals.machine import OFFER, ORDER
 from graph.infra.errors import DomainError
+from graph.infra.machine import Machine
 from graph.infra.text import HIDDEN, SPACE, fold, strip_spaces
 from graph.moderation.service import Reason, Target
 

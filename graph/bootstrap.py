@@ -9,45 +9,40 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from graph.accounts.lifecycle import Lifecycle
-from graph.accounts.passwords import Passwords
-from graph.accounts.service import AccountService
-from graph.accounts.sessions import Sessions
-from graph.accounts.socials import Socials, make_provider
-from graph.background.jobs import Jobs
-from graph.background.timers import DealScheduler
-from graph.catalog.browse import BrowseService
-from graph.catalog.images import ImageService
-from graph.catalog.listings import CatalogService
-from graph.catalog.pools import Pools
-from graph.catalog.searches import SavedSearches
-from graph.deals.cart import CartService
-from graph.deals.collections import CollectionService
-from graph.deals.common import Pushes, Timers
-from graph.deals.offers import OfferService
-from graph.deals.orders import OrderService
-from graph.feed.service import FeedService
+from graph.accounts import AccountService, Lifecycle, Passwords, Sessions, Socials, make_provider
+from graph.background import DealScheduler, Jobs
+from graph.catalog import BrowseService, CatalogService, ImageService, Pools, SavedSearches
+from graph.deals import CartService, CollectionService, OfferService, OrderService, Pushes
+from graph.feed import FeedService
 from graph.infra import embedded
 from graph.infra.blobs import BlobStore, LocalBlobStore
 from graph.infra.cache import QueryCache
+from graph.infra.machine import Timers
 from graph.infra.ratelimit import LoginGuard, RateLimiter
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore
 from graph.infra.store.falkordb import FalkorStore
-from graph.messaging.service import MessagingService
-from graph.moderation.service import Moderation, Reports
-from graph.notify import Notifier
-from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
-from graph.notify.codes import Codes
-from graph.notify.outbox import Outbox
-from graph.payments.local import LocalProvider
-from graph.payments.port import PaymentProvider
-from graph.payments.promotions import PromotionService
-from graph.payments.service import PaymentService
-from graph.payments.stripe_provider import StripeProvider
-from graph.trust.rank import TrustService
-from graph.trust.reviews import ReviewService
-from graph.trust.rings import RingDetector
+from graph.messaging import MessagingService
+from graph.moderation import Moderation, Reports
+from graph.notify import (
+    Codes,
+    FileMailer,
+    FileSms,
+    Mailer,
+    Notifier,
+    Outbox,
+    SmsSender,
+    SmtpMailer,
+    TwilioSms,
+)
+from graph.payments import (
+    LocalProvider,
+    PaymentProvider,
+    PaymentService,
+    PromotionService,
+    StripeProvider,
+)
+from graph.trust import ReviewService, RingDetector, TrustService
 
 RATE_RULES = {
     "signup_ip": "10/hour",

@@ -12,13 +12,11 @@ import logging
 import signal
 from typing import Any
 
-from graph.background.jobs import sweeper
-from graph.background.timers import run_timers
+from graph.background import run_timers, sweeper
 from graph.bootstrap import Services, bootstrap, shutdown, webhook_url
 from graph.infra.settings import Settings
-from graph.notify.outbox import run_outbox
-from graph.payments.local import LocalProvider, run_deliveries
-from graph.payments.service import run_settlements
+from graph.notify import run_outbox
+from graph.payments import LocalProvider, run_deliveries, run_settlements
 
 log = logging.getLogger("vendr.worker")
 

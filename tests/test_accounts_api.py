@@ -315,7 +315,7 @@ async def test_a_hash_made_with_old_parameters_is_upgraded_at_login(api: Api, se
     stronger = settings.model_copy(update={"argon2_time_cost": 2})
     svc = await bootstrap(stronger)
     try:
-        from graph.commands import Login
+        from graph.accounts.commands import Login
 
         await svc.accounts.login(
             Login(email="upgrade@example.org", password="correct horse battery")

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.catalog.browse import BrowseService, Planner
-from graph.commands import Browse, Place
-from graph.infra.geo import haversine_m
+from graph.catalog.commands import Browse
+from graph.infra.geo import Place, haversine_m
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings
 from seeds.generator import CITIES, TAXONOMY

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import free_port
-from graph.commands import Signup
+from graph.accounts.commands import Signup
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings
 

@@ -95,7 +95,7 @@ async def test_every_falkordb_statement_is_planned_by_falkordb(services) -> None
 @pytest.mark.parametrize("query", admin.all_queries(ROOT / "cypher"), ids=lambda q: q.name)
 async def test_admin_files_run_read_only_on_falkordb(services, query) -> None:
     await services.accounts.signup(
-        __import__("graph.commands", fromlist=["Signup"]).Signup(
+        __import__("graph.accounts.commands", fromlist=["Signup"]).Signup(
             email="admin-check@example.org", password="long enough", display_name="Admin check"
         )
     )

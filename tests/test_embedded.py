@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from graph.accounts.commands import Login, Signup
 from graph.bootstrap import bootstrap, shutdown
-from graph.commands import Login, Signup
 from graph.infra import embedded
 from tests.conftest import make_settings
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from graph.deals.machine import MACHINES, OFFER, ORDER, PAYMENT, allowed, open_events
+from graph.deals.machine import MACHINES, OFFER, ORDER
+from graph.infra.machine import allowed, open_events
 from graph.infra.settings import Settings
+from graph.payments.machine import PAYMENT
 
 
 @pytest.mark.parametrize("machine", MACHINES.values(), ids=lambda m: m.name)

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from graph.bootstrap import Services
 from graph.catalog.pools import LEVELS, SCAN, Item, cell_of, cells_around
 from graph.catalog.windows import by_expiry
-from graph.commands import Place
-from graph.infra.geo import EARTH_RADIUS_M
+from graph.infra.geo import EARTH_RADIUS_M, Place
 from graph.infra.ids import now_ms
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from graph.accounts.commands import Signup, UpdateProfile
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.commands import Signup, UpdateProfile
 from graph.infra.ids import iso, new_id
 from graph.trust import score
 from tests.conftest import make_settings

@@ -9,8 +9,8 @@ from api.auth import authenticated, client_ip, services
 from api.docs import PROBLEM
 from api.parsing import json_body
 from api.schemas import AuthOut, LoginIn, SignupIn
+from graph.accounts.commands import Login, Signup
 from graph.accounts.sessions import session_digest
-from graph.commands import Login, Signup
 from graph.infra.errors import Unauthorized
 
 bp = Blueprint("auth", url_prefix="/v1/auth")

@@ -32,8 +32,9 @@ from api.schemas import (
 from api.views import image_url
 from graph.catalog.browse import decode_cursor, encode_cursor
 from graph.deals import shapes
-from graph.deals.machine import OFFER, ORDER, Machine
+from graph.deals.machine import OFFER, ORDER
 from graph.infra.errors import Conflict, Invalid
+from graph.infra.machine import Machine
 
 bp = Blueprint("deals", url_prefix="/v1")
 

@@ -19,7 +19,7 @@ from api.schemas import (
     SwipesOut,
 )
 from graph.catalog.browse import decode_cursor, encode_cursor
-from graph.commands import Place
+from graph.infra.geo import Place
 
 bp = Blueprint("feed", url_prefix="/v1")
 

@@ -18,7 +18,9 @@ from api.schemas import (
     TagPage,
     TagQuery,
 )
-from graph.commands import Browse, CreateProduct, Money, Place, Shipping, UpdateProduct
+from graph.catalog.commands import Browse, CreateProduct, Shipping, UpdateProduct
+from graph.infra.geo import Place
+from graph.infra.money import Money
 
 bp = Blueprint("products", url_prefix="/v1")
 

@@ -9,7 +9,9 @@ from api.auth import authenticated, limit_writes, optional_user, services
 from api.parsing import json_body, query_args
 from api.routes.images import MULTIPART, upload_bytes
 from api.schemas import BlockedPage, PageQuery, ProductPage, ProfilePatch, UserMe, UserPublic
-from graph.commands import Browse, Place, UpdateProfile
+from graph.accounts.commands import UpdateProfile
+from graph.catalog.commands import Browse
+from graph.infra.geo import Place
 from graph.infra.ids import iso
 
 bp = Blueprint("users", url_prefix="/v1/users")

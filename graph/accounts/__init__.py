@@ -1,0 +1,21 @@
+"""Accounts: people and shops, sign-up and log-in, sessions, passwords, profiles and blocks,
+verification, password reset and deletion (the lifecycle), linked social accounts.
+May import: trust, catalog, notify, infra.
+"""
+
+from graph.accounts.lifecycle import LISTINGS_OF, Lifecycle, end_sessions
+from graph.accounts.passwords import Passwords
+from graph.accounts.service import AccountService
+from graph.accounts.sessions import Sessions
+from graph.accounts.socials import Socials, make_provider
+
+__all__ = [
+    "LISTINGS_OF",
+    "AccountService",
+    "Lifecycle",
+    "Passwords",
+    "Sessions",
+    "Socials",
+    "end_sessions",
+    "make_provider",
+]

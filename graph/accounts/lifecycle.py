@@ -14,15 +14,13 @@ import phonenumbers
 
 from graph.accounts.passwords import Passwords
 from graph.accounts.sessions import Sessions
-from graph.deals.common import Changed
+from graph.catalog import Changed
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore, statement
-from graph.notify.codes import Codes, Limits
-from graph.notify.outbox import OUTBOX_NODE, record
-from graph.notify.pubsub import Notifier
+from graph.notify import OUTBOX_NODE, Codes, Limits, Notifier, record
 
 
 def e164(raw: str, region: str | None = None) -> str:

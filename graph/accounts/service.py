@@ -7,15 +7,14 @@ import secrets
 from dataclasses import asdict
 from typing import Any
 
+from graph.accounts.commands import Login, Signup, UpdateProfile
 from graph.accounts.passwords import Passwords
 from graph.accounts.sessions import Sessions
-from graph.commands import Login, Signup, UpdateProfile
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from graph.infra.ids import event, new_id
 from graph.infra.store import GraphStore, statement
-from graph.trust.reviews import SHOWN
-from graph.trust.score import stored
+from graph.trust import SHOWN, stored
 
 # The caller's own view: profile, own credentials' email/phone (never the hash), shop, avatar.
 _OWN_VIEW = """

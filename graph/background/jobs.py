@@ -14,16 +14,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from graph.catalog.pools import Pools
-from graph.catalog.windows import by_expiry
+from graph.catalog import Pools, by_expiry
 from graph.infra.blobs import BlobStore
 from graph.infra.cache import QueryCache
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore, statement
-from graph.notify.outbox import SAVERS_OUTBOX, savers
-from graph.trust.rank import TrustService
-from graph.trust.reviews import ReviewService
+from graph.notify import SAVERS_OUTBOX, savers
+from graph.trust import ReviewService, TrustService
 
 log = logging.getLogger("vendr.jobs")
 

@@ -1,0 +1,26 @@
+"""The catalog: listings and their images and tags, browse (filters, sorts, cursors, its
+planner), the candidate pools the feed deals from, expiry windows, saved searches.
+May import: notify, infra.
+"""
+
+from graph.catalog.browse import DEFAULT_RADIUS_KM, BrowseService
+from graph.catalog.images import ImageService
+from graph.catalog.listings import PRODUCT_VIEW, CatalogService, Changed
+from graph.catalog.pools import Item, Pools
+from graph.catalog.searches import SavedSearches
+from graph.catalog.tags import normalise_all
+from graph.catalog.windows import by_expiry
+
+__all__ = [
+    "DEFAULT_RADIUS_KM",
+    "PRODUCT_VIEW",
+    "BrowseService",
+    "CatalogService",
+    "Changed",
+    "ImageService",
+    "Item",
+    "Pools",
+    "SavedSearches",
+    "by_expiry",
+    "normalise_all",
+]

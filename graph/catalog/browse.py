@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from graph.catalog.commands import Browse, SortKey
 from graph.catalog.listings import PRODUCT_VIEW
 from graph.catalog.tags import normalise_all
-from graph.commands import Browse, SortKey
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Invalid
 from graph.infra.geo import haversine_m

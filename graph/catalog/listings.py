@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
+from graph.catalog.commands import CreateProduct, Shipping, UpdateProduct
 from graph.catalog.pools import Pools
 from graph.catalog.tags import normalise_all
-from graph.commands import CreateProduct, Money, Place, Shipping, UpdateProduct
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
+from graph.infra.geo import Place
 from graph.infra.ids import event, new_id, now_ms
+from graph.infra.money import Money
 from graph.infra.store import GraphStore, statement
-from graph.notify.outbox import OUTBOX_NODE, SAVERS_OUTBOX, record, savers
-from graph.notify.pubsub import Notifier
+from graph.notify import OUTBOX_NODE, SAVERS_OUTBOX, Notifier, record, savers
+
+# a listing's stock or status changed: browse caches and feed pools follow (the catalog's
+# `changed`, handed to what changes stock: deals, promotions, account deletion)
+Changed = Callable[[Iterable[str]], Awaitable[None]]
 
 DAY_MS = 86_400_000
 MAX_IMAGES = 5

@@ -31,9 +31,8 @@ import orjson
 import redis.asyncio as aioredis
 
 from graph.catalog.windows import by_expiry
-from graph.commands import Place
 from graph.infra.errors import Unavailable
-from graph.infra.geo import EARTH_RADIUS_M, haversine_m
+from graph.infra.geo import EARTH_RADIUS_M, Place, haversine_m
 from graph.infra.store import GraphStore, statement
 
 DAY_MS = 86_400_000

@@ -13,13 +13,15 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from graph.catalog import Changed
 from graph.deals import shapes
-from graph.deals.common import Changed, Pushes, money_text
+from graph.deals.common import Pushes
 from graph.deals.orders import OrderService
 from graph.infra.errors import Conflict, Invalid
 from graph.infra.ids import new_id, now_ms
+from graph.infra.money import money_text
 from graph.infra.store import GraphStore, statement
-from graph.messaging.service import system_params
+from graph.messaging import system_params
 
 MAX_LINE_QUANTITY = 1000
 

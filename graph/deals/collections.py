@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.catalog.listings import PRODUCT_VIEW
+from graph.catalog import PRODUCT_VIEW
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, statement

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from graph.catalog.pools import Pools
+from graph.catalog import Changed, Pools
 from graph.deals import shapes
-from graph.deals.common import Changed, Pushes, Timers, money_text, refused
-from graph.deals.machine import OFFER, Transition, allowed, open_events
+from graph.deals.common import Pushes
+from graph.deals.machine import OFFER
 from graph.deals.orders import (
     ORDER_CREATE,
     OrderService,
@@ -26,8 +26,10 @@ from graph.deals.orders import (
 )
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id
+from graph.infra.machine import Timers, Transition, allowed, open_events, refused
+from graph.infra.money import money_text
 from graph.infra.store import GraphStore, Statement, statement
-from graph.messaging.service import ROOM_MERGE, room_params, system_params
+from graph.messaging import ROOM_MERGE, room_params, system_params
 
 _NEW_OFFER = """
 {id: $offer_id, amount: $amount, currency: p.currency, quantity: $quantity, status: 'open',

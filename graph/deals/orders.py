@@ -11,21 +11,24 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
+from graph.catalog import Changed
 from graph.deals import shapes
-from graph.deals.common import Changed, Pushes, Timers, money_text, refused
-from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL, Transition, allowed, open_events
+from graph.deals.common import Pushes
+from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id, now_ms
+from graph.infra.machine import Timers, Transition, allowed, open_events, refused
+from graph.infra.money import money_text
 from graph.infra.store import GraphStore, Statement, statement
-from graph.messaging.service import (
+from graph.messaging import (
     ROOM_MERGE,
     SYSTEM_MESSAGE,
     SYSTEM_UNREAD,
     room_params,
     system_params,
 )
-from graph.notify.outbox import DEAL_OUTBOX, SAVERS_OUTBOX, savers
-from graph.payments.service import PaymentService, owe_params, owe_payment
+from graph.notify import DEAL_OUTBOX, SAVERS_OUTBOX, savers
+from graph.payments import PaymentService, owe_params, owe_payment
 
 Role = Literal["buyer", "seller"]
 MAX_QUANTITY = 1000

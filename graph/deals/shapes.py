@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.deals.machine import OFFER, ORDER, open_events
+from graph.deals.machine import OFFER, ORDER
 from graph.infra.ids import iso
-
-
-def money(amount: Any, currency: str) -> dict[str, Any]:
-    return {"amount": int(amount), "currency": currency}
+from graph.infra.machine import open_events
+from graph.payments import money, payment
 
 
 def offer(row: dict[str, Any], viewer_id: str | None = None) -> dict[str, Any]:
@@ -96,24 +94,4 @@ def order(row: dict[str, Any], viewer_id: str | None = None) -> dict[str, Any]:
     if viewer_id is not None:
         role = "buyer" if row["buyer_id"] == viewer_id else "seller"
         out["actions"] = open_events(ORDER, row["status"], role=role)
-    return out
-
-
-def payment(
-    row: dict[str, Any], currency: str, payer_id: str, viewer_id: str | None
-) -> dict[str, Any] | None:
-    """A deal's payment (an order's, a promotion's) as its parties see it; what the client
-    needs to pay (the provider's client secret) for the payer only, and only while there is
-    something to pay. `row` carries the `payment_*` columns and the deal's `amount`."""
-    if not row.get("payment_id"):
-        return None
-    out: dict[str, Any] = {
-        "id": row["payment_id"],
-        "status": row["payment_status"],
-        "provider": row["payment_provider"],
-        "amount": money(row["amount"], currency),
-        "client_secret": None,
-    }
-    if viewer_id == payer_id and row["payment_status"] in ("pending", "failed"):
-        out["client_secret"] = row.get("payment_secret")
     return out

@@ -25,16 +25,12 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from graph.catalog.browse import DEFAULT_RADIUS_KM, BrowseService
-from graph.catalog.listings import PRODUCT_VIEW
-from graph.catalog.pools import Item, Pools
-from graph.catalog.tags import normalise_all
-from graph.commands import Place
-from graph.deals.common import money_text
+from graph.catalog import DEFAULT_RADIUS_KM, PRODUCT_VIEW, BrowseService, Item, Pools, normalise_all
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Invalid, NotFound
-from graph.infra.geo import haversine_m, shown_distance_km
+from graph.infra.geo import Place, haversine_m, shown_distance_km
 from graph.infra.ids import event, now_ms
+from graph.infra.money import money_text
 from graph.infra.ratelimit import RateLimiter
 from graph.infra.store import GraphStore, statement
 

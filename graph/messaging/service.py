@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from graph.catalog.pools import Pools
+from graph.catalog import Pools
 from graph.infra.errors import Invalid, NotFound
 from graph.infra.ids import event, id_time_ms, iso, new_id
 from graph.infra.store import GraphStore, statement

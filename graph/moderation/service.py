@@ -14,8 +14,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, get_args
 
-from graph.accounts.lifecycle import LISTINGS_OF, end_sessions
-from graph.accounts.sessions import Sessions
+from graph.accounts import LISTINGS_OF, Sessions, end_sessions
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id

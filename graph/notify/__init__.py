@@ -1,6 +1,40 @@
-"""Telling people: realtime pushes (pubsub), the outbox and its delivery channels, preferences,
-saved-search alerts and one-time codes."""
+"""Telling people: realtime pushes (pubsub), outbox records written with the change that causes
+them and their delivery (app, email, SMS), preferences, one-time codes.
+May import: infra.
+"""
 
+from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
+from graph.notify.codes import Codes, Limits
+from graph.notify.outbox import (
+    DEAL_OUTBOX,
+    OUTBOX_NODE,
+    SAVERS_OUTBOX,
+    Outbox,
+    make_cursor,
+    parse_cursor,
+    record,
+    run_outbox,
+    savers,
+)
 from graph.notify.pubsub import Notifier
 
-__all__ = ["Notifier"]
+__all__ = [
+    "DEAL_OUTBOX",
+    "OUTBOX_NODE",
+    "SAVERS_OUTBOX",
+    "Codes",
+    "FileMailer",
+    "FileSms",
+    "Limits",
+    "Mailer",
+    "Notifier",
+    "Outbox",
+    "SmsSender",
+    "SmtpMailer",
+    "TwilioSms",
+    "make_cursor",
+    "parse_cursor",
+    "record",
+    "run_outbox",
+    "savers",
+]

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from graph.deals.common import money_text
+from graph.infra.money import money_text
 
 CHANNELS = ("app", "email", "sms")
 KINDS = ("message", "offer", "order", "saved", "search", "review")

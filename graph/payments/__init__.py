@@ -1,2 +1,28 @@
-"""Moving money: the payment-provider port and its adapters (Stripe, the local provider), the
-payments of orders and promotions, and paid promotion itself."""
+"""Money: the payment-provider port and its adapters (Stripe, the local provider), the payments
+of orders and promotions, and paid promotion itself.
+May import: catalog, notify, infra.
+"""
+
+from graph.payments.local import LocalProvider, run_deliveries
+from graph.payments.machine import PAYMENT, PROMOTION
+from graph.payments.port import PaymentProvider
+from graph.payments.promotions import PromotionService
+from graph.payments.service import PaymentService, owe_params, owe_payment, run_settlements
+from graph.payments.shapes import money, payment
+from graph.payments.stripe_provider import StripeProvider
+
+__all__ = [
+    "PAYMENT",
+    "PROMOTION",
+    "LocalProvider",
+    "PaymentProvider",
+    "PaymentService",
+    "PromotionService",
+    "StripeProvider",
+    "money",
+    "owe_params",
+    "owe_payment",
+    "payment",
+    "run_deliveries",
+    "run_settlements",
+]

@@ -15,15 +15,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from graph.deals.common import Changed, Timers, refused
-from graph.deals.machine import PROMOTION, Transition, allowed, open_events
-from graph.deals.shapes import payment
+from graph.catalog import Changed
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, iso, new_id
+from graph.infra.machine import Timers, Transition, allowed, open_events, refused
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore, statement
 from graph.notify import Notifier
+from graph.payments.machine import PROMOTION
 from graph.payments.service import PaymentService, owe_params, owe_payment
+from graph.payments.shapes import payment
 
 
 @dataclass(frozen=True)

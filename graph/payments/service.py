@@ -21,10 +21,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from graph.deals.machine import PAYMENT
 from graph.infra.errors import Conflict, NotFound
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, Statement, statement
+from graph.payments.machine import PAYMENT
 from graph.payments.port import (
     AlreadySucceeded,
     PaymentError,

@@ -14,7 +14,7 @@ from typing import Any
 from graph.infra.errors import Conflict, Forbidden, NotFound
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, statement
-from graph.notify.outbox import OUTBOX_NODE, make_cursor, parse_cursor, record
+from graph.notify import OUTBOX_NODE, make_cursor, parse_cursor, record
 
 DAY_MS = 86_400_000
 BATCH = 500
