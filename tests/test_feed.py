@@ -15,7 +15,7 @@ import pytest
 
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.feed.service import NEW_DAYS, POPULAR_HYPE
+from graph.feed.scoring import NEW_DAYS, POPULAR_HYPE
 from graph.infra.geo import haversine_m
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings

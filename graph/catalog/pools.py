@@ -13,7 +13,7 @@ that replaces the old one in one step; between rebuilds catalog writes refresh t
 (write-through) and the jobs round re-scores the listings people engaged with. A pool may
 still be a little behind the graph, so nothing it says decides what a deck may show: the deck
 checks every card as the graph has it (status, expiry, seller, blocks, swipes) before it deals
-it, from its card cache where nothing changed since (`graph.feed.service`).
+it, from its card cache where nothing changed since (`graph.feed.sessions`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,188 @@
+"""What a swipe session ranks: candidates from the pools (the best in the tags you like, near
+you and anywhere; the most engaging and the newest near you) and from listings co-liked by
+people who liked what you liked, a traversal capped at every hop so a popular listing's
+thousands of likers cannot blow it up; with what you liked, saved and looked at, and the
+tags you said you are into, which weigh them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from graph.catalog import DEFAULT_RADIUS_KM, Item, Pools
+from graph.feed.scoring import Candidate, tag_weights
+from graph.infra.errors import NotFound
+from graph.infra.geo import Place, haversine_m
+from graph.infra.store import GraphStore, statement
+
+SEEDS, LIKERS, THEIR_LIKES = 10, 15, 8  # co-like fan-out caps
+TOP_TAGS = 5
+COLIKED_MAX = 80
+
+# what you liked or saved and, apart, what you looked at: the latest 30 of each, newest first
+PROFILE = statement(
+    "feed.profile",
+    """
+    MATCH (me:User {id: $user_id})
+    CALL {
+      WITH me
+      MATCH (me)-[r:LIKED|SAVED]->(p:Product)
+      WITH p, r.at AS at ORDER BY at DESC LIMIT 30
+      RETURN collect({id: p.id, at: at, liked: true}) AS liked
+    }
+    CALL {
+      WITH me
+      MATCH (me)-[r:VIEWED]->(p:Product)
+      WITH p, r.at AS at ORDER BY at DESC LIMIT 30
+      RETURN collect({id: p.id, at: at, liked: false}) AS viewed
+    }
+    UNWIND liked + viewed AS row
+    // (the id taken out of the map first: FalkorDB matches nothing on {id: row.id})
+    WITH row.id AS id, row.at AS at, row.liked AS liked
+    MATCH (p:Product {id: id})-[:TAGGED]->(t:Tag)
+    RETURN p.id AS id, p.title AS title, at, liked, collect(t.name) AS tags,
+           p.location.latitude AS lat, p.location.longitude AS lon
+    ORDER BY at DESC
+    """,
+)
+
+INTERESTS = statement(
+    "feed.interests",
+    """
+    MATCH (me:User {id: $user_id})
+    OPTIONAL MATCH (me)-[i:INTERESTED_IN]->(t:Tag)
+    RETURN me.location AS location, collect({tag: t.name, weight: i.weight}) AS interests
+    """,
+)
+
+COLIKED = statement(
+    "feed.coliked",
+    """
+    MATCH (me:User {id: $user_id})
+    CALL {
+      WITH me
+      MATCH (me)-[r:LIKED]->(seed:Product)
+      RETURN seed ORDER BY r.at DESC LIMIT $seeds
+    }
+    CALL {
+      WITH me, seed
+      MATCH (seed)<-[:LIKED]-(other:User)
+      WHERE other.id <> me.id
+      RETURN other LIMIT $likers
+    }
+    CALL {
+      WITH other, seed
+      MATCH (other)-[:LIKED]->(c:Product)
+      WHERE c.id <> seed.id AND c.status = 'active'
+      RETURN c LIMIT $their_likes
+    }
+    WITH c, seed, count(*) AS n
+    ORDER BY n DESC, seed.id
+    // per candidate: how many paths lead to it, and the liked listing most of them start from
+    WITH c, sum(n) AS paths, collect({id: seed.id, title: seed.title})[0] AS best
+    RETURN c.id AS id, paths, best.id AS seed_id, best.title AS seed_title
+    ORDER BY paths DESC, id LIMIT $most
+    """,
+)
+
+SEEN = statement(
+    "feed.seen",
+    """
+    MATCH (me:User {id: $user_id})-[:LIKED|PASSED|SAVED]->(p:Product)
+    WHERE p.id IN $ids
+    RETURN collect(DISTINCT p.id) AS ids
+    """,
+)
+
+
+@dataclass
+class Gathered:
+    """A session's candidates (`skip` and hidden sellers left out), and what weighs them."""
+
+    near: Place | None
+    radius_m: float
+    profile: list[dict[str, Any]]
+    weights: dict[str, float]
+    liked_tags: dict[str, str | None]  # tag -> the latest listing you liked in it (or None)
+    paths: dict[str, int]  # co-like paths per candidate
+    seeds: dict[str, list[str]]  # candidate -> [id, title] of the liked listing it came from
+    items: dict[str, Item]
+    rough: dict[str, Candidate]
+
+
+async def gather(
+    store: GraphStore,
+    pools: Pools,
+    user_id: str,
+    near: Place | None,
+    radius_km: float | None,
+    hidden_sellers: set[str],
+    skip: set[str],
+    now: int,
+    pickup_m: float,
+) -> Gathered:
+    profile, interests, colikes = await asyncio.gather(
+        store.run(PROFILE, {"user_id": user_id}),
+        store.run(INTERESTS, {"user_id": user_id}),
+        store.run(
+            COLIKED,
+            {
+                "user_id": user_id,
+                "seeds": SEEDS,
+                "likers": LIKERS,
+                "their_likes": THEIR_LIKES,
+                "most": COLIKED_MAX,
+            },
+        ),
+    )
+    if not interests:
+        raise NotFound("no such user")
+    me = interests[0]
+    if near is None and me["location"]:
+        near = Place(me["location"]["latitude"], me["location"]["longitude"])
+    liked = [row for row in profile if row["liked"]]
+    weights = tag_weights(liked, me["interests"], [row for row in profile if not row["liked"]])
+    # tags you liked things in (the latest such listing) and tags you said you are into
+    liked_tags: dict[str, str | None] = {i["tag"]: None for i in me["interests"] if i["tag"]}
+    liked_tags |= {t: row["id"] for row in reversed(liked) for t in row["tags"]}
+    paths = {row["id"]: row["paths"] for row in colikes}
+    seeds = {row["id"]: [row["seed_id"], row["seed_title"]] for row in colikes}
+    top_tags = sorted(weights, key=lambda t: (-weights[t], t))[:TOP_TAGS]
+    radius_m = (radius_km or DEFAULT_RADIUS_KM) * 1000.0
+    pooled = await pools.candidates(near, radius_m, top_tags, paths, now, pickup_m)
+    items = {
+        pid: item
+        for pid, item in pooled.items()
+        if item.seller_id not in hidden_sellers and pid not in skip
+    }
+    if items:
+        seen = await store.run(SEEN, {"user_id": user_id, "ids": list(items)})
+        for pid in seen[0]["ids"] if seen else ():
+            items.pop(pid, None)
+    rough = {
+        pid: Candidate(_row(item, near), paths.get(pid, 0), seed_pair(seeds.get(pid)))
+        for pid, item in items.items()
+    }
+    return Gathered(near, radius_m, profile, weights, liked_tags, paths, seeds, items, rough)
+
+
+def seed_pair(value: list[str] | None) -> tuple[str, str] | None:
+    return (value[0], value[1]) if value else None
+
+
+def _row(item: Item, near: Place | None) -> dict[str, Any]:
+    """A pool item in the shape ranking reads a product in."""
+    distance = None
+    if near is not None and item.lat is not None and item.lon is not None:
+        distance = haversine_m(item.lat, item.lon, near.lat, near.lon)
+    return {
+        "id": item.id,
+        "seller_id": item.seller_id,
+        "tags": list(item.tags),
+        "created_at": item.created_at,
+        "hype": item.hype,
+        "seller_trust": item.trust,
+        "distance_m": distance,
+    }
