@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.catalog.browse import BrowseService, Planner
+from graph.catalog.browse import BrowseService
 from graph.catalog.commands import Browse
+from graph.catalog.planner import Planner
 from graph.infra.geo import Place, haversine_m
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings

@@ -30,7 +30,7 @@ from api.schemas import (
     OrdersQuery,
 )
 from api.views import image_url
-from graph.catalog.browse import decode_cursor, encode_cursor
+from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.deals import shapes
 from graph.deals.machine import OFFER, ORDER
 from graph.infra.errors import Conflict, Invalid

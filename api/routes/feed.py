@@ -18,7 +18,7 @@ from api.schemas import (
     SwipesIn,
     SwipesOut,
 )
-from graph.catalog.browse import decode_cursor, encode_cursor
+from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.infra.geo import Place
 
 bp = Blueprint("feed", url_prefix="/v1")

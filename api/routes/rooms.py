@@ -25,7 +25,7 @@ from api.schemas import (
     WsQuery,
 )
 from graph.accounts.sessions import session_digest
-from graph.catalog.browse import decode_cursor, encode_cursor
+from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.infra.errors import DomainError
 
 bp = Blueprint("rooms", url_prefix="/v1")
