@@ -5,18 +5,9 @@ May import: infra.
 
 from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
 from graph.notify.codes import Codes, Limits
-from graph.notify.outbox import (
-    DEAL_OUTBOX,
-    OUTBOX_NODE,
-    SAVERS_OUTBOX,
-    Outbox,
-    make_cursor,
-    parse_cursor,
-    record,
-    run_outbox,
-    savers,
-)
+from graph.notify.outbox import Outbox, make_cursor, parse_cursor, run_outbox
 from graph.notify.pubsub import Notifier
+from graph.notify.records import DEAL_OUTBOX, OUTBOX_NODE, SAVERS_OUTBOX, record, savers
 
 __all__ = [
     "DEAL_OUTBOX",
