@@ -5,9 +5,10 @@ May import: catalog, notify, infra.
 
 from graph.payments.local import LocalProvider, run_deliveries
 from graph.payments.machine import PAYMENT, PROMOTION
+from graph.payments.owed import owe_params, owe_payment, run_settlements
 from graph.payments.port import PaymentProvider
 from graph.payments.promotions import PromotionService
-from graph.payments.service import PaymentService, owe_params, owe_payment, run_settlements
+from graph.payments.service import PaymentService
 from graph.payments.shapes import money, payment
 from graph.payments.stripe_provider import StripeProvider
 

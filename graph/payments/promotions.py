@@ -23,7 +23,8 @@ from graph.infra.settings import Settings
 from graph.infra.store import GraphStore, statement
 from graph.notify import Notifier
 from graph.payments.machine import PROMOTION
-from graph.payments.service import PaymentService, owe_params, owe_payment
+from graph.payments.owed import owe_params, owe_payment
+from graph.payments.service import PaymentService
 from graph.payments.shapes import payment
 
 

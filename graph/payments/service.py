@@ -15,13 +15,10 @@ refund) carried out after the statement that decided them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from graph.infra.errors import Conflict, NotFound
+from graph.infra.errors import NotFound
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, Statement, statement
 from graph.payments.machine import PAYMENT
@@ -32,19 +29,11 @@ from graph.payments.port import (
     PaymentRefused,
     ProviderEvent,
 )
+from graph.payments.webhooks import Webhooks
 
 log = logging.getLogger("vendr.payments")
 
 Purpose = Literal["order", "promotion"]
-
-# the provider's event types and what each does to a payment; the rest are acknowledged and
-# ignored (Stripe sends many a Vendr endpoint may be subscribed to)
-ACTIONS = {
-    "payment_intent.succeeded": "succeed",
-    "payment_intent.payment_failed": "fail",
-    "payment_intent.canceled": "cancel",
-    "charge.refunded": "refunded",
-}
 
 PAYMENT_FIELDS = """
 RETURN pay.id AS id, pay.key AS key, pay.purpose AS purpose, pay.subject_id AS subject_id,
@@ -184,35 +173,6 @@ OWED_RETRY = statement(
     write=True,
 )
 
-# A delivery claims the event id; a second delivery of it (a duplicate, a replay) finds it
-# applied and changes nothing. A delivery that died half-way leaves its claim, which a retry
-# takes over once it is older than a lease.
-WEBHOOK_CLAIM = statement(
-    "payments.webhook_claim",
-    """
-    MERGE (w:WebhookEvent {id: $id})
-      ON CREATE SET w.type = $type, w.provider = $provider, w.received_at = $now,
-                    w.state = 'received', w.claim = $claim, w.claimed_at = $now
-    WITH w
-    FOREACH (_ IN CASE WHEN w.state = 'received' AND w.claimed_at < $stale THEN [1] ELSE [] END |
-      SET w.claim = $claim, w.claimed_at = $now)
-    RETURN w.state AS state, w.claim = $claim AS mine, w.outcome AS outcome
-    """,
-    write=True,
-)
-
-WEBHOOK_DONE = statement(
-    "payments.webhook_done",
-    """
-    MATCH (w:WebhookEvent {id: $id})
-    WHERE w.state = 'received' AND w.claim = $claim
-    SET w.state = $state, w.outcome = $outcome, w.payment_id = $payment_id, w.done_at = $now
-    RETURN w.id AS id
-    """,
-    write=True,
-)
-
-CLAIM_LEASE_MS = 60_000
 BATCH = 100
 RETRY_FIRST_S, RETRY_MAX_S = 5.0, 3600.0
 
@@ -234,21 +194,22 @@ class PurposeHandler(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Outcome:
-    state: Literal["applied", "stale", "ignored", "rejected"]
-    text: str
-    payment_id: str | None = None
-
-
 class PaymentService:
     def __init__(self, store: GraphStore, provider: PaymentProvider) -> None:
         self._store = store
         self.provider = provider
         self._purposes: dict[str, PurposeHandler] = {}
+        self._webhooks = Webhooks(store, provider, self)
 
     def register(self, purpose: Purpose, handler: PurposeHandler) -> None:
         self._purposes[purpose] = handler
+
+    def handler(self, purpose: str) -> PurposeHandler:
+        return self._purposes[purpose]
+
+    async def webhook(self, body: bytes, header: str | None) -> dict[str, Any]:
+        """Verify, record and apply one webhook delivery (`webhooks`)."""
+        return await self._webhooks.webhook(body, header)
 
     # ---- opening -----------------------------------------------------------------------------
 
@@ -308,92 +269,16 @@ class PaymentService:
         return rows[0] if rows else None
 
     async def get(self, payment_id: str) -> dict[str, Any]:
-        rows = await self._store.run(GET, {"id": payment_id})
+        rows = await self.find(payment_id)
         if not rows:
             raise NotFound("no such payment")
         return rows[0]
 
-    # ---- webhooks ----------------------------------------------------------------------------
+    async def find(self, payment_id: str) -> list[dict[str, Any]]:
+        return await self._store.run(GET, {"id": payment_id})
 
-    async def webhook(self, body: bytes, header: str | None) -> dict[str, Any]:
-        """Verify, record and apply one webhook delivery. BadSignature (400) before anything
-        is written; a duplicate is acknowledged with what the first delivery did."""
-        ev = self.provider.event(body, header)
-        claim = new_id()
-        now = now_ms()
-        rows = await self._store.run(
-            WEBHOOK_CLAIM,
-            {
-                "id": ev.id,
-                "type": ev.type,
-                "provider": self.provider.name,
-                "claim": claim,
-                "now": now,
-                "stale": now - CLAIM_LEASE_MS,
-            },
-        )
-        row = rows[0]
-        if row["state"] != "received":
-            first = {"state": row["state"], "outcome": row["outcome"]}
-            return {"id": ev.id, **first, "duplicate": True}
-        if not row["mine"]:
-            raise Conflict("this event is being applied by another delivery; retry later")
-        outcome = await self._apply(ev)
-        await self._store.run(
-            WEBHOOK_DONE,
-            {
-                "id": ev.id,
-                "claim": claim,
-                "state": outcome.state,
-                "outcome": outcome.text,
-                "payment_id": outcome.payment_id,
-                "now": now_ms(),
-            },
-        )
-        log.info("webhook %s %s: %s (%s)", ev.id, ev.type, outcome.state, outcome.text)
-        return {"id": ev.id, "state": outcome.state, "outcome": outcome.text, "duplicate": False}
-
-    async def _apply(self, ev: ProviderEvent) -> Outcome:
-        action = ACTIONS.get(ev.type)
-        if action is None:
-            return Outcome("ignored", f"{ev.type} is not an event Vendr acts on")
-        payment = await self._find(ev)
-        if payment is None:
-            return Outcome("ignored", "no payment of Vendr's has this intent")
-        pid = payment["id"]
-        if action in ("succeed", "refunded") and (
-            ev.amount != int(payment["amount"]) or ev.currency != payment["currency"]
-        ):
-            # never mark paid what was not paid in full (nor refunded what was refunded in part)
-            text = f"amount {ev.amount} {ev.currency} is not the payment's"
-            log.error("payment %s: %s: %s", pid, ev.type, text)
-            return Outcome("rejected", text, pid)
-        moved = await self.move(payment, action, actor="provider", failure=ev.failure, ev=ev)
-        if moved is None:
-            text = f"{action} does not apply to a {payment['status']} payment"
-            return Outcome("stale", text, pid)
-        handler = self._purposes[payment["purpose"]]
-        if action == "succeed":
-            if not await handler.paid(payment["subject_id"]):
-                # the purpose went while the customer paid: the money goes back
-                await self.refund(moved, reason=f"the {payment['purpose']} was no longer payable")
-                await handler.payment_changed(payment["subject_id"])
-                return Outcome("applied", "paid for a purpose that is gone: refunded", pid)
-        elif action == "refunded":
-            await handler.refunded(payment["subject_id"])
-        else:
-            await handler.payment_changed(payment["subject_id"])
-        return Outcome("applied", f"payment {payment['status']} -> {moved['status']}", pid)
-
-    async def _find(self, ev: ProviderEvent) -> dict[str, Any] | None:
-        if ev.payment_id:
-            rows = await self._store.run(GET, {"id": ev.payment_id})
-            if rows and rows[0]["intent_id"] in (None, ev.intent_id):
-                return rows[0]
-        if ev.intent_id:
-            rows = await self._store.run(BY_INTENT, {"intent_id": ev.intent_id})
-            return rows[0] if rows else None
-        return None
+    async def find_by_intent(self, intent_id: str) -> list[dict[str, Any]]:
+        return await self._store.run(BY_INTENT, {"intent_id": intent_id})
 
     async def move(
         self,
@@ -494,53 +379,3 @@ class PaymentService:
             if await self.settle(row["id"]):
                 settled += 1
         return settled
-
-
-async def run_settlements(payments: PaymentService, interval_s: float, stop: asyncio.Event) -> None:
-    """The worker's loop: owed provider calls retried until they pass."""
-    while not stop.is_set():
-        try:
-            n = await payments.settle_due()
-            if n:
-                log.info("payments: %d owed calls settled", n)
-        except Exception:
-            log.exception("payments settlement round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
-
-
-def owe_payment(carry: str) -> str:
-    """The Cypher a deal's move shares (deal bound as `o`, `carry` kept): what the transition
-    owes its payment (`$payment`: void an unpaid one, refund a paid one) is decided on the
-    payment in the same statement, with its event; `owed_payment` names the payment whose call
-    is to be carried out after the statement (null: none)."""
-    return (
-        "OPTIONAL MATCH (pay:Payment)-[:FOR]->(o)\n"
-        f"WITH {carry}, o, pay,\n"
-        """     CASE WHEN $payment = 'refund' AND pay.status = 'succeeded' THEN 'refund'
-          WHEN $payment = 'void' AND pay.status IN ['new', 'pending', 'failed'] THEN 'void'
-     END AS owed
-FOREACH (_ IN CASE WHEN owed IS NULL THEN [] ELSE [1] END |
-  SET pay.status = CASE WHEN owed = 'refund' THEN 'refunding' ELSE 'cancelled' END,
-      pay.owed = CASE WHEN pay.intent_id IS NULL THEN null ELSE owed END,
-      pay.owed_at = CASE WHEN pay.intent_id IS NULL THEN null ELSE $now END,
-      pay.owed_attempts = 0, pay.updated_at = $now
-  CREATE (:Event {id: $payment_event_id, at: $now, actor_id: $actor_id, subject_id: pay.id,
-                  type: CASE WHEN owed = 'refund' THEN 'payment.refunding'
-                             ELSE 'payment.cancelled' END,
-                  data: $payment_event_data}))
-"""
-        f"WITH {carry}, o,\n"
-        "     CASE WHEN owed IS NULL OR pay.intent_id IS NULL THEN null ELSE pay.id END"
-        " AS owed_payment\n"
-    )
-
-
-def owe_params(payment: str | None, reason: str) -> dict[str, Any]:
-    """The parameters `owe_payment` reads."""
-    ev = event({"reason": reason})
-    return {
-        "payment": payment,
-        "payment_event_id": ev["event_id"],
-        "payment_event_data": ev["event_data"],
-    }

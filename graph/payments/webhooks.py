@@ -1,0 +1,160 @@
+"""The provider's webhooks: each delivery verified (BadSignature, a 400, before anything is
+written), its event id claimed (`WebhookEvent`) and applied once; a duplicate is answered with
+what the first delivery did, and an event that matches no transition from the payment's state
+(out of order, replayed after a later one) is recorded as stale and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from graph.infra.errors import Conflict
+from graph.infra.ids import new_id, now_ms
+from graph.infra.store import GraphStore, statement
+from graph.payments.port import PaymentProvider, ProviderEvent
+
+if TYPE_CHECKING:
+    from graph.payments.service import PaymentService
+
+log = logging.getLogger("vendr.payments")
+
+# the provider's event types and what each does to a payment; the rest are acknowledged and
+# ignored (Stripe sends many a Vendr endpoint may be subscribed to)
+ACTIONS = {
+    "payment_intent.succeeded": "succeed",
+    "payment_intent.payment_failed": "fail",
+    "payment_intent.canceled": "cancel",
+    "charge.refunded": "refunded",
+}
+
+# A delivery claims the event id; a second delivery of it (a duplicate, a replay) finds it
+# applied and changes nothing. A delivery that died half-way leaves its claim, which a retry
+# takes over once it is older than a lease.
+WEBHOOK_CLAIM = statement(
+    "payments.webhook_claim",
+    """
+    MERGE (w:WebhookEvent {id: $id})
+      ON CREATE SET w.type = $type, w.provider = $provider, w.received_at = $now,
+                    w.state = 'received', w.claim = $claim, w.claimed_at = $now
+    WITH w
+    FOREACH (_ IN CASE WHEN w.state = 'received' AND w.claimed_at < $stale THEN [1] ELSE [] END |
+      SET w.claim = $claim, w.claimed_at = $now)
+    RETURN w.state AS state, w.claim = $claim AS mine, w.outcome AS outcome
+    """,
+    write=True,
+)
+
+WEBHOOK_DONE = statement(
+    "payments.webhook_done",
+    """
+    MATCH (w:WebhookEvent {id: $id})
+    WHERE w.state = 'received' AND w.claim = $claim
+    SET w.state = $state, w.outcome = $outcome, w.payment_id = $payment_id, w.done_at = $now
+    RETURN w.id AS id
+    """,
+    write=True,
+)
+
+CLAIM_LEASE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: Literal["applied", "stale", "ignored", "rejected"]
+    text: str
+    payment_id: str | None = None
+
+
+class Webhooks:
+    def __init__(
+        self, store: GraphStore, provider: PaymentProvider, payments: PaymentService
+    ) -> None:
+        self._store = store
+        self.provider = provider
+        self._payments = payments
+
+    async def webhook(self, body: bytes, header: str | None) -> dict[str, Any]:
+        """Verify, record and apply one webhook delivery. BadSignature (400) before anything
+        is written; a duplicate is acknowledged with what the first delivery did."""
+        ev = self.provider.event(body, header)
+        claim = new_id()
+        now = now_ms()
+        rows = await self._store.run(
+            WEBHOOK_CLAIM,
+            {
+                "id": ev.id,
+                "type": ev.type,
+                "provider": self.provider.name,
+                "claim": claim,
+                "now": now,
+                "stale": now - CLAIM_LEASE_MS,
+            },
+        )
+        row = rows[0]
+        if row["state"] != "received":
+            first = {"state": row["state"], "outcome": row["outcome"]}
+            return {"id": ev.id, **first, "duplicate": True}
+        if not row["mine"]:
+            raise Conflict("this event is being applied by another delivery; retry later")
+        outcome = await self._apply(ev)
+        await self._store.run(
+            WEBHOOK_DONE,
+            {
+                "id": ev.id,
+                "claim": claim,
+                "state": outcome.state,
+                "outcome": outcome.text,
+                "payment_id": outcome.payment_id,
+                "now": now_ms(),
+            },
+        )
+        log.info("webhook %s %s: %s (%s)", ev.id, ev.type, outcome.state, outcome.text)
+        return {"id": ev.id, "state": outcome.state, "outcome": outcome.text, "duplicate": False}
+
+    async def _apply(self, ev: ProviderEvent) -> Outcome:
+        action = ACTIONS.get(ev.type)
+        if action is None:
+            return Outcome("ignored", f"{ev.type} is not an event Vendr acts on")
+        payment = await self._find(ev)
+        if payment is None:
+            return Outcome("ignored", "no payment of Vendr's has this intent")
+        pid = payment["id"]
+        if action in ("succeed", "refunded") and (
+            ev.amount != int(payment["amount"]) or ev.currency != payment["currency"]
+        ):
+            # never mark paid what was not paid in full (nor refunded what was refunded in part)
+            text = f"amount {ev.amount} {ev.currency} is not the payment's"
+            log.error("payment %s: %s: %s", pid, ev.type, text)
+            return Outcome("rejected", text, pid)
+        moved = await self._payments.move(
+            payment, action, actor="provider", failure=ev.failure, ev=ev
+        )
+        if moved is None:
+            text = f"{action} does not apply to a {payment['status']} payment"
+            return Outcome("stale", text, pid)
+        handler = self._payments.handler(payment["purpose"])
+        if action == "succeed":
+            if not await handler.paid(payment["subject_id"]):
+                # the purpose went while the customer paid: the money goes back
+                await self._payments.refund(
+                    moved, reason=f"the {payment['purpose']} was no longer payable"
+                )
+                await handler.payment_changed(payment["subject_id"])
+                return Outcome("applied", "paid for a purpose that is gone: refunded", pid)
+        elif action == "refunded":
+            await handler.refunded(payment["subject_id"])
+        else:
+            await handler.payment_changed(payment["subject_id"])
+        return Outcome("applied", f"payment {payment['status']} -> {moved['status']}", pid)
+
+    async def _find(self, ev: ProviderEvent) -> dict[str, Any] | None:
+        if ev.payment_id:
+            rows = await self._payments.find(ev.payment_id)
+            if rows and rows[0]["intent_id"] in (None, ev.intent_id):
+                return rows[0]
+        if ev.intent_id:
+            rows = await self._payments.find_by_intent(ev.intent_id)
+            return rows[0] if rows else None
+        return None
