@@ -1,12 +1,16 @@
-"""What offers, orders and the cart share: pushes to both parties, after the graph has them."""
+"""What offers, orders and the cart share: the end of every deal statement (the room's system
+line, the outbox record, unread counts), timers due, both sides' lists, and pushes to both
+parties after the graph has them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
-from graph.messaging import message_shape
-from graph.notify import Notifier
+from graph.infra.store import GraphStore, Statement, statement
+from graph.messaging import SYSTEM_MESSAGE, SYSTEM_UNREAD, message_shape
+from graph.notify import DEAL_OUTBOX, Notifier
 
 
 class Pushes:
@@ -36,3 +40,68 @@ class Pushes:
             list(parties),
             {"type": "message.created", "room_id": row["room_id"], "message": message},
         )
+
+
+# What every deal write returns: the room's new system line, for the pushes.
+SYSTEM_RETURN = """
+RETURN o.id AS id, r.id AS room_id, o.buyer_id AS buyer_id, o.seller_id AS seller_id,
+       sys.id AS sys_id, sys.body AS sys_text, sys.data AS sys_data, sys.sent_at AS sys_at
+"""
+
+
+def announce(carry: str = "") -> str:
+    """The end every deal statement shares, with `o` (the offer or order) and `r` (its room)
+    bound: the room's system line, the outbox record that tells the other party, unread
+    counts for the other party, and what the pushes need; `carry` names a variable kept to
+    the end and returned."""
+    extra = f", {carry}" if carry else ""
+    return (
+        f"WITH o, r{extra}\n"
+        + SYSTEM_MESSAGE
+        + DEAL_OUTBOX
+        + f"WITH o, r, sys{extra}\n"
+        + SYSTEM_UNREAD
+        + f"WITH DISTINCT o, r, sys{extra}\n"
+        + SYSTEM_RETURN
+        + extra
+    )
+
+
+def due_timers(label: Literal["Offer", "Order"]) -> Statement:
+    """What is due of one kind of deal, soonest first (the label from this fixed pair)."""
+    return statement(
+        f"{label.lower()}s.due",
+        "MATCH (o:"
+        + label
+        + """)
+        WHERE o.due_at <= $now
+        RETURN o.id AS id, o.status AS status, o.due_event AS event
+        ORDER BY o.due_at
+        LIMIT $batch
+        """,
+    )
+
+
+async def both_sides(
+    store: GraphStore,
+    statements: dict[str, Statement],
+    user_id: str,
+    role: str | None,
+    status: str | None,
+    cursor: tuple[int, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A person's deals as buyer, as seller, or both merged, newest first (keyset cursor)."""
+    after, after_id = cursor if cursor else (None, None)
+    params = {
+        "user_id": user_id,
+        "status": status,
+        "after": after,
+        "after_id": after_id,
+        "limit": limit,
+    }
+    sides = [role] if role else ["buyer", "seller"]
+    results = await asyncio.gather(*(store.run(statements[s], params) for s in sides))
+    rows = [r for side in results for r in side]
+    rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    return rows[:limit]

@@ -14,16 +14,9 @@ from typing import Any
 
 from graph.catalog import Changed, Pools
 from graph.deals import shapes
-from graph.deals.common import Pushes
+from graph.deals.common import Pushes, announce, both_sides, due_timers
 from graph.deals.machine import OFFER
-from graph.deals.orders import (
-    ORDER_CREATE,
-    OrderService,
-    Role,
-    announce,
-    both_sides,
-    due_timers,
-)
+from graph.deals.orders import ORDER_CREATE, OrderService, Role
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id
 from graph.infra.machine import Timers, Transition, allowed, open_events, refused

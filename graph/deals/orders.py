@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from graph.catalog import Changed
 from graph.deals import shapes
-from graph.deals.common import Pushes
+from graph.deals.common import Pushes, announce, both_sides, due_timers
 from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id, now_ms
@@ -22,12 +22,10 @@ from graph.infra.money import money_text
 from graph.infra.store import GraphStore, Statement, statement
 from graph.messaging import (
     ROOM_MERGE,
-    SYSTEM_MESSAGE,
-    SYSTEM_UNREAD,
     room_params,
     system_params,
 )
-from graph.notify import DEAL_OUTBOX, SAVERS_OUTBOX, savers
+from graph.notify import SAVERS_OUTBOX, savers
 from graph.payments import PaymentService, owe_params, owe_payment
 
 Role = Literal["buyer", "seller"]
@@ -50,31 +48,6 @@ LISTING_STATE = statement(
            buyer IS NOT NULL AND buyer.status = 'active' AS buyer_active
     """,
 )
-
-# What every deal write returns: the room's new system line, for the pushes.
-SYSTEM_RETURN = """
-RETURN o.id AS id, r.id AS room_id, o.buyer_id AS buyer_id, o.seller_id AS seller_id,
-       sys.id AS sys_id, sys.body AS sys_text, sys.data AS sys_data, sys.sent_at AS sys_at
-"""
-
-
-def announce(carry: str = "") -> str:
-    """The end every deal statement shares, with `o` (the offer or order) and `r` (its room)
-    bound: the room's system line, the outbox record that tells the other party, unread
-    counts for the other party, and what the pushes need; `carry` names a variable kept to
-    the end and returned."""
-    extra = f", {carry}" if carry else ""
-    return (
-        f"WITH o, r{extra}\n"
-        + SYSTEM_MESSAGE
-        + DEAL_OUTBOX
-        + f"WITH o, r, sys{extra}\n"
-        + SYSTEM_UNREAD
-        + f"WITH DISTINCT o, r, sys{extra}\n"
-        + SYSTEM_RETURN
-        + extra
-    )
-
 
 # Creates order `o` for `$quantity` of `p` at `unit` (bound), from `buyer` to `seller` in room
 # `r`, taking the units; the caller has checked there are enough after taking the lock.
@@ -206,21 +179,6 @@ def _listing(field: str) -> Statement:
 
 # one statement per side: each reads its own index (fields from this fixed pair only)
 LIST = {"buyer": _listing("buyer_id"), "seller": _listing("seller_id")}
-
-
-def due_timers(label: Literal["Offer", "Order"]) -> Statement:
-    """What is due of one kind of deal, soonest first (the label from this fixed pair)."""
-    return statement(
-        f"{label.lower()}s.due",
-        "MATCH (o:"
-        + label
-        + """)
-        WHERE o.due_at <= $now
-        RETURN o.id AS id, o.status AS status, o.due_event AS event
-        ORDER BY o.due_at
-        LIMIT $batch
-        """,
-    )
 
 
 DUE = due_timers("Order")
@@ -446,28 +404,3 @@ class OrderService:
         limit: int,
     ) -> list[dict[str, Any]]:
         return await both_sides(self._store, LIST, user_id, role, status, cursor, limit)
-
-
-async def both_sides(
-    store: GraphStore,
-    statements: dict[str, Statement],
-    user_id: str,
-    role: str | None,
-    status: str | None,
-    cursor: tuple[int, str] | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """A person's deals as buyer, as seller, or both merged, newest first (keyset cursor)."""
-    after, after_id = cursor if cursor else (None, None)
-    params = {
-        "user_id": user_id,
-        "status": status,
-        "after": after,
-        "after_id": after_id,
-        "limit": limit,
-    }
-    sides = [role] if role else ["buyer", "seller"]
-    results = await asyncio.gather(*(store.run(statements[s], params) for s in sides))
-    rows = [r for side in results for r in side]
-    rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
-    return rows[:limit]
