@@ -11,49 +11,17 @@ from sanic import Request, Sanic
 from sanic.log import logger
 from sanic.response import HTTPResponse
 
-from api import docs, errors
+from api import errors
 from api.auth import client_ip
+from api.contract import openapi
+from api.contract import routes as contract
 from api.errors import problem
 from api.realtime import Hub, SocketCaps
-from api.routes import (
-    account,
-    auth,
-    collections,
-    contract,
-    deals,
-    feed,
-    health,
-    images,
-    notifications,
-    payments,
-    products,
-    rooms,
-    trust,
-    users,
-)
+from api.routes import BLUEPRINTS
 from graph import worker
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.infra import geo
 from graph.infra.settings import Settings
-
-BLUEPRINTS = (
-    health.bp,
-    auth.bp,
-    users.bp,
-    images.bp,
-    products.bp,
-    rooms.bp,
-    feed.bp,
-    deals.bp,
-    collections.bp,
-    account.auth,
-    account.users,
-    account.dev,
-    notifications.inbox,
-    notifications.mine,
-    payments.bp,
-    trust.bp,
-)
 
 
 def _dumps(value: object) -> str:
@@ -66,8 +34,8 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
     app = Sanic(name, dumps=_dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    # the contract is built by api.docs from the route table and the models (sanic-ext's own
-    # document inlined nested models under unresolvable `$defs`)
+    # the contract is built by api.contract.openapi from the route table and the models
+    # (sanic-ext's own document inlined nested models under unresolvable `$defs`)
     app.config.OAS = False
     app.config.CORS = False
     app.ctx.settings = settings
@@ -153,7 +121,7 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
             return
         route = request.route
         if route is not None:
-            spec = docs.SPECS.get(route.handler)
+            spec = openapi.SPECS.get(route.handler)
             if route.extra.websocket or (spec is not None and not spec.limited):
                 return  # the socket has its own caps; the probes are declared unlimited
         rule = "image_ip" if request.path.startswith("/v1/images/") else "read_ip"

@@ -10,7 +10,7 @@ from typing import Any
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from api import docs as openapi
+from api.contract import openapi
 from graph.bootstrap import Services
 from graph.infra.errors import Unauthorized
 from graph.infra.settings import networks

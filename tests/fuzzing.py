@@ -4,7 +4,7 @@ is, and how it tells a refusal the contract declares from one it does not.
 The contract says everything JSON Schema can say: types, bounds, patterns (tags, handles,
 `near`), enums (currencies, plans, providers), one-of bodies, fields that need one another.
 What is left depends on the server's state or on tables no schema carries; each operation
-declares those refusals under their status (`x-refusals`, api.refusals). A refusal of a
+declares those refusals under their status (`x-refusals`, api.contract.refusals). A refusal of a
 schema-valid request must name only declared ones, field by field, or the check fails.
 """
 

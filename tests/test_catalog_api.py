@@ -350,7 +350,7 @@ async def test_browse_pages_are_cached_until_the_catalog_changes(api: Api, servi
 
 
 async def test_listing_responses_match_the_documented_schema(api: Api) -> None:
-    from api.schemas import ProductOut, ProductPage
+    from api.routes.products_models import ProductOut, ProductPage
 
     _, token = await api.signup(kind="business", shop_name="Schema Shop")
     product = await listing(api, token)

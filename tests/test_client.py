@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from api.routes.contract import offline
+from api.contract.routes import offline
 from graph.infra.settings import Settings
 from tests.conftest import live_server, png_bytes
 

@@ -11,7 +11,7 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from api import refusals
+from api.contract import refusals
 from tests.conftest import Api, png_bytes
 from tests.test_catalog_api import listing
 

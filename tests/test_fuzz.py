@@ -25,7 +25,7 @@ from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.core.parameters import ParameterLocation
 
 import tests.fuzzing as fuzzing
-from api.routes.contract import offline
+from api.contract.routes import offline
 from graph.infra.settings import Settings
 from tests.conftest import live_server, png_bytes
 

@@ -66,3 +66,15 @@ def test_capabilities_meet_only_through_their_packages_faces() -> None:
         and importer.split(".")[1] != parts[1]
     )
     assert reached_inside == []
+
+
+def test_no_module_imports_itself_back() -> None:
+    """No import cycle between modules of graph or api, however long."""
+    imports = grimp.build_graph("graph", "api", exclude_type_checking_imports=True)
+    cycles = sorted(
+        " -> ".join([*chain, importer])
+        for importer in imports.modules
+        for imported in imports.find_modules_directly_imported_by(importer)
+        if (chain := imports.find_shortest_chain(importer=imported, imported=importer))
+    )
+    assert cycles == []

@@ -3,12 +3,12 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals, views
 from api.auth import authenticated, client_ip, services
-from api.docs import PROBLEM
+from api.contract import openapi, refusals
+from api.contract.openapi import PROBLEM
 from api.parsing import json_body
-from api.schemas import AuthOut, LoginIn, SignupIn
+from api.routes import users_models
+from api.routes.auth_models import AuthOut, LoginIn, SignupIn
 from graph.accounts.commands import Login, Signup
 from graph.accounts.sessions import session_digest
 from graph.infra.errors import Unauthorized
@@ -28,7 +28,7 @@ async def signup(request: Request) -> HTTPResponse:
     await svc.limiter.hit("signup_ip", client_ip(request))
     body = json_body(request, SignupIn)
     user, token = await svc.accounts.signup(Signup(**body.model_dump()))
-    return json({"user": views.user_me(user), "token": token}, status=201)
+    return json({"user": users_models.user_me(user), "token": token}, status=201)
 
 
 @bp.post("/login")
@@ -50,7 +50,7 @@ async def login(request: Request) -> HTTPResponse:
     except Unauthorized:
         await svc.login_guard.failed(account, address)
         raise
-    return json({"user": views.user_me(user), "token": token})
+    return json({"user": users_models.user_me(user), "token": token})
 
 
 @bp.post("/logout")

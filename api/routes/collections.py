@@ -7,12 +7,18 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals, views
+from api import models
 from api.auth import authenticated, limit_writes, optional_user, services
-from api.docs import PROBLEM
+from api.contract import openapi, refusals
+from api.contract.openapi import PROBLEM
 from api.parsing import json_body
-from api.schemas import CollectionIn, CollectionOut, CollectionPage, CollectionPatch
+from api.routes import products_models
+from api.routes.collections_models import (
+    CollectionIn,
+    CollectionOut,
+    CollectionPage,
+    CollectionPatch,
+)
 from graph.infra.ids import iso
 
 bp = Blueprint("collections", url_prefix="/v1")
@@ -28,10 +34,10 @@ def collection(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": iso(row["updated_at"]),
     }
     if "items" in row:
-        out["items"] = [views.product(p) for p in row["items"]]
+        out["items"] = [products_models.product(p) for p in row["items"]]
     if "active" in row:
         out["active"] = int(row["active"])
-        out["cover_url"] = views.image_url(row.get("cover_id"), thumb=True)
+        out["cover_url"] = models.image_url(row.get("cover_id"), thumb=True)
     return out
 
 

@@ -8,13 +8,13 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals
 from api.auth import authenticated, limit_writes, services
-from api.docs import PROBLEM
+from api.contract import openapi, refusals
+from api.contract.openapi import PROBLEM
 from api.errors import problem
+from api.models import image_url
 from api.parsing import json_body, query_args
-from api.schemas import (
+from api.routes.deals_models import (
     CartItemIn,
     CartOut,
     CheckoutOut,
@@ -29,7 +29,6 @@ from api.schemas import (
     OrderPage,
     OrdersQuery,
 )
-from api.views import image_url
 from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.deals import shapes
 from graph.deals.machine import OFFER, ORDER

@@ -3,21 +3,21 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals, views
 from api.auth import authenticated, limit_writes, services
+from api.contract import openapi, refusals
+from api.models import PageQuery
 from api.parsing import json_body, query_args
-from api.schemas import (
+from api.routes import feed_models, products_models, rooms_models
+from api.routes.feed_models import (
     FeedPage,
     FeedQuery,
     Interests,
-    PageQuery,
-    ProductPage,
     SwipeIn,
     SwipeOut,
     SwipesIn,
     SwipesOut,
 )
+from api.routes.products_models import ProductPage
 from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.infra.geo import Place
 
@@ -37,7 +37,7 @@ async def feed(request: Request) -> HTTPResponse:
     cards = await services(request).feed.deck(
         request.ctx.user_id, near, query.radius_km, query.limit, fresh=query.fresh
     )
-    return json({"items": [views.card(c) for c in cards], "next_cursor": None})
+    return json({"items": [feed_models.card(c) for c in cards], "next_cursor": None})
 
 
 @bp.get("/users/me/interests")
@@ -76,7 +76,7 @@ async def swipe(request: Request, product_id: str) -> HTTPResponse:
     if body.dir == "left":
         return json({"product_id": product_id, "dir": "left", "room": None})
     room, _ = await svc.messaging.open_room(request.ctx.user_id, product_id)
-    return json({"product_id": product_id, "dir": "right", "room": views.room(room)})
+    return json({"product_id": product_id, "dir": "right", "room": rooms_models.room(room)})
 
 
 @bp.post("/feed/swipes")
@@ -103,7 +103,7 @@ async def swipes(request: Request) -> HTTPResponse:
             "product_id": pid,
             "dir": way,
             "swiped": pid in done,
-            "room": views.room(rooms[pid]) if pid in rooms else None,
+            "room": rooms_models.room(rooms[pid]) if pid in rooms else None,
         }
         for pid, way in last.items()
     ]
@@ -146,4 +146,4 @@ async def saved(request: Request) -> HTTPResponse:
     next_cursor = None
     if len(rows) > query.limit:
         next_cursor = encode_cursor("saved", page[-1]["saved_at"], page[-1]["id"])
-    return json({"items": [views.product(r) for r in page], "next_cursor": next_cursor})
+    return json({"items": [products_models.product(r) for r in page], "next_cursor": next_cursor})

@@ -6,9 +6,9 @@ import secrets
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from api import docs as openapi
 from api.auth import services
-from api.docs import PROBLEM
+from api.contract import openapi
+from api.contract.openapi import PROBLEM
 from api.errors import problem
 
 bp = Blueprint("health", url_prefix="/v1")

@@ -6,10 +6,10 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
-from api import docs as openapi
-from api import refusals, views
 from api.auth import authenticated, limit_writes, services
-from api.schemas import ImageOut, ImageQuery
+from api.contract import openapi, refusals
+from api.routes import images_models
+from api.routes.images_models import ImageOut, ImageQuery
 from graph.infra.errors import Invalid, NotFound
 
 bp = Blueprint("images", url_prefix="/v1/images")
@@ -41,7 +41,7 @@ async def upload_bytes(request: Request) -> dict[str, Any]:
 @openapi.response(201, {"application/json": ImageOut})
 @authenticated
 async def upload(request: Request) -> HTTPResponse:
-    return json(views.image(await upload_bytes(request)), status=201)
+    return json(images_models.image(await upload_bytes(request)), status=201)
 
 
 @bp.get("/<image_id:str>")

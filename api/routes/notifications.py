@@ -5,12 +5,11 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals
 from api.auth import authenticated, limit_writes, services
-from api.docs import PROBLEM
+from api.contract import openapi, refusals
+from api.contract.openapi import PROBLEM
 from api.parsing import json_body, query_args
-from api.schemas import (
+from api.routes.notifications_models import (
     NotificationPage,
     NotificationSettings,
     NotificationSettingsPatch,

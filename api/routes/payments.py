@@ -6,15 +6,14 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from api import docs as openapi
-from api import refusals
 from api.auth import authenticated, limit_writes, services
-from api.docs import PROBLEM
+from api.contract import openapi, refusals
+from api.contract.openapi import PROBLEM
 from api.errors import BadRequest
 from api.parsing import json_body
-from api.schemas import (
+from api.routes.deals_models import OrderOut
+from api.routes.payments_models import (
     DevPaymentOut,
-    OrderOut,
     PlanList,
     PromotionIn,
     PromotionList,

@@ -3,11 +3,11 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals, views
 from api.auth import authenticated, limit_writes, optional_user, services
+from api.contract import openapi, refusals
 from api.parsing import json_body, query_args
-from api.schemas import (
+from api.routes import products_models
+from api.routes.products_models import (
     BrowseQuery,
     ProductIn,
     ProductOut,
@@ -60,7 +60,7 @@ async def create(request: Request) -> HTTPResponse:
             quantity=body.quantity,
         )
     )
-    return json(views.product(row), status=201)
+    return json(products_models.product(row), status=201)
 
 
 @bp.get("/products")
@@ -88,7 +88,7 @@ async def browse(request: Request) -> HTTPResponse:
             limit=query.limit,
         )
     )
-    return json({"items": [views.product(r) for r in rows], "next_cursor": cursor})
+    return json({"items": [products_models.product(r) for r in rows], "next_cursor": cursor})
 
 
 @bp.get("/products/<product_id:str>")
@@ -103,7 +103,7 @@ async def get(request: Request, product_id: str) -> HTTPResponse:
     row = await svc.catalog.get(product_id, viewer_id=viewer, near=_place(query.near))
     if viewer and viewer != row["seller_id"]:
         await svc.feed.viewed(viewer, product_id)  # views feed hype and recommendations
-    return json(views.product(row))
+    return json(products_models.product(row))
 
 
 @bp.patch("/products/<product_id:str>")
@@ -136,7 +136,7 @@ async def patch(request: Request, product_id: str) -> HTTPResponse:
             status=body.status,
         )
     )
-    return json(views.product(row))
+    return json(products_models.product(row))
 
 
 @bp.delete("/products/<product_id:str>")
@@ -158,7 +158,7 @@ async def delete(request: Request, product_id: str) -> HTTPResponse:
 async def renew(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request)
     row = await services(request).catalog.renew(request.ctx.user_id, product_id)
-    return json(views.product(row))
+    return json(products_models.product(row))
 
 
 @bp.get("/tags")

@@ -8,12 +8,12 @@ import orjson
 from sanic import Blueprint, Request, Websocket
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals, views
 from api.auth import authenticated, client_ip, limit_writes, services
+from api.contract import openapi, refusals
 from api.parsing import json_body, query_args, validate
 from api.realtime import SocketCaps
-from api.schemas import (
+from api.routes import rooms_models
+from api.routes.rooms_models import (
     MessageIn,
     MessageOut,
     MessagePage,
@@ -47,7 +47,7 @@ async def open_room(request: Request) -> HTTPResponse:
     room, created = await services(request).messaging.open_room(
         request.ctx.user_id, body.product_id
     )
-    return json(views.room(room), status=201 if created else 200)
+    return json(rooms_models.room(room), status=201 if created else 200)
 
 
 @bp.get("/rooms")
@@ -65,7 +65,7 @@ async def rooms(request: Request) -> HTTPResponse:
     next_cursor = None
     if len(rows) > query.limit:
         next_cursor = encode_cursor("rooms", page[-1]["last_message_at"], page[-1]["id"])
-    return json({"items": [views.room(r) for r in page], "next_cursor": next_cursor})
+    return json({"items": [rooms_models.room(r) for r in page], "next_cursor": next_cursor})
 
 
 @bp.get("/rooms/<room_id:str>/messages")
@@ -81,7 +81,7 @@ async def messages(request: Request, room_id: str) -> HTTPResponse:
     )
     page = rows[: query.limit]
     next_cursor = encode_cursor("messages", 0, page[-1]["id"]) if len(rows) > query.limit else None
-    return json({"items": [views.message(r) for r in page], "next_cursor": next_cursor})
+    return json({"items": [rooms_models.message(r) for r in page], "next_cursor": next_cursor})
 
 
 @bp.post("/rooms/<room_id:str>/messages")
@@ -94,7 +94,7 @@ async def send(request: Request, room_id: str) -> HTTPResponse:
     await svc.limiter.hit("message_user", request.ctx.user_id)
     body = json_body(request, MessageIn)
     row = await svc.messaging.send(request.ctx.user_id, room_id, body.text)
-    message = views.message(row)
+    message = rooms_models.message(row)
     # the graph has it: now tell both members' connections, wherever they are
     await svc.notifier.publish(
         [row["recipient_id"], request.ctx.user_id],
@@ -163,7 +163,7 @@ async def _stream(
         last_id = ""
         if after:
             for row in await svc.messaging.missed(user_id, after):
-                message = views.message(row)
+                message = rooms_models.message(row)
                 await ws.send(_push(message))
                 last_id = message["id"]
         await ws.send(orjson.dumps({"type": "ready"}).decode())

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from api import docs as openapi
-from api import refusals, views
 from api.auth import authenticated, limit_writes, optional_user, services
-from api.docs import PROBLEM
+from api.contract import openapi, refusals
+from api.contract.openapi import PROBLEM
 from api.parsing import json_body, query_args
-from api.schemas import (
+from api.routes import trust_models
+from api.routes.trust_models import (
     ReplyIn,
     ReportIn,
     ReportOut,
@@ -43,7 +43,7 @@ async def write(request: Request, order_id: str) -> HTTPResponse:
     review, _ = await services(request).reviews.write(
         request.ctx.user_id, order_id, body.rating, body.comment
     )
-    return json(views.review(review), status=201)
+    return json(trust_models.review(review), status=201)
 
 
 @bp.get("/orders/<order_id:str>/review")
@@ -53,7 +53,7 @@ async def write(request: Request, order_id: str) -> HTTPResponse:
 @authenticated
 async def state(request: Request, order_id: str) -> HTTPResponse:
     found = await services(request).reviews.state(request.ctx.user_id, order_id)
-    return json(views.review_state(found))
+    return json(trust_models.review_state(found))
 
 
 @bp.post("/reviews/<review_id:str>/reply")
@@ -67,7 +67,7 @@ async def reply(request: Request, review_id: str) -> HTTPResponse:
     await limit_writes(request, "review_user")
     body = json_body(request, ReplyIn)
     found = await services(request).reviews.reply(request.ctx.user_id, review_id, body.body)
-    return json(views.review(found))
+    return json(trust_models.review(found))
 
 
 @bp.get("/users/<user_id:str>/reviews")
@@ -83,7 +83,7 @@ async def of_user(request: Request, user_id: str) -> HTTPResponse:
     items, cursor = await svc.reviews.of_user(
         user_id, request.ctx.user_id, role=query.role, cursor=query.cursor, limit=query.limit
     )
-    return json({"items": [views.review(r) for r in items], "next_cursor": cursor})
+    return json({"items": [trust_models.review(r) for r in items], "next_cursor": cursor})
 
 
 @bp.post("/reports")

@@ -3,12 +3,14 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
-from api import docs as openapi
-from api import refusals, views
 from api.auth import authenticated, limit_writes, optional_user, services
+from api.contract import openapi, refusals
+from api.models import PageQuery
 from api.parsing import json_body, query_args
+from api.routes import products_models, users_models
 from api.routes.images import MULTIPART, upload_bytes
-from api.schemas import BlockedPage, PageQuery, ProductPage, ProfilePatch, UserMe, UserPublic
+from api.routes.products_models import ProductPage
+from api.routes.users_models import BlockedPage, ProfilePatch, UserMe, UserPublic
 from graph.accounts.commands import UpdateProfile
 from graph.catalog.commands import Browse
 from graph.infra.geo import Place
@@ -22,7 +24,7 @@ bp = Blueprint("users", url_prefix="/v1/users")
 @openapi.response(200, {"application/json": UserMe})
 @authenticated
 async def me(request: Request) -> HTTPResponse:
-    return json(views.user_me(await services(request).accounts.me(request.ctx.user_id)))
+    return json(users_models.user_me(await services(request).accounts.me(request.ctx.user_id)))
 
 
 @bp.patch("/me")
@@ -39,7 +41,7 @@ async def patch_me(request: Request) -> HTTPResponse:
     row = await services(request).accounts.update_profile(
         UpdateProfile(user_id=request.ctx.user_id, location=location, **fields)
     )
-    return json(views.user_me(row))
+    return json(users_models.user_me(row))
 
 
 @bp.put("/me/avatar")
@@ -51,7 +53,7 @@ async def patch_me(request: Request) -> HTTPResponse:
 async def put_avatar(request: Request) -> HTTPResponse:
     image = await upload_bytes(request)
     row = await services(request).accounts.set_avatar(request.ctx.user_id, image["id"])
-    return json(views.user_me(row))
+    return json(users_models.user_me(row))
 
 
 @bp.get("/<user_id:str>")
@@ -60,7 +62,7 @@ async def put_avatar(request: Request) -> HTTPResponse:
 @optional_user
 async def public(request: Request, user_id: str) -> HTTPResponse:
     row = await services(request).accounts.public_profile(user_id, request.ctx.user_id)
-    return json(views.user_public(row))
+    return json(users_models.user_public(row))
 
 
 @bp.get("/<user_id:str>/products")
@@ -77,7 +79,7 @@ async def products(request: Request, user_id: str) -> HTTPResponse:
             viewer_id=request.ctx.user_id, owner_id=user_id, cursor=query.cursor, limit=query.limit
         )
     )
-    return json({"items": [views.product(r) for r in rows], "next_cursor": cursor})
+    return json({"items": [products_models.product(r) for r in rows], "next_cursor": cursor})
 
 
 @bp.get("/me/blocked")

@@ -8,7 +8,8 @@ from typing import Any
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, html, json
 
-from api.docs import document
+from api.contract.openapi import document
+from api.routes import BLUEPRINTS
 from graph.accounts.socials import make_provider
 from graph.infra.settings import Settings
 from graph.payments.promotions import plans
@@ -41,11 +42,11 @@ def contract(app: Sanic, settings: Settings) -> dict[str, Any]:
 
 
 def offline(settings: Settings) -> dict[str, Any]:
-    """The document without a server: from the route table of an app that is never started
-    (`vendr openapi`, the fuzzing tests)."""
-    from api.app import create_app  # the app holds this module's blueprint
-
-    app = create_app(settings, name=f"vendr_openapi_{uuid.uuid4().hex[:6]}")
+    """The document without a server (`vendr openapi`, the fuzzing tests): from the route
+    table of a bare app holding the same blueprints as the served one, never started."""
+    app = Sanic(f"vendr_openapi_{uuid.uuid4().hex[:6]}")
+    for blueprint in (*BLUEPRINTS, bp):
+        app.blueprint(blueprint)
     app.router.finalize()
     return contract(app, settings)
 

@@ -21,8 +21,8 @@ from pydantic.json_schema import models_json_schema
 from sanic import Sanic
 
 from api import errors
-from api.refusals import CURSOR, Refusal
-from api.schemas import Problem
+from api.contract.refusals import CURSOR, Refusal
+from api.models import Problem
 
 Handler = Callable[..., Any]
 Content = dict[str, Any] | None
@@ -104,7 +104,7 @@ def response(status: int, content: Content, description: str = "") -> Callable[[
 
 
 def refuses(*refusals: Refusal) -> Callable[[Handler], Handler]:
-    """Refusals of schema-valid requests this operation may give (api.refusals): listed
+    """Refusals of schema-valid requests this operation may give (api.contract.refusals): listed
     under their status, which the operation then declares."""
     return _recorder(lambda s: s.refusals.extend(refusals))
 

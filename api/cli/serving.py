@@ -1,0 +1,157 @@
+"""Serving: the API (with its background worker), the worker alone, the embedded database,
+JupyterLab on the notebooks and running them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+from graph.analytics import admin
+from graph.bootstrap import bootstrap, shutdown
+from graph.infra import embedded
+from graph.infra.settings import Settings
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "start":
+        info, started = embedded.start(settings.data_dir)
+        print(f"{'started' if started else 'already running'}: pid {info.pid}, port {info.port}")
+    elif args.action == "stop":
+        print("stopped" if embedded.stop(settings.data_dir) else "not running")
+    else:
+        running = embedded.status(settings.data_dir)
+        print(f"running: pid {running.pid}, port {running.port}" if running else "not running")
+        return 0 if running else 1
+    return 0
+
+
+def _notebook_env(settings: Settings) -> dict[str, str]:
+    """The environment a notebook kernel inherits: the same graph this CLI was pointed at."""
+    env = dict(os.environ)
+    env["VENDR_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["VENDR_CYPHER_DIR"] = str(admin.library(settings).resolve())
+    return env
+
+
+def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
+    """JupyterLab on notebooks/, with the embedded database up and demo data in an empty graph."""
+    started = False
+    if settings.embedded:
+        info, started = embedded.start(settings.data_dir)
+        print(f"embedded FalkorDB on 127.0.0.1:{info.port} (data in {settings.data_dir})")
+    try:
+        asyncio.run(_demo_if_empty(settings))
+        command = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            f"--notebook-dir={args.dir}",
+            f"--ServerApp.port={args.port}",
+        ]
+        if args.no_browser:
+            command.append("--no-browser")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI boxes run as root
+            print("vendr: running as root; JupyterLab is told to allow it", file=sys.stderr)
+            command.append("--allow-root")
+        # Ctrl-C is JupyterLab's to handle (it asks, then shuts its kernels down); this
+        # process notes it (the child gets the default handler back at exec) and waits for
+        # JupyterLab to finish, then ignores it until it has stopped the database and exited
+        # (Python's own handler is gone while the interpreter shuts down)
+        interrupted: list[int] = []
+        signal.signal(signal.SIGINT, lambda signum, _: interrupted.append(signum))
+        # our own interpreter and fixed arguments: nothing from outside reaches the command
+        lab = subprocess.Popen(command, env=_notebook_env(settings))  # noqa: S603
+        code = lab.wait()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return 0 if interrupted else code  # stopped with Ctrl-C is how a lab session ends
+    finally:
+        if started:
+            embedded.stop(settings.data_dir)
+
+
+def cmd_notebooks_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Execute every notebook against the configured graph and write each, with its outputs,
+    as .ipynb and .html under --out (the committed notebooks stay output-free)."""
+    from graph.analytics import notebooks
+
+    os.environ.update(_notebook_env(settings))  # the kernels inherit it
+    started = False
+    if settings.embedded:
+        _, started = embedded.start(settings.data_dir)
+    try:
+        if args.demo:
+            asyncio.run(_demo_if_empty(settings))
+        failed = 0
+        for path in notebooks.all_notebooks(Path(args.dir)):
+            try:
+                report = notebooks.execute(path, Path(args.out))
+            except notebooks.NotebookFailed as exc:
+                failed += 1
+                print(f"FAILED {path.name}: {exc}", file=sys.stderr)
+                continue
+            print(f"{path.name}: {report.seconds:.1f} s -> {report.html}")
+        return 1 if failed else 0
+    finally:
+        if started:
+            embedded.stop(settings.data_dir)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from api.app import create_app
+    from api.workers import repair_startup_stop
+
+    repair_startup_stop()
+    started = False
+    if settings.embedded:
+        info, started = embedded.start(settings.data_dir)
+        print(f"embedded FalkorDB on 127.0.0.1:{info.port} (data in {settings.data_dir})")
+    try:
+        if args.demo:
+            asyncio.run(_demo_if_empty(settings))
+        loader = AppLoader(factory=partial(create_app, settings))
+        app = loader.load()
+        app.prepare(
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+        )
+        if started:
+            # here too: when Sanic gives up on its workers it ends the process with os._exit,
+            # which skips the `finally` below, but it runs the main process's stop listeners
+            @app.main_process_stop
+            async def stop_database(app: Sanic) -> None:
+                embedded.stop(settings.data_dir)
+
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        if started:
+            embedded.stop(settings.data_dir)
+    return 0
+
+
+async def _demo_if_empty(settings: Settings) -> None:
+    services = await bootstrap(settings)
+    try:
+        from seeds.loader import load_demo_if_empty
+
+        await load_demo_if_empty(services)
+    finally:
+        await shutdown(services)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from graph import worker
+
+    worker.main(settings)
+    return 0
