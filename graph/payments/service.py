@@ -16,7 +16,7 @@ refund) carried out after the statement that decided them.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from graph.infra.errors import NotFound
 from graph.infra.ids import event, new_id, now_ms
@@ -29,7 +29,7 @@ from graph.payments.port import (
     PaymentRefused,
     ProviderEvent,
 )
-from graph.payments.webhooks import Webhooks
+from graph.payments.webhooks import PurposeHandler, Webhooks
 
 log = logging.getLogger("vendr.payments")
 
@@ -175,23 +175,6 @@ OWED_RETRY = statement(
 
 BATCH = 100
 RETRY_FIRST_S, RETRY_MAX_S = 5.0, 3600.0
-
-
-class PurposeHandler(Protocol):
-    """What a purpose (orders, promotions) does when its payment moves."""
-
-    async def paid(self, subject_id: str) -> bool:
-        """The payment succeeded: True if the purpose took it, False if it is gone (then the
-        payment is refunded)."""
-        ...
-
-    async def refunded(self, subject_id: str) -> None:
-        """The money went back through the provider (a refund asked elsewhere included)."""
-        ...
-
-    async def payment_changed(self, subject_id: str) -> None:
-        """Anything else: tell the parties."""
-        ...
 
 
 class PaymentService:

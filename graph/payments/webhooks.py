@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from graph.infra.errors import Conflict
 from graph.infra.ids import new_id, now_ms
 from graph.infra.store import GraphStore, statement
 from graph.payments.port import PaymentProvider, ProviderEvent
-
-if TYPE_CHECKING:
-    from graph.payments.service import PaymentService
 
 log = logging.getLogger("vendr.payments")
 
@@ -60,6 +57,46 @@ WEBHOOK_DONE = statement(
 CLAIM_LEASE_MS = 60_000
 
 
+class PurposeHandler(Protocol):
+    """What a purpose (orders, promotions) does when its payment moves."""
+
+    async def paid(self, subject_id: str) -> bool:
+        """The payment succeeded: True if the purpose took it, False if it is gone (then the
+        payment is refunded)."""
+        ...
+
+    async def refunded(self, subject_id: str) -> None:
+        """The money went back through the provider (a refund asked elsewhere included)."""
+        ...
+
+    async def payment_changed(self, subject_id: str) -> None:
+        """Anything else: tell the parties."""
+        ...
+
+
+class Payments(Protocol):
+    """What applying a webhook asks of the payment service."""
+
+    def handler(self, purpose: str) -> PurposeHandler: ...
+
+    async def find(self, payment_id: str) -> list[dict[str, Any]]: ...
+
+    async def find_by_intent(self, intent_id: str) -> list[dict[str, Any]]: ...
+
+    async def move(
+        self,
+        payment: dict[str, Any],
+        action: str,
+        *,
+        actor: str,
+        failure: str | None = None,
+        ev: ProviderEvent | None = None,
+        owed: str | None = None,
+    ) -> dict[str, Any] | None: ...
+
+    async def refund(self, payment: dict[str, Any], *, reason: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Outcome:
     state: Literal["applied", "stale", "ignored", "rejected"]
@@ -68,9 +105,7 @@ class Outcome:
 
 
 class Webhooks:
-    def __init__(
-        self, store: GraphStore, provider: PaymentProvider, payments: PaymentService
-    ) -> None:
+    def __init__(self, store: GraphStore, provider: PaymentProvider, payments: Payments) -> None:
         self._store = store
         self.provider = provider
         self._payments = payments
