@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Neo4j Community from Maven Central (pinned in deploy/neo4j/pom.xml) and its launcher
+NEO4J_DIR := .neo4j
+NEO4J_STAMP := $(NEO4J_DIR)/.installed
 
-.PHONY: run test lint fmt bench eval soak fuzz lab notebooks clean db-stop install
+.PHONY: run test lint fmt bench eval soak fuzz lab notebooks clean db-stop install neo4j
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,19 +20,27 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(NEO4J_STAMP): deploy/neo4j/pom.xml deploy/neo4j/VendrNeo4j.java
+	rm -rf $(NEO4J_DIR)
+	mvn -q -B -f deploy/neo4j/pom.xml dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory=$(abspath $(NEO4J_DIR))/lib
+	javac -d $(NEO4J_DIR)/classes -cp '$(NEO4J_DIR)/lib/*' deploy/neo4j/VendrNeo4j.java
+	touch $@
+
 install: $(STAMP)
+
+neo4j: $(NEO4J_STAMP)  ## Neo4j Community for the tests and `vendr db start --neo4j`
 
 run: $(STAMP)  ## serve the API on the embedded database, with demo data when the graph is empty
 	$(BIN)/vendr serve --demo
 
-# two pytest workers, each with its own embedded database: the suite waits on I/O as much as
-# it computes (7 minutes instead of 12 here); TEST_WORKERS=0 runs it in one process, as it
-# does against Neo4j, whose one database the workers would share
-TEST_WORKERS ?= $(if $(NEO4J_URI),0,2)
-
-# the fuzz tests run after the rest, in one process, in order against one server: with the
+# two pytest workers, each with its own embedded FalkorDB and its own Neo4j (Community has one
+# database: a server per worker keeps them apart); TEST_WORKERS=0 runs it in one process.
+# The fuzz tests run after the rest, in one process, in order against one server: with the
 # seed fixed in pyproject.toml, every run draws the same and meets the same state
-test: $(STAMP) $(NODE_STAMP)  ## the whole suite against a real embedded FalkorDB
+TEST_WORKERS ?= 2
+
+test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz"
 	$(BIN)/pytest -q -p no:xdist -m fuzz
 

@@ -29,7 +29,10 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sanic:
+def create_app(
+    settings: Settings | None = None, *, name: str = "vendr", ensure_schema: bool = True
+) -> Sanic:
+    """`ensure_schema=False`: whoever starts the workers has made the schema already."""
     settings = settings or Settings()
     app = Sanic(name, dumps=_dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
@@ -48,7 +51,7 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
     async def start_services(app: Sanic) -> None:
         # services handed in by the caller (tests) are theirs to close
         if getattr(app.ctx, "services", None) is None:
-            app.ctx.services = await bootstrap(settings)
+            app.ctx.services = await bootstrap(settings, ensure_schema=ensure_schema)
             app.ctx.owns_services = True
         if getattr(app.ctx, "hub", None) is None:
             app.ctx.hub = Hub(app.ctx.services.redis)
@@ -63,7 +66,9 @@ def create_app(settings: Settings | None = None, *, name: str = "vendr") -> Sani
         with the HTTP workers: a pools rebuild no longer runs in a loop serving requests."""
         if settings.background == "on":
             app.manager.manage(
-                "vendr-worker", worker.managed, {"settings": settings.model_dump(mode="json")}
+                "vendr-worker",
+                worker.managed,
+                {"settings": settings.model_dump(mode="json"), "ensure_schema": ensure_schema},
             )
 
     @app.main_process_ready

@@ -61,12 +61,12 @@ async def run(services: Services, stop: asyncio.Event) -> None:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def main_async(settings: Settings) -> None:
+async def main_async(settings: Settings, *, ensure_schema: bool = True) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    services = await bootstrap(settings)
+    services = await bootstrap(settings, ensure_schema=ensure_schema)
     log.info("background worker started")
     try:
         await run(services, stop)
@@ -75,11 +75,11 @@ async def main_async(settings: Settings) -> None:
         log.info("background worker stopped")
 
 
-def main(settings: Settings) -> None:
+def main(settings: Settings, *, ensure_schema: bool = True) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(main_async(settings))
+    asyncio.run(main_async(settings, ensure_schema=ensure_schema))
 
 
-def managed(settings: dict[str, Any]) -> None:
+def managed(settings: dict[str, Any], ensure_schema: bool = True) -> None:
     """Entry point for Sanic's worker manager (a spawned process: settings come as a dict)."""
-    main(Settings(**settings))
+    main(Settings(**settings), ensure_schema=ensure_schema)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bench.common import free_port, wait_up
-from graph.infra import embedded
+from graph.infra import embedded, neo4j_local
 from seeds.loader import DEMO_PASSWORD
 
 VENDR = Path(sys.executable).with_name("vendr")
@@ -48,9 +48,11 @@ def stop_server(proc: subprocess.Popen, data_dir: Path) -> str:
         raise AssertionError("the server did not stop on SIGINT:\n" + output[-5000:]) from None
 
 
-def serve(data_dir: Path, port: int, *args: str) -> subprocess.Popen:
+def serve(
+    data_dir: Path, port: int, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """`vendr serve` on two workers, its output (and its workers') on one pipe."""
-    env = os.environ | {
+    env = (env or dict(os.environ)) | {
         "VENDR_DATA_DIR": str(data_dir),
         "VENDR_PORT": str(port),
         "VENDR_WORKERS": "2",
@@ -122,3 +124,36 @@ def test_ctrl_c_while_the_workers_start_stops_the_server(tmp_path: Path) -> None
     assert embedded.status(tmp_path) is None
     with pytest.raises(ProcessLookupError):
         os.kill(db.pid, 0)
+
+
+def test_a_laptop_serves_on_neo4j_with_the_commands_the_readme_gives(tmp_path: Path) -> None:
+    """`vendr db start --neo4j`, its export line, then `vendr serve` (what `make run` runs) on
+    that Neo4j: demo data loaded into it, a login, and `vendr db stop --neo4j` leaves nothing."""
+    env = os.environ | {"VENDR_DATA_DIR": str(tmp_path)}
+    started = subprocess.run(
+        [str(VENDR), "db", "start", "--neo4j"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert started.returncode == 0, started.stderr
+    exported = started.stdout.split("export ", 1)[1].split()
+    env |= dict(pair.split("=", 1) for pair in exported)
+    assert env["VENDR_GRAPH_URL"].startswith("bolt://127.0.0.1:")
+    port = free_port()
+    small = {"VENDR_DEMO_USERS": "20", "VENDR_DEMO_PRODUCTS": "60"}
+    proc = serve(tmp_path, port, "--demo", env=env | small)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(f"{base}/v1/heartbeat", proc, timeout=300)
+        assert httpx.get(f"{base}/v1/ready").json()["checks"] == {"graph": True, "redis": True}
+        login = httpx.post(
+            f"{base}/v1/auth/login",
+            json={"email": "anna@demo.vendr.test", "password": DEMO_PASSWORD},
+        )
+        assert login.status_code == 200, login.text
+    finally:
+        output = stop_server(proc, tmp_path)
+        stopped = subprocess.run(
+            [str(VENDR), "db", "stop", "--neo4j"], env=env, capture_output=True, text=True
+        )
+    assert proc.returncode == 0, output[-3000:]
+    assert stopped.stdout.strip() == "stopped"
+    assert neo4j_local.recorded(tmp_path) is None and embedded.status(tmp_path) is None

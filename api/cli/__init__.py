@@ -16,7 +16,7 @@ from api.cli.library import (
 )
 from api.cli.serving import cmd_db, cmd_lab, cmd_notebooks_run, cmd_serve, cmd_worker
 from api.cli.upkeep import cmd_jobs, cmd_payments, cmd_seed
-from graph.infra import embedded
+from graph.infra import embedded, neo4j_local
 from graph.infra.settings import Settings
 
 
@@ -32,8 +32,13 @@ def parser() -> argparse.ArgumentParser:
     spec.add_argument("--out", help="write it to this file instead")
     spec.set_defaults(func=cmd_openapi)
 
-    db = sub.add_parser("db", help="the embedded FalkorDB server")
+    db = sub.add_parser("db", help="the embedded FalkorDB server, or a local Neo4j")
     db.add_argument("action", choices=["start", "stop", "status"])
+    db.add_argument(
+        "--neo4j",
+        action="store_true",
+        help="Neo4j Community (`make neo4j`) with the embedded server beside it for Redis",
+    )
     db.set_defaults(func=cmd_db)
 
     cypher = sub.add_parser("cypher", help="the Cypher library: admin and analysts' queries")
@@ -116,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         from graph.infra.errors import DomainError, StoreError
 
         if isinstance(
-            exc, NotRunning | DomainError | StoreError | embedded.EmbeddedError | OSError
+            exc,
+            NotRunning
+            | DomainError
+            | StoreError
+            | embedded.EmbeddedError
+            | neo4j_local.Neo4jError
+            | OSError,
         ):
             print(f"vendr: {exc}", file=sys.stderr)
             return 1

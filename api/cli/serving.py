@@ -14,11 +14,13 @@ from pathlib import Path
 
 from graph.analytics import admin
 from graph.bootstrap import bootstrap, shutdown
-from graph.infra import embedded
+from graph.infra import embedded, neo4j_local
 from graph.infra.settings import Settings
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.neo4j:
+        return _neo4j(args.action, settings)
     if args.action == "start":
         info, started = embedded.start(settings.data_dir)
         print(f"{'started' if started else 'already running'}: pid {info.pid}, port {info.port}")
@@ -28,6 +30,29 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         running = embedded.status(settings.data_dir)
         print(f"running: pid {running.pid}, port {running.port}" if running else "not running")
         return 0 if running else 1
+    return 0
+
+
+def _neo4j(action: str, settings: Settings) -> int:
+    """A local Neo4j Community for the data dir, and the embedded server beside it for Redis
+    (sessions, limits, caches): what `make run` needs to serve on Neo4j."""
+    if action == "stop":
+        stopped = neo4j_local.stop(settings.data_dir)
+        embedded.stop(settings.data_dir)
+        print("stopped" if stopped else "not running")
+        return 0
+    if action == "status":
+        found = neo4j_local.recorded(settings.data_dir)
+        print(f"running: pid {found.pid}, {found.url}" if found else "not running")
+        return 0 if found else 1
+    redis, _ = embedded.start(settings.data_dir)
+    info, started = neo4j_local.start(settings.data_dir)
+    print(f"{'started' if started else 'already running'}: Neo4j, pid {info.pid}, {info.url}")
+    print("serve on it (the password is also in DATA_DIR/neo4j/password):")
+    print(
+        f"  export VENDR_GRAPH_URL={info.url} VENDR_NEO4J_PASSWORD={info.password} "
+        f"VENDR_REDIS_URL={redis.url}"
+    )
     return 0
 
 
@@ -46,7 +71,7 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
         info, started = embedded.start(settings.data_dir)
         print(f"embedded FalkorDB on 127.0.0.1:{info.port} (data in {settings.data_dir})")
     try:
-        asyncio.run(_demo_if_empty(settings))
+        asyncio.run(_prepare(settings, demo=True))
         command = [
             sys.executable,
             "-m",
@@ -87,7 +112,7 @@ def cmd_notebooks_run(args: argparse.Namespace, settings: Settings) -> int:
         _, started = embedded.start(settings.data_dir)
     try:
         if args.demo:
-            asyncio.run(_demo_if_empty(settings))
+            asyncio.run(_prepare(settings, demo=True))
         failed = 0
         for path in notebooks.all_notebooks(Path(args.dir)):
             try:
@@ -116,9 +141,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         info, started = embedded.start(settings.data_dir)
         print(f"embedded FalkorDB on 127.0.0.1:{info.port} (data in {settings.data_dir})")
     try:
-        if args.demo:
-            asyncio.run(_demo_if_empty(settings))
-        loader = AppLoader(factory=partial(create_app, settings))
+        # the schema once, here, before any worker starts: each would otherwise create it
+        # again, a minute on a cold Neo4j, and Sanic gives a worker 30 s to come up
+        asyncio.run(_prepare(settings, demo=args.demo))
+        loader = AppLoader(factory=partial(create_app, settings, ensure_schema=False))
         app = loader.load()
         app.prepare(
             host=settings.host,
@@ -140,12 +166,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _demo_if_empty(settings: Settings) -> None:
+async def _prepare(settings: Settings, *, demo: bool) -> None:
+    """The graph's schema, and the demo data when asked for and the graph is empty."""
     services = await bootstrap(settings)
     try:
-        from seeds.loader import load_demo_if_empty
+        if demo:
+            from seeds.loader import load_demo_if_empty
 
-        await load_demo_if_empty(services)
+            await load_demo_if_empty(services)
     finally:
         await shutdown(services)
 

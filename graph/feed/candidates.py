@@ -26,14 +26,12 @@ PROFILE = statement(
     "feed.profile",
     """
     MATCH (me:User {id: $user_id})
-    CALL {
-      WITH me
+    {{scope me}}
       MATCH (me)-[r:LIKED|SAVED]->(p:Product)
       WITH p, r.at AS at ORDER BY at DESC LIMIT 30
       RETURN collect({id: p.id, at: at, liked: true}) AS liked
     }
-    CALL {
-      WITH me
+    {{scope me}}
       MATCH (me)-[r:VIEWED]->(p:Product)
       WITH p, r.at AS at ORDER BY at DESC LIMIT 30
       RETURN collect({id: p.id, at: at, liked: false}) AS viewed
@@ -61,19 +59,16 @@ COLIKED = statement(
     "feed.coliked",
     """
     MATCH (me:User {id: $user_id})
-    CALL {
-      WITH me
+    {{scope me}}
       MATCH (me)-[r:LIKED]->(seed:Product)
       RETURN seed ORDER BY r.at DESC LIMIT $seeds
     }
-    CALL {
-      WITH me, seed
+    {{scope me, seed}}
       MATCH (seed)<-[:LIKED]-(other:User)
       WHERE other.id <> me.id
       RETURN other LIMIT $likers
     }
-    CALL {
-      WITH other, seed
+    {{scope other, seed}}
       MATCH (other)-[:LIKED]->(c:Product)
       WHERE c.id <> seed.id AND c.status = 'active'
       RETURN c LIMIT $their_likes

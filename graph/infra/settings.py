@@ -6,8 +6,9 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +24,8 @@ class Settings(BaseSettings):
     graph_url: str = Field(
         "embedded", description="embedded | falkordb://[:password@]host:port | neo4j://… | bolt://…"
     )
-    graph_name: str = Field("vendr", description="FalkorDB graph key / Neo4j database name")
+    # `vendr` on FalkorDB; on Neo4j the default database, `neo4j` (Community has no other)
+    graph_name: str = Field("", description="FalkorDB graph key / Neo4j database name")
     neo4j_user: str = "neo4j"
     neo4j_password: str = ""
     redis_url: str = Field("", description="defaults to the embedded server")
@@ -188,6 +190,13 @@ class Settings(BaseSettings):
     max_saved_searches: int = Field(50, ge=1)
     demo_users: int = 200
     demo_products: int = 1000
+
+    @model_validator(mode="after")
+    def _graph_name(self) -> Settings:
+        if not self.graph_name:
+            neo4j = urlsplit(self.graph_url).scheme.startswith(("neo4j", "bolt"))
+            object.__setattr__(self, "graph_name", "neo4j" if neo4j else "vendr")
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

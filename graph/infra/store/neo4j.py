@@ -1,9 +1,25 @@
-"""Neo4j 5 adapter: the official async driver, managed transactions, `database_` always given."""
+"""Neo4j 5 adapter: the official async driver, managed transactions, `database_` always given.
+
+Driver errors become domain errors here, once: a broken constraint is a Conflict, a write in a
+read-only run is Invalid, an unreachable or overloaded server is Unavailable (503, retried by
+the client), anything else a StoreError (500). Each statement has its own timeout, as on
+FalkorDB.
+"""
 
 from __future__ import annotations
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, RoutingControl
-from neo4j.exceptions import ClientError, ConstraintError, ServiceUnavailable, SessionExpired
+import logging
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, Query, RoutingControl
+from neo4j.exceptions import (
+    AuthError,
+    ConstraintError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
 
 from graph.infra.errors import Conflict, Invalid, StoreError, Unavailable
 from graph.infra.store import schema
@@ -12,14 +28,25 @@ from graph.infra.store.dialect import Dialect
 from graph.infra.store.port import Params, Row, Table
 from graph.infra.store.values import plain
 
+log = logging.getLogger("vendr.neo4j")
 
-def translate(exc: Exception) -> Exception:
+QUERY_TIMEOUT_S = 10.0
+
+
+def translate(exc: Exception, database: str = "") -> Exception:
     if isinstance(exc, ServiceUnavailable | SessionExpired):
         return Unavailable("graph database unreachable")
+    if isinstance(exc, AuthError):
+        return Unavailable("the graph database refused the credentials")
     if isinstance(exc, ConstraintError):
         return Conflict("already exists")
-    if isinstance(exc, ClientError) and "access mode" in str(exc):
-        return Invalid("this statement writes; run it with --write")
+    if isinstance(exc, TransientError):  # deadlocks and lock timeouts, after the retries
+        return Unavailable("the graph database is busy; try again")
+    if isinstance(exc, Neo4jError):
+        if exc.code == "Neo.ClientError.Statement.AccessMode":
+            return Invalid("this statement writes; run it with --write")
+        if exc.code == "Neo.ClientError.Database.DatabaseNotFound":
+            return StoreError(f"graph {database!r} does not exist yet")
     return StoreError(str(exc))
 
 
@@ -32,7 +59,20 @@ class Neo4jStore:
 
     @classmethod
     def connect(cls, uri: str, user: str, password: str, database: str) -> Neo4jStore:
-        return cls(AsyncGraphDatabase.driver(uri, auth=(user, password)), database)
+        driver = AsyncGraphDatabase.driver(
+            uri,
+            auth=(user, password),
+            # the server's notes on a query go to the log; "this label does not exist yet" is
+            # every query's on an empty graph, and "this index exists" every start's
+            notifications_min_severity="WARNING",
+            notifications_disabled_classifications=["UNRECOGNIZED"],
+            # a request waits at most this long on a server that is gone or a lock that is
+            # taken, as on FalkorDB, instead of the driver's 30 s: then it is a 503
+            max_transaction_retry_time=QUERY_TIMEOUT_S,
+            connection_timeout=QUERY_TIMEOUT_S,
+            connection_acquisition_timeout=QUERY_TIMEOUT_S,
+        )
+        return cls(driver, database)
 
     async def run(self, st: Statement, params: Params | None = None) -> list[Row]:
         return await self.run_text(st.neo4j, params, write=st.write)
@@ -43,13 +83,14 @@ class Neo4jStore:
     async def run_table(self, text: str, params: Params | None = None, *, write: bool) -> Table:
         try:
             result = await self._driver.execute_query(
-                text,  # registered statements or admin files, never user text
+                # registered statements or admin files, never user text
+                Query(text, timeout=QUERY_TIMEOUT_S),
                 dict(params or {}),
                 database_=self._database,
                 routing_=RoutingControl.WRITE if write else RoutingControl.READ,
             )
-        except (ClientError, ServiceUnavailable, SessionExpired) as exc:
-            raise translate(exc) from exc
+        except (Neo4jError, DriverError) as exc:
+            raise translate(exc, self._database) from exc
         columns = list(result.keys)
         return Table(columns, [{k: plain(record[k]) for k in columns} for record in result.records])
 
@@ -64,12 +105,21 @@ class Neo4jStore:
     async def ping(self) -> bool:
         try:
             await self._driver.verify_connectivity()
-        except (ServiceUnavailable, SessionExpired, ClientError):
+        except (Neo4jError, DriverError):
             return False
         return True
 
     async def drop_all(self) -> None:
-        await self.run_text("MATCH (n) DETACH DELETE n", write=True)
+        # in batches (a large graph in one transaction would be held in memory whole); `IN
+        # TRANSACTIONS` runs only in an auto-commit transaction, never a managed one
+        try:
+            async with self._driver.session(database=self._database) as session:
+                result = await session.run(
+                    "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                )
+                await result.consume()
+        except (Neo4jError, DriverError) as exc:
+            raise translate(exc, self._database) from exc
 
     async def close(self) -> None:
         await self._driver.close()

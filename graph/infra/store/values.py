@@ -9,11 +9,12 @@ from typing import Any
 def plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    # neo4j spatial points expose .latitude / .longitude; falkordb nodes expose .properties
+    # points expose .latitude / .longitude; a neo4j point is a tuple too, so this comes first
     if hasattr(value, "latitude") and hasattr(value, "longitude"):
         return {"latitude": float(value.latitude), "longitude": float(value.longitude)}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    # falkordb nodes expose .properties
     if hasattr(value, "properties") and isinstance(value.properties, Mapping):
         return plain(value.properties)
     return value
