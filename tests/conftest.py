@@ -1,5 +1,10 @@
-"""Fixtures: one real embedded FalkorDB per test session, a fresh graph and key prefix per test,
-the real Sanic app driven through Sanic's ASGI test client."""
+"""Fixtures: one real embedded FalkorDB per test process, and one real Neo4j Community (`make
+neo4j`) started by the first test that runs on it; a fresh graph and key prefix per test; the
+real Sanic app driven through Sanic's ASGI test client.
+
+Tests that take the `backend` fixture run on both. `VENDR_TEST_BACKENDS=falkordb` runs only
+FalkorDB (quicker, while working); `NEO4J_URI` (with `NEO4J_USER`, `NEO4J_PASSWORD`,
+`NEO4J_DATABASE`) points the Neo4j leg at a server of your own, which the tests empty."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,7 @@ from sanic_testing.testing import TestingResponse
 
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.infra import embedded
+from graph.infra import embedded, neo4j_local
 from graph.infra.settings import Settings
 
 Sanic.test_mode = True
@@ -41,7 +47,31 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile(os.environ.get("VENDR_HYPOTHESIS_PROFILE", "suite"))
 
 
-BACKENDS = ["falkordb", *(["neo4j"] if os.environ.get("NEO4J_URI") else [])]
+BACKENDS = os.environ.get("VENDR_TEST_BACKENDS", "falkordb,neo4j").split(",")
+
+
+@dataclass(frozen=True)
+class Neo4jServer:
+    uri: str
+    user: str
+    password: str
+    database: str
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+    """This test process's Neo4j: `NEO4J_URI`'s, or a local Neo4j Community of its own (the
+    one database Community has is the process's alone), stopped when the session ends."""
+    if uri := os.environ.get("NEO4J_URI"):
+        yield Neo4jServer(
+            uri,
+            os.environ.get("NEO4J_USER", "neo4j"),
+            os.environ.get("NEO4J_PASSWORD", ""),
+            os.environ.get("NEO4J_DATABASE", "neo4j"),
+        )
+        return
+    with neo4j_local.running(tmp_path_factory.mktemp("neo4j")) as info:
+        yield Neo4jServer(info.url, "neo4j", info.password, "neo4j")
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +82,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     embedded.stop(path)
 
 
-def make_settings(data_dir: Path, backend: str = "falkordb", **overrides: Any) -> Settings:
+def make_settings(
+    data_dir: Path, backend: str = "falkordb", neo4j: Neo4jServer | None = None, **overrides: Any
+) -> Settings:
     base: dict[str, Any] = {
         "data_dir": data_dir,
         "graph_name": f"test_{uuid.uuid4().hex[:12]}",
@@ -63,16 +95,31 @@ def make_settings(data_dir: Path, backend: str = "falkordb", **overrides: Any) -
         "rate_limits": "off",
     }
     if backend == "neo4j":
-        info = embedded.status(data_dir)
-        assert info is not None
+        info = embedded.status(data_dir)  # Redis: the embedded server's
+        assert info is not None and neo4j is not None
         base |= {
-            "graph_url": os.environ["NEO4J_URI"],
-            "graph_name": os.environ.get("NEO4J_DATABASE", "neo4j"),
-            "neo4j_user": os.environ.get("NEO4J_USER", "neo4j"),
-            "neo4j_password": os.environ.get("NEO4J_PASSWORD", ""),
+            "graph_url": neo4j.uri,
+            "graph_name": neo4j.database,
+            "neo4j_user": neo4j.user,
+            "neo4j_password": neo4j.password,
             "redis_url": info.url,
         }
     return Settings(**(base | overrides))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a `vendr` command needs to work on the same graph and keys."""
+    env = {
+        "VENDR_DATA_DIR": str(settings.data_dir),
+        "VENDR_GRAPH_URL": settings.graph_url,
+        "VENDR_GRAPH_NAME": settings.graph_name,
+        "VENDR_REDIS_PREFIX": settings.redis_prefix,
+        "VENDR_NEO4J_USER": settings.neo4j_user,
+        "VENDR_NEO4J_PASSWORD": settings.neo4j_password,
+    }
+    if settings.redis_url:
+        env["VENDR_REDIS_URL"] = settings.redis_url
+    return env
 
 
 @pytest.fixture(params=BACKENDS)
@@ -87,8 +134,16 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(data_dir: Path, backend: str, settings_overrides: dict[str, Any]) -> Settings:
-    return make_settings(data_dir, backend, **settings_overrides)
+def neo4j(request: pytest.FixtureRequest, backend: str) -> Neo4jServer | None:
+    """The Neo4j server when the test runs on Neo4j (started then, not before)."""
+    return request.getfixturevalue("neo4j_server") if backend == "neo4j" else None
+
+
+@pytest.fixture
+def settings(
+    data_dir: Path, backend: str, neo4j: Neo4jServer | None, settings_overrides: dict[str, Any]
+) -> Settings:
+    return make_settings(data_dir, backend, neo4j, **settings_overrides)
 
 
 @pytest.fixture
@@ -193,17 +248,27 @@ async def api(app: Sanic) -> AsyncIterator[Api]:
         yield client
 
 
+def backend_settings(request: pytest.FixtureRequest, data_dir: Path, backend: str) -> Settings:
+    """Settings for a fixture of wider scope than a test that runs on `backend`."""
+    neo4j = request.getfixturevalue("neo4j_server") if backend == "neo4j" else None
+    return make_settings(data_dir, backend, neo4j)
+
+
 @contextmanager
-def live_server(data_dir: Path, name: str, **env: str) -> Iterator[str]:
+def live_server(
+    data_dir: Path, name: str, graph: Settings | None = None, **env: str
+) -> Iterator[str]:
     """A real `vendr serve` (one HTTP worker, no background worker, rate limits off) on its own
-    graph and key prefix in the session's database; yields its base URL."""
+    graph and key prefix in the session's database, or on `graph`'s; yields its base URL."""
     from bench.common import free_port, server
 
     port = free_port()
-    settings = {
+    own = {
         "VENDR_DATA_DIR": str(data_dir),
         "VENDR_GRAPH_NAME": f"{name}_{uuid.uuid4().hex[:8]}",
         "VENDR_REDIS_PREFIX": f"{name}:{uuid.uuid4().hex[:8]}:",
+    }
+    settings = (settings_env(graph) if graph is not None else own) | {
         "VENDR_PORT": str(port),
         "VENDR_WORKERS": "1",
         "VENDR_BACKGROUND": "off",

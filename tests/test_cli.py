@@ -18,16 +18,14 @@ from bench.common import free_port
 from graph.accounts.commands import Signup
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings
+from tests.conftest import settings_env
 
 VENDR = Path(sys.executable).with_name("vendr")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def vendr(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "VENDR_DATA_DIR": str(settings.data_dir),
-        "VENDR_GRAPH_NAME": settings.graph_name,
-    }
+    env = os.environ | settings_env(settings)
     return subprocess.run(
         [str(VENDR), *args], env=env, capture_output=True, text=True, cwd=ROOT, timeout=60
     )
@@ -71,7 +69,14 @@ def test_cypher_run_rejects_undeclared_params(settings) -> None:
 
 
 def test_cypher_run_on_a_graph_that_does_not_exist_says_so(settings) -> None:
-    done = vendr(settings, "cypher", "run", "cypher/newest_users.cypher")
+    # a FalkorDB graph appears with its first write; a Neo4j database must be created
+    missing = settings.model_copy(update={"graph_name": "nosuchdb"})
+    done = vendr(
+        missing if settings.graph_url != "embedded" else settings,
+        "cypher",
+        "run",
+        "cypher/newest_users.cypher",
+    )
     assert done.returncode == 1
     assert "does not exist yet" in done.stderr
     assert "Traceback" not in done.stderr
@@ -179,11 +184,13 @@ def test_since_reads_spans_and_iso_dates() -> None:
 
 def test_lab_serves_jupyterlab_and_ends_cleanly_on_ctrl_c(settings) -> None:
     unused_port = free_port()
-    env = os.environ | {
-        "VENDR_DATA_DIR": str(settings.data_dir),
-        "VENDR_GRAPH_NAME": settings.graph_name,
-        "JUPYTER_RUNTIME_DIR": str(settings.data_dir / "jupyter-runtime"),
-    }
+    env = (
+        os.environ
+        | settings_env(settings)
+        | {
+            "JUPYTER_RUNTIME_DIR": str(settings.data_dir / "jupyter-runtime"),
+        }
+    )
     lab = subprocess.Popen(
         [str(VENDR), "lab", "--no-browser", "--port", str(unused_port)],
         env=env,

@@ -15,17 +15,19 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import live_server, png_bytes
+from tests.conftest import BACKENDS, backend_settings, live_server, png_bytes
 
 CONFIRM_S = 4  # the server's order confirmation period: its worker cancels what waits longer
 
 
-@pytest.fixture(scope="module")
-def served(data_dir: Path) -> Iterator[str]:
-    """Two HTTP workers and the background worker, whose deal timers run every 0.3 s."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[str]:
+    """Two HTTP workers and the background worker, whose deal timers run every 0.3 s, on each
+    backend: the races are the point, and Neo4j locks where FalkorDB runs one at a time."""
     with live_server(
         data_dir,
         "deals",
+        backend_settings(request, data_dir, request.param),
         VENDR_WORKERS="2",
         VENDR_BACKGROUND="on",
         VENDR_JOBS_INTERVAL_SECONDS="0",

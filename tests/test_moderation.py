@@ -15,18 +15,14 @@ import pytest
 from graph.accounts.sessions import session_digest
 from graph.infra.errors import Conflict, Forbidden, NotFound
 from graph.infra.settings import Settings
-from tests.conftest import Api, limits_on, read
+from tests.conftest import Api, limits_on, read, settings_env
 from tests.test_catalog_api import listing
 from tests.test_cli import ROOT, VENDR
 from tests.test_reviews import completed, review
 
 
 def vendr(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "VENDR_DATA_DIR": str(settings.data_dir),
-        "VENDR_GRAPH_NAME": settings.graph_name,
-        "VENDR_REDIS_PREFIX": settings.redis_prefix,
-    }
+    env = os.environ | settings_env(settings)
     return subprocess.run(
         [str(VENDR), *args], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120
     )

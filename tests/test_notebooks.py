@@ -69,13 +69,9 @@ def market(market_settings: Settings) -> Any:
 
 
 def notebook_parameters(settings: Settings) -> dict[str, Any]:
-    return {
-        "settings": {
-            "data_dir": str(settings.data_dir),
-            "graph_name": settings.graph_name,
-            "redis_prefix": settings.redis_prefix,
-        }
-    }
+    fields = ("data_dir", "graph_url", "graph_name", "redis_prefix", "redis_url")
+    fields += ("neo4j_user", "neo4j_password")
+    return {"settings": {f: str(getattr(settings, f)) for f in fields}}
 
 
 # -- the library as frames ------------------------------------------------------------------

@@ -44,14 +44,16 @@ def two_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
     SERVED_ENV.update(env)
     procs, bases = [], []
     try:
-        for _ in range(2):
+        for n in range(2):
             port = free_port()
-            proc = subprocess.Popen(
-                [str(VENDR), "serve"],
-                env=env | {"VENDR_PORT": str(port)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
+            # their output to a file: a pipe nobody reads fills up and stops the server
+            with open(data_dir / f"rt-server-{n}-{port}.log", "wb") as log:
+                proc = subprocess.Popen(
+                    [str(VENDR), "serve"],
+                    env=env | {"VENDR_PORT": str(port)},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             procs.append(proc)
             base = f"http://127.0.0.1:{port}"
             wait_up(f"{base}/v1/heartbeat", proc)
@@ -61,7 +63,7 @@ def two_servers(data_dir: Path) -> Iterator[tuple[str, str]]:
         for proc in procs:
             with contextlib.suppress(AssertionError):
                 proc.send_signal(signal.SIGINT)
-                proc.communicate(timeout=30)
+                proc.wait(timeout=30)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
