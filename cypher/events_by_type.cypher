@@ -3,4 +3,4 @@
 MATCH (e:Event)
 WHERE e.at >= timestamp() - $hours * 3600000
 RETURN e.type AS type, count(*) AS events, max(e.at) AS last_at_ms
-ORDER BY events DESC
+ORDER BY events DESC, type

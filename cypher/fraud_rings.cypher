@@ -3,6 +3,7 @@
 // params: limit=50
 MATCH (r:Report {reason: 'fraud_ring'})-[:ABOUT]->(u:User)
 WHERE r.status = 'open'
+WITH r, u ORDER BY u.handle
 WITH r.ring_id AS ring, collect(u.handle) AS members, count(u) AS flagged,
      avg(u.trust_score) AS avg_trust, max(r.updated_at) AS updated_ms,
      collect(r.evidence)[0] AS evidence

@@ -8,5 +8,5 @@ WITH u, count(r) AS reports, collect(DISTINCT r.reason) AS reasons, max(r.create
 WHERE reports >= $min_reports
 RETURN u.id AS id, u.handle AS handle, u.status AS status, u.created_at AS joined_ms,
        reports, reasons, last_ms
-ORDER BY reports DESC, last_ms DESC
+ORDER BY reports DESC, last_ms DESC, id
 LIMIT $limit

@@ -8,6 +8,7 @@ WITH caused, collect(to) AS received
 UNWIND caused + received AS e
 WITH DISTINCT e
 WHERE $type IS NULL OR e.type = $type
-RETURN e.at AS at_ms, e.type AS type, e.actor_id AS actor, e.subject_id AS subject, e.data AS data
-ORDER BY at_ms DESC
+RETURN e.at AS at_ms, e.type AS type, e.actor_id AS actor, e.subject_id AS subject, e.data AS data,
+       e.id AS id
+ORDER BY at_ms DESC, id DESC
 LIMIT $limit

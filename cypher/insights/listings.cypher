@@ -5,7 +5,7 @@
 MATCH (seller:User)-[:LISTED]->(p:Product)
 WHERE p.status <> 'deleted'
 WITH seller, p
-ORDER BY p.created_at DESC
+ORDER BY p.created_at DESC, p.id DESC
 LIMIT $limit
 WITH seller, p,
      [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags,
@@ -29,3 +29,4 @@ RETURN p.id AS id, p.title AS title, p.price AS price, p.currency AS currency,
               CASE WHEN first IS NULL OR t < first THEN t ELSE first END) AS first_message_ms,
        reduce(first = null, t IN completions |
               CASE WHEN first IS NULL OR t < first THEN t ELSE first END) AS first_sale_ms
+ORDER BY created_ms DESC, id DESC

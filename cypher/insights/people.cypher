@@ -3,7 +3,7 @@
 // params: limit=200000
 MATCH (u:User)
 WITH u
-ORDER BY u.created_at
+ORDER BY u.created_at, u.id
 LIMIT $limit
 OPTIONAL MATCH (sold:Order {seller_id: u.id})
 WITH u, toInteger(sum(CASE WHEN sold.status = 'completed' THEN 1 ELSE 0 END)) AS sales
@@ -19,3 +19,4 @@ RETURN u.id AS id, u.handle AS handle, u.kind AS kind, u.city AS city, u.status 
        sales, purchases, sales + purchases AS completed_orders, size(ratings) AS reviews,
        CASE WHEN size(ratings) = 0 THEN null
             ELSE reduce(total = 0.0, x IN ratings | total + x) / size(ratings) END AS rating
+ORDER BY created_at, id

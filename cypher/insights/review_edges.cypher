@@ -3,3 +3,4 @@
 MATCH (a:User)-[:WROTE]->(r:Review)-[:ABOUT]->(b:User)
 WHERE r.rating >= $min_rating
 RETURN a.id AS reviewer, b.id AS reviewed, r.rating AS rating, r.created_at AS at_ms
+ORDER BY reviewer, reviewed, at_ms
