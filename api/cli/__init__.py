@@ -33,12 +33,15 @@ def parser() -> argparse.ArgumentParser:
     spec.set_defaults(func=cmd_openapi)
 
     db = sub.add_parser("db", help="the embedded FalkorDB server, or a local Neo4j")
-    db.add_argument("action", choices=["start", "stop", "status"])
+    db.add_argument("action", choices=["start", "stop", "status", "copy"])
     db.add_argument(
         "--neo4j",
         action="store_true",
         help="Neo4j Community (`make neo4j`) with the embedded server beside it for Redis",
     )
+    db.add_argument("--to", help="copy: the empty Neo4j to copy this graph into (bolt://…)")
+    db.add_argument("--to-user", default="neo4j", help="copy: its user")
+    db.add_argument("--to-database", default="neo4j", help="copy: its database")
     db.set_defaults(func=cmd_db)
 
     cypher = sub.add_parser("cypher", help="the Cypher library: admin and analysts' queries")

@@ -19,6 +19,10 @@ from graph.infra.settings import Settings
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "copy":
+        from api.cli.library import copy_graph
+
+        return copy_graph(args, settings)
     if args.neo4j:
         return _neo4j(args.action, settings)
     if args.action == "start":

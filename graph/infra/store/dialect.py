@@ -15,6 +15,8 @@ Dialect = Literal["falkordb", "neo4j"]
 DIALECTS: tuple[Dialect, ...] = ("falkordb", "neo4j")
 
 FRAGMENTS: dict[str, dict[Dialect, str]] = {
+    # a node's or relationship's id in the store (for paging through everything, in order)
+    "element_id": {"falkordb": "id", "neo4j": "elementId"},
     # great-circle distance in metres between two WGS-84 points
     "distance": {"falkordb": "distance", "neo4j": "point.distance"},
     # full-text query over Product title + description, yielding `node` and `score`
