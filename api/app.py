@@ -20,7 +20,6 @@ from api.realtime import Hub, SocketCaps
 from api.routes import BLUEPRINTS
 from graph import worker
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.infra import geo
 from graph.infra.settings import Settings
 
 
@@ -42,7 +41,6 @@ def create_app(
     app.config.OAS = False
     app.config.CORS = False
     app.ctx.settings = settings
-    geo.set_place_cell(settings.place_cell_km * 1000.0)
     for bp in (*BLUEPRINTS, contract.bp):
         app.blueprint(bp)
     errors.install(app)

@@ -251,8 +251,16 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# a page cursor is opaque (sealed by the server, graph.infra.cursors): hand back `next_cursor`
+Cursor = Annotated[
+    str,
+    StringConstraints(max_length=512, pattern=r"^[A-Za-z0-9_-]+$"),
+    Field(description="the `next_cursor` of the page before, as it came"),
+]
+
+
 class PageQuery(Query):
-    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
@@ -279,11 +287,19 @@ def place(value: dict[str, float] | None) -> dict[str, float] | None:
     return {"lat": round(value["latitude"], 6), "lon": round(value["longitude"], 6)}
 
 
-def listing_place(row: dict[str, Any]) -> dict[str, float] | None:
-    """Where a listing is shown: its grid cell's centre (graph.infra.geo), and nowhere at all when
-    the seller keeps their city to themselves. The exact point never leaves the graph."""
-    location = row.get("location")
-    if not location or not row.get("seller_shows_place", True):
+def listing_place(row: dict[str, Any], *, owner: bool = False) -> dict[str, float] | None:
+    """Where a listing is shown: its public place, a grid cell's centre (graph.infra.geo), and
+    nowhere at all when the seller keeps their city to themselves; to its owner, the point
+    they gave."""
+    if owner:
+        return place(row.get("location"))
+    if not row.get("seller_shows_place", True):
+        return None
+    stored = row.get("place")
+    if stored:
+        return {"lat": round(stored["latitude"], 5), "lon": round(stored["longitude"], 5)}
+    location = row.get("location")  # listed before places were stored: the sweeper adds one
+    if not location:
         return None
     lat, lon = public_place(location["latitude"], location["longitude"])
     return {"lat": lat, "lon": lon}

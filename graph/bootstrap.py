@@ -14,9 +14,10 @@ from graph.background import DealScheduler, Jobs
 from graph.catalog import BrowseService, CatalogService, ImageService, Pools, SavedSearches
 from graph.deals import CartService, CollectionService, OfferService, OrderService, Pushes
 from graph.feed import FeedService
-from graph.infra import embedded
+from graph.infra import embedded, geo
 from graph.infra.blobs import BlobStore, LocalBlobStore
 from graph.infra.cache import QueryCache
+from graph.infra.cursors import Cursors
 from graph.infra.machine import Timers
 from graph.infra.ratelimit import LoginGuard, RateLimiter
 from graph.infra.settings import Settings
@@ -99,6 +100,7 @@ class Services:
     limiter: RateLimiter
     login_guard: LoginGuard
     cache: QueryCache
+    cursors: Cursors
     accounts: AccountService
     images: ImageService
     catalog: CatalogService
@@ -217,6 +219,8 @@ async def server_secret(redis: aioredis.Redis, prefix: str) -> bytes:
 
 
 async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Services:
+    # the size of the cells listings are public in: every process, the same
+    geo.set_place_cell(settings.place_cell_km * 1000.0)
     store = make_store(settings)
     pool = _pool(redis_url(settings))
     redis = aioredis.Redis(connection_pool=pool)
@@ -229,9 +233,12 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     )
     limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
+    secret = await server_secret(redis, settings.redis_prefix)
+    cursors = Cursors(secret)
     browse = BrowseService(
         store,
         cache,
+        cursors,
         promoted_cap=settings.promoted_per_page,
         pickup_radius_km=settings.pickup_radius_km,
     )
@@ -239,7 +246,6 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     notifier = Notifier(redis, settings.redis_prefix)
     catalog = CatalogService(store, settings.listing_ttl_days, cache, pools, notifier)
     timers, pushes = Timers(settings), Pushes(notifier)
-    secret = await server_secret(redis, settings.redis_prefix)
     searches = SavedSearches(store, settings.max_saved_searches, settings.pickup_radius_km * 1000.0)
     outbox = Outbox(
         store, redis, notifier, settings, make_mailer(settings), make_sms(settings), searches
@@ -264,6 +270,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         limiter=limiter,
         login_guard=LoginGuard(limiter, redis, settings.redis_prefix),
         cache=cache,
+        cursors=cursors,
         accounts=AccountService(store, passwords, sessions, cache),
         images=ImageService(store, blobs, settings),
         catalog=catalog,

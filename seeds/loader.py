@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from graph.bootstrap import Services
 from graph.catalog.images import process
+from graph.infra.geo import cell_size_m, public_point
 from graph.infra.store import Statement, statement
 from seeds.generator import TAXONOMY, Dataset, batches, generate
 
@@ -62,7 +63,8 @@ LOAD_PRODUCTS = statement(
                        shipping_price: r.shipping_price, status: r.status, quantity: r.quantity,
                        created_at: r.created_at, updated_at: r.created_at,
                        expires_at: r.expires_at, hype: 0.0, seller_id: r.owner})
-    SET p.location = point({latitude: r.lat, longitude: r.lon})
+    SET p.location = point({latitude: r.lat, longitude: r.lon}),
+        p.place = point(r.place), p.place_cell = $place_cell
     CREATE (u)-[:LISTED]->(p)
     FOREACH (pos IN range(0, size(r.images) - 1) |
       MERGE (i:Image {id: r.images[pos]})
@@ -280,8 +282,11 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
     photos = await _load_photos(services, per_category, used)
     password_hash = await services.passwords.hash(DEMO_PASSWORD)
     users = await _run_batches(services, LOAD_USERS, data.users, password_hash=password_hash)
-    products = [p | {"images": [photos[k] for k in p["images"]]} for p in data.products]
-    loaded = await _run_batches(services, LOAD_PRODUCTS, products)
+    products = [
+        p | {"images": [photos[k] for k in p["images"]], "place": public_point(p["lat"], p["lon"])}
+        for p in data.products
+    ]
+    loaded = await _run_batches(services, LOAD_PRODUCTS, products, place_cell=cell_size_m())
     edges = 0
     for kind, rows in data.interactions.items():
         edges += await _run_batches(services, LOAD_EDGES[kind], rows)

@@ -29,12 +29,13 @@ from tests.conftest import Api, make_settings
 USERS, PRODUCTS, INTERACTIONS, SEED = 40, 400, 2000, 11
 
 
+# the reference browse works from: a listing is found by its public place (graph.infra.geo)
 REFERENCE = """
 MATCH (s:User)-[:LISTED]->(p:Product)
 RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS price,
        p.currency AS currency, p.condition AS condition, p.status AS status,
        p.created_at AS created_at, p.expires_at AS expires_at, p.hype AS hype,
-       p.location AS location, s.id AS seller_id, [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags,
+       p.place AS location, s.id AS seller_id, [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags,
        p.local_pickup AND NOT coalesce(p.ships, false) AS pickup_only
 """
 PICKUP_M = Settings.model_fields["pickup_radius_km"].default * 1000
@@ -155,7 +156,7 @@ async def test_geo_radius_equals_brute_force_haversine(seeded, sort: str) -> Non
     got = await check(seeded, cmd)
     assert got, "the seed puts listings around Amsterdam"
     for row in got:
-        loc = row["location"]
+        loc = row["place"]
         d = haversine_m(AMSTERDAM.lat, AMSTERDAM.lon, loc["latitude"], loc["longitude"])
         assert row["distance_m"] == pytest.approx(d, rel=1e-3, abs=2)
 
@@ -281,7 +282,7 @@ def test_any_filter_combination_pages_every_match_exactly_once(
     """Whichever way in the planner picks, the pages are the same."""
     loop, services, rows = sync_seeded
     planner = None if way == "planned" else Forced(services.store, services.cache, way)
-    browse = BrowseService(services.store, services.cache, planner)
+    browse = BrowseService(services.store, services.cache, services.cursors, planner)
     loop.run_until_complete(check((services, rows), cmd, browse))
 
 

@@ -29,7 +29,6 @@ from api.routes.deals_models import (
     OrderPage,
     OrdersQuery,
 )
-from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.deals import shapes
 from graph.deals.machine import OFFER, ORDER
 from graph.infra.errors import Conflict, Invalid
@@ -39,12 +38,13 @@ bp = Blueprint("deals", url_prefix="/v1")
 
 
 def _page(
-    rows: list[dict[str, Any]], limit: int, kind: str, shape: Any, viewer: str
+    request: Request, rows: list[dict[str, Any]], limit: int, kind: str, shape: Any
 ) -> dict[str, Any]:
     page = rows[:limit]
     cursor = None
     if len(rows) > limit:
-        cursor = encode_cursor(kind, page[-1]["created_at"], page[-1]["id"])
+        cursor = services(request).cursors.encode(kind, page[-1]["created_at"], page[-1]["id"])
+    viewer = request.ctx.user_id
     return {"items": [shape(r, viewer) for r in page], "next_cursor": cursor}
 
 
@@ -55,7 +55,7 @@ def _query(
     if query.status is not None and query.status not in machine.states:
         states = ", ".join(sorted(machine.states))
         raise Invalid(f"status is one of {states}", errors={"status": "unknown"})
-    cursor = decode_cursor(query.cursor, kind) if query.cursor else None
+    cursor = services(request).cursors.decode(query.cursor, kind) if query.cursor else None
     return query, cursor
 
 
@@ -89,7 +89,7 @@ async def offers(request: Request) -> HTTPResponse:
     rows = await services(request).offers.list(
         request.ctx.user_id, query.role, query.status, cursor, query.limit + 1
     )
-    return json(_page(rows, query.limit, "offers", shapes.offer, request.ctx.user_id))
+    return json(_page(request, rows, query.limit, "offers", shapes.offer))
 
 
 @bp.get("/offers/<offer_id:str>")
@@ -189,7 +189,7 @@ async def orders(request: Request) -> HTTPResponse:
     rows = await services(request).orders.list(
         request.ctx.user_id, query.role, query.status, cursor, query.limit + 1
     )
-    return json(_page(rows, query.limit, "orders", shapes.order, request.ctx.user_id))
+    return json(_page(request, rows, query.limit, "orders", shapes.order))
 
 
 @bp.get("/orders/<order_id:str>")

@@ -11,7 +11,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.models import MAX_AMOUNT, Currency, EntityId, Input, Money, Note, Query
+from api.models import MAX_AMOUNT, Currency, Cursor, EntityId, Input, Money, Note, Query
 from api.routes.payments_models import Due, PaymentOut
 from graph.deals.machine import OFFER, ORDER
 from graph.infra.machine import Machine
@@ -45,7 +45,7 @@ class DealsQuery(Query):
     role: Literal["buyer", "seller"] | None = Field(
         None, description="your side of the deal (both when absent)"
     )
-    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     status: str | None = None
 

@@ -18,7 +18,6 @@ from api.routes.feed_models import (
     SwipesOut,
 )
 from api.routes.products_models import ProductPage
-from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.infra.geo import Place
 
 bp = Blueprint("feed", url_prefix="/v1")
@@ -139,11 +138,13 @@ async def unsave(request: Request, product_id: str) -> HTTPResponse:
 async def saved(request: Request) -> HTTPResponse:
     query = query_args(request, PageQuery)
     svc = services(request)
-    cursor = decode_cursor(query.cursor, "saved") if query.cursor else None
+    cursor = services(request).cursors.decode(query.cursor, "saved") if query.cursor else None
     hidden = await svc.browse.hidden_sellers(request.ctx.user_id)
     rows = await svc.feed.saved(request.ctx.user_id, cursor, query.limit + 1, hidden)
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
-        next_cursor = encode_cursor("saved", page[-1]["saved_at"], page[-1]["id"])
+        next_cursor = services(request).cursors.encode(
+            "saved", page[-1]["saved_at"], page[-1]["id"]
+        )
     return json({"items": [products_models.product(r) for r in page], "next_cursor": next_cursor})

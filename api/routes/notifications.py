@@ -21,7 +21,6 @@ from api.routes.notifications_models import (
     UnreadOut,
 )
 from graph.catalog.searches import SearchSpec
-from graph.notify.outbox import make_cursor, parse_cursor
 
 inbox = Blueprint("notifications", url_prefix="/v1/notifications")
 mine = Blueprint("notification_settings", url_prefix="/v1/users/me")
@@ -34,10 +33,13 @@ mine = Blueprint("notification_settings", url_prefix="/v1/users/me")
 @authenticated
 async def list_notifications(request: Request) -> HTTPResponse:
     query = query_args(request, NotificationsQuery)
-    items, nxt, unread = await services(request).outbox.inbox(
-        request.ctx.user_id, parse_cursor(query.cursor), query.limit, query.unread
+    svc, cursors = services(request), services(request).cursors
+    after = cursors.decode(query.cursor, "notifications") if query.cursor else None
+    items, nxt, unread = await svc.outbox.inbox(
+        request.ctx.user_id, after, query.limit, query.unread
     )
-    return json({"items": items, "unread": unread, "next_cursor": make_cursor(nxt)})
+    next_cursor = cursors.encode("notifications", *nxt) if nxt else None
+    return json({"items": items, "unread": unread, "next_cursor": next_cursor})
 
 
 @inbox.post("/read")

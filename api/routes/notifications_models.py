@@ -18,6 +18,7 @@ from api.models import (
     NONBLANK,
     Condition,
     Currency,
+    Cursor,
     Input,
     Name,
     PlaceIO,
@@ -50,7 +51,7 @@ class NotificationPage(BaseModel):
 
 
 class NotificationsQuery(Query):
-    cursor: Annotated[str, StringConstraints(max_length=100)] | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     unread: bool = Field(False, description="only the unread ones")
 

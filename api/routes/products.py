@@ -60,7 +60,7 @@ async def create(request: Request) -> HTTPResponse:
             quantity=body.quantity,
         )
     )
-    return json(products_models.product(row), status=201)
+    return json(products_models.product(row, owner=True), status=201)
 
 
 @bp.get("/products")
@@ -103,7 +103,7 @@ async def get(request: Request, product_id: str) -> HTTPResponse:
     row = await svc.catalog.get(product_id, viewer_id=viewer, near=_place(query.near))
     if viewer and viewer != row["seller_id"]:
         await svc.feed.viewed(viewer, product_id)  # views feed hype and recommendations
-    return json(products_models.product(row))
+    return json(products_models.product(row, owner=viewer == row["seller_id"]))
 
 
 @bp.patch("/products/<product_id:str>")
@@ -136,7 +136,7 @@ async def patch(request: Request, product_id: str) -> HTTPResponse:
             status=body.status,
         )
     )
-    return json(products_models.product(row))
+    return json(products_models.product(row, owner=True))
 
 
 @bp.delete("/products/<product_id:str>")
@@ -158,7 +158,7 @@ async def delete(request: Request, product_id: str) -> HTTPResponse:
 async def renew(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request)
     row = await services(request).catalog.renew(request.ctx.user_id, product_id)
-    return json(products_models.product(row))
+    return json(products_models.product(row, owner=True))
 
 
 @bp.get("/tags")

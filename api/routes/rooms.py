@@ -25,7 +25,6 @@ from api.routes.rooms_models import (
     WsQuery,
 )
 from graph.accounts.sessions import session_digest
-from graph.catalog.cursors import decode_cursor, encode_cursor
 from graph.infra.errors import DomainError
 
 bp = Blueprint("rooms", url_prefix="/v1")
@@ -57,14 +56,16 @@ async def open_room(request: Request) -> HTTPResponse:
 @authenticated
 async def rooms(request: Request) -> HTTPResponse:
     query = query_args(request, RoomsQuery)
-    cursor = decode_cursor(query.cursor, "rooms") if query.cursor else None
+    cursor = services(request).cursors.decode(query.cursor, "rooms") if query.cursor else None
     rows = await services(request).messaging.rooms(
         request.ctx.user_id, query.role, cursor, query.limit + 1
     )
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit:
-        next_cursor = encode_cursor("rooms", page[-1]["last_message_at"], page[-1]["id"])
+        next_cursor = services(request).cursors.encode(
+            "rooms", page[-1]["last_message_at"], page[-1]["id"]
+        )
     return json({"items": [rooms_models.room(r) for r in page], "next_cursor": next_cursor})
 
 
@@ -75,12 +76,16 @@ async def rooms(request: Request) -> HTTPResponse:
 @authenticated
 async def messages(request: Request, room_id: str) -> HTTPResponse:
     query = query_args(request, MessagesQuery)
-    before = decode_cursor(query.cursor, "messages")[1] if query.cursor else None
+    before = services(request).cursors.decode(query.cursor, "messages")[1] if query.cursor else None
     rows = await services(request).messaging.messages(
         request.ctx.user_id, room_id, before, query.limit + 1
     )
     page = rows[: query.limit]
-    next_cursor = encode_cursor("messages", 0, page[-1]["id"]) if len(rows) > query.limit else None
+    next_cursor = (
+        services(request).cursors.encode("messages", 0, page[-1]["id"])
+        if len(rows) > query.limit
+        else None
+    )
     return json({"items": [rooms_models.message(r) for r in page], "next_cursor": next_cursor})
 
 

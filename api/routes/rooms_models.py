@@ -10,7 +10,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from api.models import NONBLANK, Input, PageQuery, Query, image_url, nonblank_schema
+from api.models import NONBLANK, Cursor, Input, PageQuery, Query, image_url, nonblank_schema
 from graph.infra.ids import iso
 from graph.messaging import message_shape as message
 
@@ -25,7 +25,7 @@ class MessageIn(Input):
 
 class RoomsQuery(Query):
     role: Literal["buyer", "seller"] | None = None
-    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 

@@ -80,9 +80,11 @@ async def of_user(request: Request, user_id: str) -> HTTPResponse:
     query = query_args(request, ReviewsQuery)
     svc = services(request)
     await svc.accounts.public_profile(user_id, request.ctx.user_id)  # 404 when hidden
-    items, cursor = await svc.reviews.of_user(
-        user_id, request.ctx.user_id, role=query.role, cursor=query.cursor, limit=query.limit
+    after = svc.cursors.decode(query.cursor, "reviews") if query.cursor else None
+    items, nxt = await svc.reviews.of_user(
+        user_id, request.ctx.user_id, role=query.role, after=after, limit=query.limit
     )
+    cursor = svc.cursors.encode("reviews", *nxt) if nxt else None
     return json({"items": [trust_models.review(r) for r in items], "next_cursor": cursor})
 
 

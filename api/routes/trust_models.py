@@ -10,7 +10,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from api.models import NONBLANK, TRIMMED, EntityId, Input, Note, Query, nonblank_schema
+from api.models import NONBLANK, TRIMMED, Cursor, EntityId, Input, Note, Query, nonblank_schema
 from graph.infra.ids import iso
 from graph.moderation.service import Reason, Target
 
@@ -78,7 +78,7 @@ class ReviewsQuery(Query):
     role: Literal["buyer", "seller"] | None = Field(
         None, description="reviews written as buyer or as seller (the author's side)"
     )
-    cursor: Annotated[str, StringConstraints(max_length=100)] | None = None
+    cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=50)] = 20
 
 

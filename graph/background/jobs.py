@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from graph.catalog import Pools, by_expiry
+from graph.catalog import Pools, by_expiry, place_listings
 from graph.infra.blobs import BlobStore
 from graph.infra.cache import QueryCache
 from graph.infra.ids import now_ms
@@ -164,6 +164,7 @@ class RoundReport:
     reviews_published: int = 0
     trust_scored: int = 0
     rings_flagged: int = 0
+    placed: int = 0
     pools_rebuilt: bool = False
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -275,6 +276,10 @@ class Jobs:
         started = time.monotonic()
         report = RoundReport()
         report.expired = await self.expire()
+        placed = await place_listings(self._store)
+        if placed:  # listed before public places were stored, or the cell size changed
+            await self._pools.refresh(placed)
+        report.placed = len(placed)
         report.purged_products = await self.purge_products()
         report.purged_images = await self.purge_images()
         report.purged_blobs = await self.purge_orphan_blobs()

@@ -12,11 +12,11 @@ import re
 from typing import Any
 
 from graph.catalog.commands import Browse, SortKey
-from graph.catalog.cursors import Position, decode_cursor, decode_pair, encode_cursor, encode_pair
 from graph.catalog.planner import DEFAULT_RADIUS_KM, UNBOUNDED, Planner, thin, windows
 from graph.catalog.queries import BROWSE, HIDDEN_SELLERS, SORTS, TAGS
 from graph.catalog.tags import normalise_all
 from graph.infra.cache import QueryCache
+from graph.infra.cursors import Cursors, Position
 from graph.infra.errors import Invalid
 from graph.infra.ids import now_ms
 from graph.infra.store import GraphStore, Statement
@@ -59,12 +59,14 @@ class BrowseService:
         self,
         store: GraphStore,
         cache: QueryCache,
+        cursors: Cursors,
         planner: Planner | None = None,
         promoted_cap: int = 2,
         pickup_radius_km: float = 50.0,
     ) -> None:
         self._store = store
         self._cache = cache
+        self._cursors = cursors
         self.pickup_m = pickup_radius_km * 1000.0
         self._planner = planner or Planner(store, cache)
         self._promoted_cap = promoted_cap
@@ -85,10 +87,10 @@ class BrowseService:
         tags = normalise_all(list(cmd.tags))
         pair: tuple[Position, Position] = (None, None)
         if sort == "hype":
-            pair = decode_pair(cmd.cursor) if cmd.cursor else (None, None)
+            pair = self._cursors.decode_pair(cmd.cursor) if cmd.cursor else (None, None)
             after, after_id = None, None
         else:
-            after, after_id = decode_cursor(cmd.cursor, sort) if cmd.cursor else (None, None)
+            after, after_id = self._cursors.decode(cmd.cursor, sort) if cmd.cursor else (None, None)
         radius_km = cmd.radius_km if cmd.radius_km is not None else DEFAULT_RADIUS_KM
         if not 0 < radius_km <= MAX_RADIUS_KM:
             raise Invalid(
@@ -128,7 +130,9 @@ class BrowseService:
             page, more = rows[: cmd.limit], len(rows) > cmd.limit
             cursor = None
             if more:
-                cursor = encode_cursor(sort, page[-1][SORTS[sort].cursor_field], page[-1]["id"])
+                cursor = self._cursors.encode(
+                    sort, page[-1][SORTS[sort].cursor_field], page[-1]["id"]
+                )
         if key is not None:
             # a cached page is good until its first listing expires
             valid_until = min([r["expires_at"] for r in page], default=params["now"] + 10**9)
@@ -174,7 +178,7 @@ class BrowseService:
                 positions.append(old)
         if positions == ["end", "end"]:
             return page, None
-        return page, encode_pair(positions[0], positions[1])
+        return page, self._cursors.encode_pair(positions[0], positions[1])
 
     async def warm(self) -> None:
         await self._planner.sample()

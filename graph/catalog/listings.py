@@ -11,7 +11,7 @@ from graph.catalog.pools import Pools
 from graph.catalog.tags import normalise_all
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
-from graph.infra.geo import Place
+from graph.infra.geo import Place, cell_size_m, public_point
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.money import Money
 from graph.infra.store import GraphStore, statement
@@ -36,15 +36,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 EDITABLE = ("active", "reserved", "expired")
 
-# The public shape of a listing; expects `p` (product) and `s` (seller) bound. The exact
-# `location` and `distance_m` are for ranking and cursors: views show neither (graph.infra.geo).
+# The public shape of a listing; expects `p` (product) and `s` (seller) bound. `place` is its
+# public place (a cell's centre, graph.infra.geo) and `distance_m` is measured from it; the
+# exact `location` is shown to its owner only.
 PRODUCT_VIEW = """
 OPTIONAL MATCH (s)-[:OWNS]->(shop:Shop)
 OPTIONAL MATCH (s)-[:HAS_AVATAR]->(avatar:Image)
 RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS price,
        p.currency AS currency, p.condition AS condition, p.local_pickup AS local_pickup,
        coalesce(p.ships, false) AS ships, p.shipping_price AS shipping_price,
-       p.location AS location, p.status AS status, p.quantity AS quantity,
+       p.location AS location, p.place AS place, p.status AS status, p.quantity AS quantity,
        p.created_at AS created_at, p.updated_at AS updated_at, p.expires_at AS expires_at,
        p.hype AS hype, p.boost AS boost, p.promoted_until AS promoted_until,
        [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags,
@@ -54,7 +55,7 @@ RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS pr
        avatar.id AS seller_avatar, coalesce(s.show_city, true) AS seller_shows_place,
        $near AS viewer,
        CASE WHEN $near IS NULL THEN null
-            ELSE round({{distance}}(p.location, point($near)) * 1000.0) / 1000.0 END AS distance_m
+            ELSE round({{distance}}(p.place, point($near)) * 1000.0) / 1000.0 END AS distance_m
 """
 
 CONTEXT = statement(
@@ -62,7 +63,7 @@ CONTEXT = statement(
     """
     MATCH (u:User {id: $user_id})
     OPTIONAL MATCH (owner:User)-[:LISTED]->(p:Product {id: $product_id})
-    RETURN u.kind AS kind, u.location IS NOT NULL AS has_location,
+    RETURN u.kind AS kind, u.location AS location,
            [(u)-[:UPLOADED]->(i:Image) WHERE i.id IN $image_ids | i.id] AS owned_images,
            owner.id AS owner_id, p.status AS status, p.quantity AS quantity,
            p.currency AS currency, p.local_pickup AS local_pickup,
@@ -81,7 +82,8 @@ CREATE = statement(
                        ships: $ships, shipping_price: $shipping_price,
                        status: 'active', quantity: $quantity, created_at: $now, updated_at: $now,
                        expires_at: $expires_at, hype: 0.0, seller_id: $user_id})
-    SET p.location = CASE WHEN $location IS NULL THEN s.location ELSE point($location) END
+    SET p.location = CASE WHEN $location IS NULL THEN s.location ELSE point($location) END,
+        p.place = point($place), p.place_cell = $place_cell
     CREATE (s)-[:LISTED]->(p)
     FOREACH (pos IN range(0, size($image_ids) - 1) |
       MERGE (i:Image {id: $image_ids[pos]})
@@ -122,7 +124,9 @@ UPDATE = statement(
     WHERE size(owned) = size(coalesce($image_ids, []))
     WITH s, p, p.price AS was, p.currency AS was_currency
     SET p += $changes, p.updated_at = $now
-    SET p.location = CASE WHEN $location IS NULL THEN p.location ELSE point($location) END
+    SET p.location = CASE WHEN $location IS NULL THEN p.location ELSE point($location) END,
+        p.place = CASE WHEN $place IS NULL THEN p.place ELSE point($place) END,
+        p.place_cell = CASE WHEN $place IS NULL THEN p.place_cell ELSE $place_cell END
     WITH s, p, was, was_currency
     OPTIONAL MATCH (p)-[old_tag:TAGGED]->(:Tag)
     WHERE $tags IS NOT NULL
@@ -188,6 +192,19 @@ def _location(place: Place | None) -> dict[str, float] | None:
     return {"latitude": place.lat, "longitude": place.lon} if place else None
 
 
+def _place(point: Place | dict[str, float] | None) -> dict[str, Any]:
+    """`$place` and `$place_cell` for a listing at `point`: its public place, for everyone
+    but its owner (None: unchanged)."""
+    if point is None:
+        return {"place": None, "place_cell": None}
+    if isinstance(point, Place):
+        point = {"latitude": point.lat, "longitude": point.lon}
+    return {
+        "place": public_point(point["latitude"], point["longitude"]),
+        "place_cell": cell_size_m(),
+    }
+
+
 def _shipping(
     shipping: Shipping | None, local_pickup: bool, currency: str, was: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -215,6 +232,46 @@ def _shipping(
             errors={"shipping": "currency differs from the price's"},
         )
     return {"ships": ships, "shipping_price": price.amount if price else None}
+
+
+# Listings whose public place is missing (listed before places were stored) or was made for
+# another cell size than the configured one: the sweeper places them again, a batch a round.
+UNPLACED = statement(
+    "catalog.unplaced",
+    """
+    MATCH (p:Product)
+    WHERE p.location IS NOT NULL AND (p.place IS NULL OR p.place_cell <> $place_cell)
+    RETURN p.id AS id, p.location AS location
+    LIMIT $batch
+    """,
+)
+PLACE = statement(
+    "catalog.place",
+    """
+    UNWIND $rows AS r
+    MATCH (p:Product {id: r.id})
+    SET p.place = point(r.place), p.place_cell = $place_cell
+    RETURN p.id AS id
+    """,
+    write=True,
+)
+
+
+async def place_listings(store: GraphStore, batch: int = 1000) -> list[str]:
+    """Give a batch of listings their public place for the configured cell size; the ids."""
+    cell = cell_size_m()
+    rows = await store.run(UNPLACED, {"place_cell": cell, "batch": batch})
+    if not rows:
+        return []
+    places = [
+        {
+            "id": r["id"],
+            "place": public_point(r["location"]["latitude"], r["location"]["longitude"]),
+        }
+        for r in rows
+    ]
+    done = await store.run(PLACE, {"rows": places, "place_cell": cell})
+    return [r["id"] for r in done]
 
 
 class CatalogService:
@@ -269,7 +326,7 @@ class CatalogService:
         tags = normalise_all(list(cmd.tags))
         ctx = await self._context(cmd.owner_id, image_ids=cmd.image_ids)
         self._check_images(cmd.image_ids, ctx["owned_images"])
-        if cmd.location is None and not ctx["has_location"]:
+        if cmd.location is None and not ctx["location"]:
             raise Invalid(
                 "give the listing a location, or set one on your profile",
                 errors={"location": "required when your profile has none"},
@@ -290,6 +347,7 @@ class CatalogService:
             **_shipping(cmd.shipping, cmd.local_pickup, cmd.price.currency, None),
             "quantity": cmd.quantity,
             "location": _location(cmd.location),
+            **_place(cmd.location or ctx["location"]),
             "image_ids": list(cmd.image_ids),
             "tags": tags,
             "expires_at": now + self._ttl_ms,
@@ -386,6 +444,7 @@ class CatalogService:
             "status_from": status_from,
             "changes": changes,
             "location": _location(cmd.location),
+            **_place(cmd.location),
             "tags": tags,
             "image_ids": list(cmd.image_ids) if cmd.image_ids is not None else None,
             "ob_id": new_id(),

@@ -71,7 +71,7 @@ SAMPLE = statement(
     WITH p, rand() AS r
     ORDER BY r
     LIMIT $size
-    RETURN p.location AS location, p.price AS price, p.condition AS condition,
+    RETURN p.place AS location, p.price AS price, p.condition AS condition,
            p.currency AS currency, p.created_at AS created_at, p.hype AS hype,
            [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags
     """,

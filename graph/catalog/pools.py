@@ -53,7 +53,7 @@ MATCH (s:User)-[:LISTED]->(p)
 OPTIONAL MATCH (p)-[:TAGGED]->(t:Tag)
 RETURN p.id AS id, p.status AS status, s.id AS seller_id, s.status AS seller_status,
        s.trust_score AS trust, p.created_at AS created_at, p.expires_at AS expires_at,
-       p.hype AS hype, p.location.latitude AS lat, p.location.longitude AS lon,
+       p.hype AS hype, p.place.latitude AS lat, p.place.longitude AS lon,
        p.local_pickup AND NOT coalesce(p.ships, false) AS pickup_only,
        collect(t.name) AS tags
 """

@@ -18,7 +18,7 @@ ENTRIES: dict[str, str] = {
     # listings carrying every one of $tags
     "tags": "MATCH (t:Tag)<-[:TAGGED]-(p:Product)\nWHERE t.name IN $tags\n"
     "WITH p, count(t) AS hits\nWHERE hits = size($tags)\n",
-    "near": "MATCH (p:Product)\nWHERE {{distance}}(p.location, point($near)) <= $radius_m\n",
+    "near": "MATCH (p:Product)\nWHERE {{distance}}(p.place, point($near)) <= $radius_m\n",
     "all": "MATCH (p:Product)\nWHERE p.{key} >= $lo AND p.{key} <= $hi\n",
     # the listings a paid promotion runs for (few), for the promoted stream of a hype page
     "promoted": "MATCH (p:Product)\nWHERE p.promoted_until > $now\n",
@@ -46,19 +46,19 @@ WHERE p.status = 'active' AND p.expires_at > $now
 
 # the radius, where the entry point has not applied it already
 NEAR_FILTER = """WITH p
-WHERE $near IS NULL OR {{distance}}(p.location, point($near)) <= $radius_m
+WHERE $near IS NULL OR {{distance}}(p.place, point($near)) <= $radius_m
 """
 
 # Seen from a place, a listing offered for local pickup only counts within the pickup radius
 # (`VENDR_PICKUP_RADIUS_KM`): nobody drives across a country for a lamp. The feed's read-back
 # uses the same condition.
 PICKUP_ONLY_NEAR = """($near IS NULL OR coalesce(p.ships, false) OR NOT p.local_pickup
-     OR {{distance}}(p.location, point($near)) <= $pickup_m)"""
+     OR {{distance}}(p.place, point($near)) <= $pickup_m)"""
 PICKUP_FILTER = "WITH p\nWHERE " + PICKUP_ONLY_NEAR + "\n"
 
 # distances rounded to the millimetre survive the text round trip, so cursors compare exactly;
 # computed before LIMIT only when the page is sorted by them
-DISTANCE = """WITH p, round({{distance}}(p.location, point($near)) * 1000.0) / 1000.0 AS d
+DISTANCE = """WITH p, round({{distance}}(p.place, point($near)) * 1000.0) / 1000.0 AS d
 """
 NO_DISTANCE = """WITH p, null AS d
 """

@@ -123,7 +123,7 @@ LISTING = statement(
     MATCH (seller:User)-[:LISTED]->(p:Product {id: $id})
     WHERE p.status = 'active' AND seller.status = 'active'
     RETURN p.id AS id, p.title AS title, p.description AS description, p.price AS price,
-           p.currency AS currency, p.condition AS condition, p.location AS location,
+           p.currency AS currency, p.condition AS condition, p.place AS location,
            p.local_pickup AND NOT coalesce(p.ships, false) AS pickup_only,
            seller.id AS seller_id, [(p)-[:TAGGED]->(t:Tag) | t.name] AS tags
     """,

@@ -41,7 +41,7 @@ PROFILE = statement(
     WITH row.id AS id, row.at AS at, row.liked AS liked
     MATCH (p:Product {id: id})-[:TAGGED]->(t:Tag)
     RETURN p.id AS id, p.title AS title, at, liked, collect(t.name) AS tags,
-           p.location.latitude AS lat, p.location.longitude AS lon
+           p.place.latitude AS lat, p.place.longitude AS lon
     ORDER BY at DESC
     """,
 )

@@ -38,7 +38,7 @@ def reasons(
         )
     distance = p.get("distance_m")
     # said from the listing's public place, as the card's distance_km is (graph.infra.geo)
-    km = shown_distance_km(p.get("location"), p.get("viewer"))
+    km = shown_distance_km(p.get("place"), p.get("viewer"))
     if (
         distance is not None
         and km is not None

@@ -278,7 +278,7 @@ def _for_you(
     of reach)."""
     if card is None or card["expires_at"] <= now or card["seller_id"] in hidden_sellers:
         return None
-    where = card.get("location")
+    where = card.get("place")
     distance = None
     if near is not None and where is not None:
         metres = haversine_m(

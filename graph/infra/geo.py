@@ -21,10 +21,12 @@ class Place:
     lon: float
 
 
-# Listings are shown at the centre of a grid cell of about this size, never at their stored
-# point (which, by default, is the seller's home): `vendr serve` sets it from
-# VENDR_PLACE_CELL_KM. Distances shown are measured from the cell's centre too, so asking from
-# many places (trilateration) finds the centre, which is public anyway, and nothing finer.
+# Listings are public at the centre of a grid cell of about this size, never at their stored
+# point (which, by default, is the seller's home): every process sets it from
+# VENDR_PLACE_CELL_KM (graph.bootstrap). The centre is stored beside the point (`place`) by the
+# statements that set the point, and every distance anyone but the owner meets (filters,
+# sorts, cursors, pickup reach, the feed, saved searches) is measured from it: no sequence of
+# questions learns more of a place than its cell.
 _cell_m = 1000.0
 METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180.0
 
@@ -48,12 +50,24 @@ def public_place(lat: float, lon: float) -> tuple[float, float]:
     return round(centre_lat, 5), round(centre_lon, 5)
 
 
+def public_point(lat: float, lon: float) -> dict[str, float | int]:
+    """The public place of (lat, lon) as a statement stores it (`point($place)`), with the cell
+    size it was made for (`place_cell`: a new size makes the sweeper place it again)."""
+    centre_lat, centre_lon = public_place(lat, lon)
+    return {"latitude": centre_lat, "longitude": centre_lon}
+
+
+def cell_size_m() -> int:
+    return round(_cell_m)
+
+
 def shown_distance_km(
-    location: dict[str, float] | None, viewer: dict[str, float] | None
+    place: dict[str, float] | None, viewer: dict[str, float] | None
 ) -> float | None:
     """The distance a viewer is told: from the listing's public place, to 0.1 km."""
-    if not location or not viewer:
+    if not place or not viewer:
         return None
-    lat, lon = public_place(location["latitude"], location["longitude"])
-    metres = haversine_m(lat, lon, viewer["latitude"], viewer["longitude"])
+    metres = haversine_m(
+        place["latitude"], place["longitude"], viewer["latitude"], viewer["longitude"]
+    )
     return round(metres / 1000.0, 1)

@@ -5,7 +5,7 @@ May import: infra.
 
 from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
 from graph.notify.codes import Codes, Limits
-from graph.notify.outbox import Outbox, make_cursor, parse_cursor, run_outbox
+from graph.notify.outbox import Outbox, run_outbox
 from graph.notify.pubsub import Notifier
 from graph.notify.records import DEAL_OUTBOX, OUTBOX_NODE, SAVERS_OUTBOX, record, savers
 
@@ -23,8 +23,6 @@ __all__ = [
     "SmsSender",
     "SmtpMailer",
     "TwilioSms",
-    "make_cursor",
-    "parse_cursor",
     "record",
     "run_outbox",
     "savers",

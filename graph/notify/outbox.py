@@ -23,7 +23,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from graph.infra.errors import Invalid
 from graph.infra.ids import event, now_ms
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore, statement
@@ -257,19 +256,6 @@ class Outbox:
         a = await self._store.run(PURGE, {"cutoff": cutoff, "batch": 1000})
         b = await self._store.run(PURGE_OUTBOX, {"cutoff": now - 7 * DAY_MS, "batch": 1000})
         return int(a[0]["n"]) + int(b[0]["n"])
-
-
-def parse_cursor(raw: str | None) -> tuple[int, str] | None:
-    if not raw:
-        return None
-    at, sep, nid = raw.partition(":")
-    if not sep or not at.isdigit() or len(at) > 15 or not 1 <= len(nid) <= 64:
-        raise Invalid("the cursor is not valid", errors={"cursor": "malformed"})
-    return int(at), nid
-
-
-def make_cursor(value: tuple[int, str] | None) -> str | None:
-    return f"{value[0]}:{value[1]}" if value else None
 
 
 async def _woken(redis: aioredis.Redis, wake: str, interval_s: float) -> None:

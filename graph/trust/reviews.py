@@ -14,7 +14,7 @@ from typing import Any
 from graph.infra.errors import Conflict, Forbidden, NotFound
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, statement
-from graph.notify import OUTBOX_NODE, make_cursor, parse_cursor, record
+from graph.notify import OUTBOX_NODE, record
 
 DAY_MS = 86_400_000
 BATCH = 500
@@ -290,10 +290,11 @@ class ReviewService:
         viewer_id: str | None,
         *,
         role: str | None,
-        cursor: str | None,
+        after: tuple[int, str] | None,
         limit: int,
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        after = parse_cursor(cursor)
+    ) -> tuple[list[dict[str, Any]], tuple[int, str] | None]:
+        """A page of the reviews about `user_id` after the (published_at, id) position `after`,
+        and the position of the last one when there may be more."""
         rows = await self._store.run(
             LIST,
             {
@@ -305,9 +306,7 @@ class ReviewService:
                 "limit": limit,
             },
         )
-        nxt = (
-            make_cursor((rows[-1]["published_at"], rows[-1]["id"])) if len(rows) == limit else None
-        )
+        nxt = (int(rows[-1]["published_at"]), str(rows[-1]["id"])) if len(rows) == limit else None
         return [shape(r, viewer_id=viewer_id) for r in rows], nxt
 
     async def publish_due(self) -> int:

@@ -75,7 +75,8 @@ INDEXED: tuple[tuple[str, str], ...] = (
 )
 
 # point properties queried by distance
-POINTS: tuple[tuple[str, str], ...] = (("Product", "location"), ("User", "location"))
+# (a listing is found by its public place; its exact point is its owner's)
+POINTS: tuple[tuple[str, str], ...] = (("Product", "place"), ("User", "location"))
 
 # full-text indexes: (index name for Neo4j, label, properties)
 FULLTEXT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
