@@ -48,7 +48,8 @@ from graph.trust import ReviewService, RingDetector, TrustService
 RATE_RULES = {
     "signup_ip": "10/hour",
     "login_ip": "30/minute",
-    # failures only (graph.infra.ratelimit.LoginGuard): per account and address, then per account
+    # failures only (graph.infra.ratelimit.LoginGuard): per account and address, then per
+    # account; an account is counted as one whichever identifier (email, phone) names it
     "login_failures_pair": "10/15minutes",
     "login_failures_account": "10/15minutes",
     "upload_user": "60/hour",
@@ -232,6 +233,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
     limiter = RateLimiter(pool, settings.redis_prefix, RATE_RULES, settings.rate_limits == "on")
+    login_guard = LoginGuard(limiter, redis, settings.redis_prefix)
     cache = QueryCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
     secret = await server_secret(redis, settings.redis_prefix)
     cursors = Cursors(secret)
@@ -268,10 +270,10 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         sessions=sessions,
         passwords=passwords,
         limiter=limiter,
-        login_guard=LoginGuard(limiter, redis, settings.redis_prefix),
+        login_guard=login_guard,
         cache=cache,
         cursors=cursors,
-        accounts=AccountService(store, passwords, sessions, cache),
+        accounts=AccountService(store, passwords, sessions, cache, login_guard),
         images=ImageService(store, blobs, settings),
         catalog=catalog,
         browse=browse,

@@ -1,6 +1,8 @@
 """Login limits that cannot be turned on the owner (issue 15, finding 4): failures are counted,
 not attempts; a guesser's address is stopped, the owner's right password still works after a
-delay; the client address comes from X-Forwarded-For only through trusted proxies."""
+delay; the client address comes from X-Forwarded-For only through trusted proxies. Failures
+count against the account, whether it was named by email or by phone; an identifier naming
+no account is counted on its own and answered alike."""
 
 from __future__ import annotations
 
@@ -88,3 +90,37 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
 def test_trusted_proxies_must_be_addresses_or_networks(settings) -> None:
     with pytest.raises(ValueError, match="not-a-network"):
         type(settings)(**(settings.model_dump() | {"trusted_proxies": "10.0.0.0/8,not-a-network"}))
+
+
+async def login_by_phone(client: httpx.AsyncClient, phone: str, password: str) -> int:
+    body = {"phone": phone, "password": password}
+    return (await client.post("/v1/auth/login", json=body)).status_code
+
+
+async def test_failures_by_email_and_by_phone_count_against_one_account(api: Api) -> None:
+    await api.signup(email="twofaced@example.org", phone="+32470123457")
+    async with peer(api.app, "198.51.100.67") as guesser, peer(api.app, "203.0.113.8") as owner:
+        by_email = [await login(guesser, "twofaced@example.org", f"guess {n}") for n in range(5)]
+        # the same number written another way is the same identifier, and the same account
+        by_phone = [
+            await login_by_phone(guesser, "+32 470 12 34 57", f"more {n}") for n in range(5)
+        ]
+        assert by_email + by_phone == [401] * 10
+        # ten failures against the account, whichever way it was named: this address is done
+        assert await login(guesser, "twofaced@example.org", PASSWORD) == 429
+        assert await login_by_phone(guesser, "+32470123457", PASSWORD) == 429
+        # and the owner, elsewhere, is slowed past the account's soft limit but gets in
+        started = time.monotonic()
+        assert await login_by_phone(owner, "+32470123457", PASSWORD) == 200
+        assert time.monotonic() - started >= LoginGuard.BASE_DELAY
+
+
+async def test_an_unknown_identifier_is_limited_as_an_account_is(api: Api) -> None:
+    await api.signup(email="known@example.org")
+    async with peer(api.app, "198.51.100.68") as guesser:
+        known = [await login(guesser, "known@example.org", "wrong") for _ in range(11)]
+        unknown = [await login(guesser, "unknown@example.org", "wrong") for _ in range(11)]
+        # the answers do not tell which email has an account: ten 401s, then 429, for both
+        assert known == unknown == [401] * 10 + [429]
+        # an unknown identifier is counted on its own: another one is not refused
+        assert await login(guesser, "stranger@example.org", "wrong") == 401

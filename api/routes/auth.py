@@ -11,7 +11,6 @@ from api.routes import users_models
 from api.routes.auth_models import AuthOut, LoginIn, SignupIn
 from graph.accounts.commands import Login, Signup
 from graph.accounts.sessions import session_digest
-from graph.infra.errors import Unauthorized
 
 bp = Blueprint("auth", url_prefix="/v1/auth")
 
@@ -43,13 +42,7 @@ async def login(request: Request) -> HTTPResponse:
     address = client_ip(request)
     await svc.limiter.hit("login_ip", address)
     body = json_body(request, LoginIn)
-    account = body.email or body.phone or ""
-    await svc.login_guard.before(account, address)
-    try:
-        user, token = await svc.accounts.login(Login(**body.model_dump()))
-    except Unauthorized:
-        await svc.login_guard.failed(account, address)
-        raise
+    user, token = await svc.accounts.login(Login(**body.model_dump()), address)
     return json({"user": users_models.user_me(user), "token": token})
 
 

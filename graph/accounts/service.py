@@ -13,6 +13,7 @@ from graph.accounts.sessions import Sessions
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from graph.infra.ids import event, new_id
+from graph.infra.ratelimit import LoginGuard
 from graph.infra.store import GraphStore, statement
 from graph.trust import SHOWN, stored
 
@@ -218,14 +219,28 @@ def suggest_handle(display_name: str) -> str:
     return f"{base}_{secrets.randbelow(10_000):04d}"
 
 
+def login_key(cmd: Login, credential: dict[str, Any] | None) -> str:
+    """What login limits count against: the account an identifier names, whichever of its
+    identifiers it is, or the identifier itself when it names none."""
+    if credential is not None:
+        return f"user:{credential['id']}"
+    return f"email:{cmd.email}" if cmd.email is not None else f"phone:{cmd.phone}"
+
+
 class AccountService:
     def __init__(
-        self, store: GraphStore, passwords: Passwords, sessions: Sessions, cache: QueryCache
+        self,
+        store: GraphStore,
+        passwords: Passwords,
+        sessions: Sessions,
+        cache: QueryCache,
+        guard: LoginGuard,
     ) -> None:
         self._store = store
         self._passwords = passwords
         self._sessions = sessions
         self._cache = cache
+        self._guard = guard
 
     async def signup(self, cmd: Signup) -> tuple[dict[str, Any], str]:
         password_hash = await self._passwords.hash(cmd.password)
@@ -260,13 +275,22 @@ class AccountService:
                 break  # a generated handle collided three times, or a race left nothing to name
         raise Conflict("could not create the account; try again")
 
-    async def login(self, cmd: Login) -> tuple[dict[str, Any], str]:
+    async def login(self, cmd: Login, address: str | None = None) -> tuple[dict[str, Any], str]:
+        """The person and a new token. Called from `address` (a client's), the login limits
+        apply to the account the email or phone names, so failures by one identifier and by
+        the other add up, or to the identifier when it names no account: the same reads and
+        counts either way, so neither the answers nor their timing tell which it was."""
         if cmd.email is not None:
             rows = await self._store.run(CREDENTIAL_BY_EMAIL, {"email": cmd.email})
         else:
             rows = await self._store.run(CREDENTIAL_BY_PHONE, {"phone": cmd.phone})
+        key = login_key(cmd, rows[0] if rows else None)
+        if address is not None:
+            await self._guard.before(key, address)
         stored = rows[0]["password_hash"] if rows else None
         if not await self._passwords.verify(stored, cmd.password) or not rows:
+            if address is not None:
+                await self._guard.failed(key, address)
             raise Unauthorized("invalid credentials")
         user_id = rows[0]["id"]
         if rows[0]["status"] != "active":

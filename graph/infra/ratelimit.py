@@ -64,7 +64,10 @@ class LoginGuard:
     - Failures against one account from anywhere (`login_failures_account`) are a soft limit:
       past it every try waits a delay that doubles with each further failure (to `MAX_DELAY`)
       before the password is checked, and the right password still logs in.
-    - The per-address limit on all tries (`login_ip`) stays in the route."""
+    - The per-address limit on all tries (`login_ip`) stays in the route.
+
+    `account` is whatever the caller counts as one account: AccountService.login passes the
+    account an email or phone names (the same for both), or the identifier naming none."""
 
     BASE_DELAY = 0.25
     MAX_DELAY = 8.0
