@@ -4,10 +4,13 @@ SMS and OAuth adapters run against local stubs that record what they are sent.""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -16,6 +19,7 @@ from graph.bootstrap import Services
 from graph.notify.channels import DeliveryError, Sms, TwilioSms
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing
+from tests.test_login_limits import peer
 from tests.test_notifications import Inbox, account, code_in, settle, smtp  # noqa: F401
 
 
@@ -55,7 +59,7 @@ async def test_email_verification_with_wrong_codes_and_limits(
     assert secrets_left == []
     stored = [
         await services.redis.hgetall(k)
-        async for k in services.redis.scan_iter(match=services.settings.redis_prefix + "code:*")
+        async for k in services.redis.scan_iter(match=services.settings.redis_prefix + "codes:*")
     ]
     assert stored and all(code.encode() not in b"".join(v for v in s.values()) for s in stored)
 
@@ -71,7 +75,7 @@ async def test_email_verification_with_wrong_codes_and_limits(
     used = await api.call("post", "/v1/auth/verify/email/confirm", token, json={"code": code})
     assert used.status == 422  # single use
 
-    # five wrong tries void a code: the sixth is a 429 until a new code is sent
+    # five wrong tries void a code: even the right one is then refused, asking for a new one…
     _, token2, email2 = await account(api, display_name="Tries")
     await api.call("post", "/v1/auth/verify/email", token2, json={})
     code2 = await mailed_code(services, inbox, email2)
@@ -81,10 +85,16 @@ async def test_email_verification_with_wrong_codes_and_limits(
         r = await api.call("post", "/v1/auth/verify/email/confirm", token2, json={"code": wrong2})
         lefts.append(r.json["attempts_left"])
     assert lefts == [4, 3, 2, 1, 0]
-    locked = await api.call("post", "/v1/auth/verify/email/confirm", token2, json={"code": code2})
-    assert locked.status == 429 and int(locked.headers["retry-after"]) > 0
+    void = await api.call("post", "/v1/auth/verify/email/confirm", token2, json={"code": code2})
+    assert void.status == 422 and void.json["errors"] == {"code": "expired"}
     me2 = (await api.call("get", "/v1/users/me", token2)).json
     assert me2["email_verified"] is False
+    # …which works at once: nothing waits for the void code to expire
+    await asyncio.sleep(1.1)  # the cool-down between two codes (1 s here)
+    assert (await api.call("post", "/v1/auth/verify/email", token2, json={})).status == 202
+    code3 = await mailed_code(services, inbox, email2)
+    fresh = await api.call("post", "/v1/auth/verify/email/confirm", token2, json={"code": code3})
+    assert fresh.status == 204, fresh.text
 
 
 async def test_phone_verification_normalises_and_keeps_numbers_unique(
@@ -175,6 +185,129 @@ async def test_password_reset_revokes_sessions_and_says_nothing_about_emails(
     assert again.status == 422  # single use
     await settle(services)
     assert any("was changed" in m["subject"] for m in inbox.to(email))
+
+
+RESET, CONFIRM = "/v1/auth/password/reset", "/v1/auth/password/reset/confirm"
+
+
+async def ask_reset(client: httpx.AsyncClient, email: str) -> None:
+    assert (await client.post(RESET, json={"email": email})).status_code == 202
+
+
+async def confirm_reset(client: httpx.AsyncClient, email: str, code: str) -> httpx.Response:
+    return await client.post(
+        CONFIRM, json={"email": email, "code": code, "password": "new password 123"}
+    )
+
+
+def guesses(n: int, mailed: list[dict[str, Any]]) -> list[str]:
+    """`n` codes that are none of those mailed (a guess that happened to be right would pass)."""
+    sent = {code for m in mailed for code in re.findall(r"\b\d{6}\b", m["body"])}
+    return [c for c in (f"{k:06d}" for k in range(n + len(sent))) if c not in sent][:n]
+
+
+class TestResetCodes:
+    @pytest.fixture
+    def settings_overrides(self, smtp: tuple[Inbox, int]) -> dict[str, Any]:  # noqa: F811
+        return {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp[1],
+            "smtp_security": "none",
+            "code_resend_seconds": 0,
+        }
+
+    async def test_a_code_that_does_not_work_gets_one_answer_whether_the_email_has_an_account(
+        self,
+        api: Api,
+        services: Services,
+        smtp: tuple[Inbox, int],  # noqa: F811
+    ) -> None:
+        _, _, email = await account(api, display_name="Known")
+        _, _, quiet = await account(api, display_name="Never asked")
+        await ask_reset(api.client, email)
+        await mailed_code(services, smtp[0], email)
+        mailed = smtp[0].to(email)
+
+        def seen(r: httpx.Response) -> tuple[Any, ...]:
+            return r.status_code, r.headers["content-type"], r.json()
+
+        # past the asker's five tries and beyond, for a known email with a code, a known one
+        # without, and one with no account: the same status, headers and body every time
+        for guess in guesses(7, mailed):
+            known = await confirm_reset(api.client, email, guess)
+            unknown = await confirm_reset(api.client, "nobody@example.org", guess)
+            no_code = await confirm_reset(api.client, quiet, guess)
+            assert seen(known) == seen(unknown) == seen(no_code)
+        assert known.status_code == 422
+        assert known.json()["errors"] == {"code": "invalid"}
+        assert "attempts_left" not in known.json()
+
+    async def test_a_stranger_cannot_lock_the_owner_out_of_a_reset(
+        self,
+        api: Api,
+        services: Services,
+        smtp: tuple[Inbox, int],  # noqa: F811
+    ) -> None:
+        inbox = smtp[0]
+        _, _, email = await account(api, display_name="Owner")
+        async with (
+            peer(api.app, "203.0.113.7") as owner,
+            peer(api.app, "198.51.100.66") as stranger,
+        ):
+            await ask_reset(owner, email)
+            code = await mailed_code(services, inbox, email)
+            # the stranger asks for codes of their own (mailed to the owner, past their five an
+            # hour quietly not) and guesses, many times
+            for _ in range(6):
+                await ask_reset(stranger, email)
+            await settle(services)
+            assert len(inbox.to(email)) == 6
+            for guess in guesses(12, inbox.to(email)):
+                assert (await confirm_reset(stranger, email, guess)).status_code == 422
+            # the owner's code, typed where it was asked for, still works
+            done = await confirm_reset(owner, email, code)
+            assert done.status_code == 204, done.text
+            await settle(services)  # "your password was changed"
+
+            # and once the stranger has spent their tries again, the owner can still ask anew
+            for guess in guesses(12, inbox.to(email)):
+                assert (await confirm_reset(stranger, email, guess)).status_code == 422
+            await ask_reset(owner, email)
+            again = await mailed_code(services, inbox, email)
+            assert len(inbox.to(email)) == 8  # the password change notice, and the new code
+            renewed = await confirm_reset(owner, email, again)
+            assert renewed.status_code == 204, renewed.text
+
+    async def test_guesses_from_elsewhere_are_bounded_per_code_and_a_fresh_code_works(
+        self,
+        api: Api,
+        services: Services,
+        smtp: tuple[Inbox, int],  # noqa: F811
+    ) -> None:
+        inbox = smtp[0]
+        _, _, email = await account(api, display_name="Two devices")
+        async with (
+            peer(api.app, "203.0.113.20") as phone,
+            peer(api.app, "192.0.2.21") as laptop,
+            peer(api.app, "198.51.100.1") as s1,
+            peer(api.app, "198.51.100.2") as s2,
+            peer(api.app, "198.51.100.3") as s3,
+        ):
+            await ask_reset(phone, email)
+            code = await mailed_code(services, inbox, email)
+            for stranger in (s1, s2, s3):  # two tries each: six against everyone else's five
+                for guess in guesses(2, inbox.to(email)):
+                    assert (await confirm_reset(stranger, email, guess)).status_code == 422
+            # so the code takes no more from anywhere but where it was asked, right or not…
+            refused = await confirm_reset(laptop, email, code)
+            assert refused.status_code == 422 and refused.json()["errors"] == {"code": "invalid"}
+            # …and a code asked for on the laptop works there
+            await ask_reset(laptop, email)
+            fresh = await mailed_code(services, inbox, email)
+            done = await confirm_reset(laptop, email, fresh)
+            assert done.status_code == 204, done.text
+            # one reset uses every code the email had
+            assert (await confirm_reset(phone, email, code)).status_code == 422
 
 
 async def test_a_deleted_account_cannot_log_in_and_leaves_no_personal_data(

@@ -58,8 +58,14 @@ async def send_code(request: Request, channel: str) -> HTTPResponse:
 @auth.post("/verify/<channel:email|phone>/confirm")
 @openapi.refuses(refusals.CODE)
 @openapi.summary("Confirm the code: the email or phone is verified")
+@openapi.description(
+    "A wrong code is a 422 with `attempts_left`; a code with no tries left, expired or used "
+    "is a 422 asking for a new one, and a new one always works. 409 when the email changed, "
+    "or another account verified the number, since the code was sent."
+)
 @openapi.body({"application/json": CodeIn})
 @openapi.response(204, None)
+@openapi.response(409, PROBLEM)
 @openapi.response(422, PROBLEM)
 @openapi.response(429, PROBLEM)
 @authenticated
@@ -76,24 +82,33 @@ async def confirm_code(request: Request, channel: str) -> HTTPResponse:
 @openapi.response(429, PROBLEM)
 async def request_reset(request: Request) -> HTTPResponse:
     svc = services(request)
-    await svc.limiter.hit("reset_ip", client_ip(request))
+    address = client_ip(request)
+    await svc.limiter.hit("reset_ip", address)
     body = json_body(request, ResetIn)
-    await svc.lifecycle.request_reset(body.email)
+    await svc.lifecycle.request_reset(body.email, address)
     return empty(status=202)
 
 
 @auth.post("/password/reset/confirm")
 @openapi.refuses(refusals.CODE)
 @openapi.summary("Set a new password with the emailed code; every session is signed out")
+@openapi.description(
+    "Any code that does not work (wrong, expired, used, its tries spent) gets the same 422 "
+    "(`errors.code`: `invalid`), and so does any code for an email with no account: the "
+    "answer never tells whether the email has one. A code takes five wrong tries from the "
+    "client address that asked for it and five from everywhere else together, so others "
+    "guessing cannot void it where it was asked for; a code asked for again is new."
+)
 @openapi.body({"application/json": ResetConfirmIn})
 @openapi.response(204, None)
 @openapi.response(422, PROBLEM)
 @openapi.response(429, PROBLEM)
 async def confirm_reset(request: Request) -> HTTPResponse:
     svc = services(request)
-    await svc.limiter.hit("reset_ip", client_ip(request))
+    address = client_ip(request)
+    await svc.limiter.hit("reset_ip", address)
     body = json_body(request, ResetConfirmIn)
-    await svc.lifecycle.reset(body.email, body.code, body.password)
+    await svc.lifecycle.reset(body.email, body.code, body.password, address)
     return empty()
 
 

@@ -4,6 +4,11 @@ deleting an account for good.
 Codes go out through the outbox (`account` notifications, which nobody can switch off); the
 code itself is kept hashed in Redis and in plain text only on the pending notification, which
 forgets it once it is sent. Everything that ends sessions also closes that person's sockets.
+
+A reset code belongs to the email and to the address that asked for it (graph.notify.codes):
+others guessing spend only what others may try, never what the owner may from where they
+asked. Every reset code that does not work gets one answer, whether the email has an account
+or not.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, RateLimit
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore, statement
-from graph.notify import OUTBOX_NODE, Codes, Limits, Notifier, record
+from graph.notify import OUTBOX_NODE, Codes, Limits, Notifier, record, refused_alike
 
 
 def e164(raw: str, region: str | None = None) -> str:
@@ -223,6 +228,7 @@ class Lifecycle:
             attempts=s.code_attempts,
             resend_s=s.code_resend_seconds,
             per_hour=s.code_sends_per_hour,
+            per_hour_all=s.code_sends_per_hour_all,
         )
 
     async def _contact(self, user_id: str) -> dict[str, Any]:
@@ -257,7 +263,9 @@ class Lifecycle:
             owner = await self._store.run(PHONE_OWNER, {"phone": target})
             if owner and owner[0]["id"] != user_id:
                 raise Conflict("this number belongs to another account", errors={"phone": "taken"})
-        code = await self._codes.issue(f"verify-{channel}", user_id, target, self._limits())
+        code = await self._codes.issue(
+            f"verify-{channel}", user_id, target, self._limits(), requester=user_id
+        )
         notice = record(
             "account",
             f"verify.{channel}",
@@ -272,7 +280,12 @@ class Lifecycle:
         return {"channel": channel, "sent_to": _masked(target), "expires_in": self._limits().ttl_s}
 
     async def confirm_code(self, user_id: str, channel: str, code: str) -> None:
-        target = await self._codes.check(f"verify-{channel}", user_id, code)
+        """Verify with the code sent; a wrong one says how many tries are left on it, a spent
+        or expired one asks for a new code (which always works)."""
+        checked = await self._codes.check(f"verify-{channel}", user_id, code, requester=user_id)
+        if checked.target is None:
+            raise checked.refusal()
+        target = checked.target
         if channel == "email":
             rows = await self._store.run(
                 CONFIRM_EMAIL, {"user_id": user_id, "email": target, **event()}
@@ -291,17 +304,17 @@ class Lifecycle:
 
     # ---- password reset ----------------------------------------------------------------
 
-    async def request_reset(self, email: str) -> None:
-        """Sends a code when an active account has this email; says nothing either way, and
-        a person asking too often is quietly not sent more."""
+    async def request_reset(self, email: str, address: str) -> None:
+        """Sends a code when an active account has this email, kept for the email and the
+        asking `address`; says nothing either way, and an address or email asking too often
+        is quietly not sent more."""
         rows = await self._store.run(ACCOUNT_BY_EMAIL, {"email": email})
         if not rows:
             return
         user_id = rows[0]["id"]
+        limits = self._limits(self._settings.reset_ttl_seconds)
         try:
-            code = await self._codes.issue(
-                "reset", user_id, email, self._limits(self._settings.reset_ttl_seconds)
-            )
+            code = await self._codes.issue("reset", email, user_id, limits, requester=address)
         except RateLimited:  # over the limits: the caller learns nothing from it
             return
         notice = record(
@@ -316,12 +329,17 @@ class Lifecycle:
         )
         await self._notice(user_id, notice)
 
-    async def reset(self, email: str, code: str, password: str) -> None:
-        rows = await self._store.run(ACCOUNT_BY_EMAIL, {"email": email})
-        # an unknown email reads as a code that does not exist: the same 422 as a known one
-        user_id = rows[0]["id"] if rows else "nobody:" + email
-        await self._codes.check("reset", user_id, code)
-        await self._set_password(user_id, password, "password.reset")
+    async def reset(self, email: str, code: str, password: str, address: str) -> None:
+        """A new password with the code mailed. Codes are kept by email, so a wrong code for
+        an email with an account and any code for one without take the same steps (no read of
+        the graph) and get the same answer."""
+        checked = await self._codes.check("reset", email, code, requester=address)
+        if checked.target is None:
+            raise refused_alike()
+        try:
+            await self._set_password(checked.target, password, "password.reset")
+        except NotFound:  # the account was suspended or deleted since the code was sent
+            raise refused_alike() from None
 
     async def change_password(self, user_id: str, current: str, password: str) -> None:
         await self._check_password(user_id, current)
@@ -363,14 +381,19 @@ class Lifecycle:
 
     async def delete_account(self, user_id: str, password: str) -> None:
         await self._check_password(user_id, password)
+        email = (await self._contact(user_id))["email"]
         listings = [r["id"] for r in await self._store.run(LISTINGS_OF, {"user_id": user_id})]
         params = {"user_id": user_id, "tombstone": f"deleted_{new_id()}", **event()}
         rows = await self._store.run(DELETE_ACCOUNT, params)
         if not rows:
             raise NotFound("account not found")
         await end_sessions(self._sessions, self._notifier, user_id, disable=True)
-        for purpose in ("verify-email", "verify-phone", "reset"):
-            await self._codes.forget(purpose, user_id)
+        for purpose, subject in (
+            ("verify-email", user_id),
+            ("verify-phone", user_id),
+            ("reset", email),
+        ):
+            await self._codes.forget(purpose, subject)
         await self._listings_changed(listings)
         await self._cache.forget(f"hidden:{user_id}")
 

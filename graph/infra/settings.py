@@ -172,9 +172,16 @@ class Settings(BaseSettings):
     )
     notification_retention_days: int = Field(90, ge=1)
     code_ttl_seconds: int = Field(600, ge=60, description="verification codes expire")
-    code_attempts: int = Field(5, ge=1, description="wrong tries before a code is void")
-    code_resend_seconds: int = Field(60, ge=0, description="between two codes sent")
-    code_sends_per_hour: int = Field(5, ge=1)
+    code_attempts: int = Field(
+        5, ge=1, description="wrong tries a code takes from its asker, and from everyone else"
+    )
+    code_resend_seconds: int = Field(
+        60, ge=0, description="between two codes sent to one asker (address or account)"
+    )
+    code_sends_per_hour: int = Field(5, ge=1, description="codes an hour to one asker")
+    code_sends_per_hour_all: int = Field(
+        10, ge=1, description="codes an hour for one email or account, whoever asks"
+    )
     reset_ttl_seconds: int = Field(1800, ge=60, description="password reset codes expire")
     default_phone_region: str | None = Field(
         None, description="ISO country for numbers given without +country (e.g. BE)"

@@ -4,7 +4,7 @@ May import: infra.
 """
 
 from graph.notify.channels import FileMailer, FileSms, Mailer, SmsSender, SmtpMailer, TwilioSms
-from graph.notify.codes import Codes, Limits
+from graph.notify.codes import Checked, Codes, Limits, refused_alike
 from graph.notify.outbox import Outbox, run_outbox
 from graph.notify.pubsub import Notifier
 from graph.notify.records import DEAL_OUTBOX, OUTBOX_NODE, SAVERS_OUTBOX, record, savers
@@ -13,6 +13,7 @@ __all__ = [
     "DEAL_OUTBOX",
     "OUTBOX_NODE",
     "SAVERS_OUTBOX",
+    "Checked",
     "Codes",
     "FileMailer",
     "FileSms",
@@ -24,6 +25,7 @@ __all__ = [
     "SmtpMailer",
     "TwilioSms",
     "record",
+    "refused_alike",
     "run_outbox",
     "savers",
 ]
