@@ -65,6 +65,9 @@ RATE_RULES = {
     "view_user": "300/hour",
     "deal_user": "60/minute",
     "reset_ip": "20/hour",
+    # wrong one-time codes (verification and reset) per address, counted after each, whatever
+    # the account or email: a guesser's address is stopped, nobody else
+    "code_failures_ip": "20/hour",
     "code_user": "30/hour",
     "report_user": "20/hour",
     "review_user": "30/hour",
@@ -305,7 +308,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         searches=searches,
         codes=codes,
         lifecycle=Lifecycle(
-            store, codes, passwords, sessions, notifier, cache, catalog.changed, settings
+            store, codes, passwords, sessions, notifier, cache, catalog.changed, limiter, settings
         ),
         socials=Socials(store, redis, settings.redis_prefix, provider),
         payments=payments,

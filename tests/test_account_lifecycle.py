@@ -17,7 +17,7 @@ from aiohttp import web
 from graph.accounts.socials import OAuthProvider
 from graph.bootstrap import Services
 from graph.notify.channels import DeliveryError, Sms, TwilioSms
-from tests.conftest import Api, read
+from tests.conftest import Api, limits_on, read
 from tests.test_catalog_api import listing
 from tests.test_login_limits import peer
 from tests.test_notifications import Inbox, account, code_in, settle, smtp  # noqa: F401
@@ -308,6 +308,40 @@ class TestResetCodes:
             assert done.status_code == 204, done.text
             # one reset uses every code the email had
             assert (await confirm_reset(phone, email, code)).status_code == 422
+
+    async def test_wrong_codes_are_limited_per_address_whatever_the_email_or_account(
+        self,
+        api: Api,
+        services: Services,
+        smtp: tuple[Inbox, int],  # noqa: F811
+    ) -> None:
+        _, token, email = await account(api, display_name="Limited")
+        await api.call("post", "/v1/auth/verify/email", token, json={})
+        await mailed_code(services, smtp[0], email)
+        wrong = guesses(19, smtp[0].to(email))
+        with limits_on(services):
+            async with (
+                peer(api.app, "198.51.100.30") as guesser,
+                peer(api.app, "203.0.113.31") as elsewhere,
+            ):
+                for n in range(10):
+                    await confirm_reset(guesser, email, f"{n:06d}")
+                    await confirm_reset(guesser, f"nobody{n}@example.org", f"{n:06d}")
+                # twenty wrong codes from one address: it is refused, for any email alike
+                for target in (email, "nobody@example.org", "another@example.org"):
+                    over = await confirm_reset(guesser, target, "123456")
+                    assert over.status_code == 429 and int(over.headers["retry-after"]) > 0
+                # another address is not
+                assert (await confirm_reset(elsewhere, email, "123456")).status_code == 422
+
+                # verification codes count alike, per address, whoever is signed in
+                auth = {"authorization": f"Bearer {token}"}
+                verify = "/v1/auth/verify/email/confirm"
+                for guess in wrong:  # the reset code above was the address's first
+                    r = await elsewhere.post(verify, json={"code": guess}, headers=auth)
+                    assert r.status_code == 422
+                r = await elsewhere.post(verify, json={"code": wrong[0]}, headers=auth)
+                assert r.status_code == 429
 
 
 async def test_a_deleted_account_cannot_log_in_and_leaves_no_personal_data(

@@ -61,7 +61,8 @@ async def send_code(request: Request, channel: str) -> HTTPResponse:
 @openapi.description(
     "A wrong code is a 422 with `attempts_left`; a code with no tries left, expired or used "
     "is a 422 asking for a new one, and a new one always works. 409 when the email changed, "
-    "or another account verified the number, since the code was sent."
+    "or another account verified the number, since the code was sent. Wrong codes are "
+    "counted per client address (429 past 20 an hour)."
 )
 @openapi.body({"application/json": CodeIn})
 @openapi.response(204, None)
@@ -71,7 +72,9 @@ async def send_code(request: Request, channel: str) -> HTTPResponse:
 @authenticated
 async def confirm_code(request: Request, channel: str) -> HTTPResponse:
     body = json_body(request, CodeIn)
-    await services(request).lifecycle.confirm_code(request.ctx.user_id, channel, body.code)
+    await services(request).lifecycle.confirm_code(
+        request.ctx.user_id, channel, body.code, client_ip(request)
+    )
     return empty()
 
 
@@ -97,7 +100,8 @@ async def request_reset(request: Request) -> HTTPResponse:
     "(`errors.code`: `invalid`), and so does any code for an email with no account: the "
     "answer never tells whether the email has one. A code takes five wrong tries from the "
     "client address that asked for it and five from everywhere else together, so others "
-    "guessing cannot void it where it was asked for; a code asked for again is new."
+    "guessing cannot void it where it was asked for; a code asked for again is new. Wrong "
+    "codes are counted per client address (429 past 20 an hour)."
 )
 @openapi.body({"application/json": ResetConfirmIn})
 @openapi.response(204, None)

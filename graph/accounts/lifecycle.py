@@ -8,7 +8,7 @@ forgets it once it is sent. Everything that ends sessions also closes that perso
 A reset code belongs to the email and to the address that asked for it (graph.notify.codes):
 others guessing spend only what others may try, never what the owner may from where they
 asked. Every reset code that does not work gets one answer, whether the email has an account
-or not.
+or not; wrong codes, verification or reset, are counted per client address.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from graph.catalog import Changed
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from graph.infra.ids import event, new_id, now_ms
+from graph.infra.ratelimit import RateLimiter
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore, statement
-from graph.notify import OUTBOX_NODE, Codes, Limits, Notifier, record, refused_alike
+from graph.notify import OUTBOX_NODE, Checked, Codes, Limits, Notifier, record, refused_alike
 
 
 def e164(raw: str, region: str | None = None) -> str:
@@ -210,6 +211,7 @@ class Lifecycle:
         notifier: Notifier,
         cache: QueryCache,
         listings_changed: Changed,
+        limiter: RateLimiter,
         settings: Settings,
     ) -> None:
         self._store = store
@@ -219,6 +221,7 @@ class Lifecycle:
         self._notifier = notifier
         self._cache = cache
         self._listings_changed = listings_changed  # the catalog's: caches and pools follow
+        self._limiter = limiter
         self._settings = settings
 
     def _limits(self, ttl_s: int | None = None) -> Limits:
@@ -279,10 +282,11 @@ class Lifecycle:
         await self._notice(user_id, notice)
         return {"channel": channel, "sent_to": _masked(target), "expires_in": self._limits().ttl_s}
 
-    async def confirm_code(self, user_id: str, channel: str, code: str) -> None:
+    async def confirm_code(self, user_id: str, channel: str, code: str, address: str) -> None:
         """Verify with the code sent; a wrong one says how many tries are left on it, a spent
         or expired one asks for a new code (which always works)."""
-        checked = await self._codes.check(f"verify-{channel}", user_id, code, requester=user_id)
+        purpose = f"verify-{channel}"
+        checked = await self._try(purpose, user_id, code, requester=user_id, address=address)
         if checked.target is None:
             raise checked.refusal()
         target = checked.target
@@ -333,13 +337,24 @@ class Lifecycle:
         """A new password with the code mailed. Codes are kept by email, so a wrong code for
         an email with an account and any code for one without take the same steps (no read of
         the graph) and get the same answer."""
-        checked = await self._codes.check("reset", email, code, requester=address)
+        checked = await self._try("reset", email, code, requester=address, address=address)
         if checked.target is None:
             raise refused_alike()
         try:
             await self._set_password(checked.target, password, "password.reset")
         except NotFound:  # the account was suspended or deleted since the code was sent
             raise refused_alike() from None
+
+    async def _try(
+        self, purpose: str, subject: str, code: str, *, requester: str, address: str
+    ) -> Checked:
+        """A try of a code. Wrong ones are counted against the client address whatever the
+        account or email (`code_failures_ip`), and past the limit it is refused unchecked."""
+        await self._limiter.refuse_if_spent("code_failures_ip", address)
+        checked = await self._codes.check(purpose, subject, code, requester=requester)
+        if checked.target is None:
+            await self._limiter.count("code_failures_ip", address)
+        return checked
 
     async def change_password(self, user_id: str, current: str, password: str) -> None:
         await self._check_password(user_id, current)

@@ -49,6 +49,12 @@ class RateLimiter:
             return False
         return not await self._limiter.test(self._rules[rule], rule, key)
 
+    async def refuse_if_spent(self, rule: str, key: str) -> None:
+        """Raise RateLimited when `rule` is spent for `key`, counting nothing (for rules that
+        count failures: checked before a try, counted after a failed one)."""
+        if await self.exhausted(rule, key):
+            await self.refuse(rule, key)
+
     async def refuse(self, rule: str, key: str) -> None:
         item = self._rules[rule]
         stats = await self._limiter.get_window_stats(item, rule, key)
@@ -82,9 +88,7 @@ class LoginGuard:
 
     async def before(self, account: str, address: str) -> float:
         """Refuse or slow a try before its password is checked; returns the delay waited."""
-        pair = f"{account}|{address}"
-        if await self._limiter.exhausted("login_failures_pair", pair):
-            await self._limiter.refuse("login_failures_pair", pair)
+        await self._limiter.refuse_if_spent("login_failures_pair", f"{account}|{address}")
         if not await self._limiter.exhausted("login_failures_account", account):
             return 0.0
         excess = int(await self._redis.get(self._excess_key(account)) or 0)
