@@ -38,11 +38,18 @@ Sanic.test_mode = True
 # tests/examples/, committed, and only read here. `make fuzz` explores with a new seed each
 # run (the profile "fuzz", which writes what fails there).
 EXAMPLES = Path(__file__).parent / "examples"
+# Both descend from Hypothesis' own defaults, not from whatever profile is current: under a
+# CI variable Hypothesis loads its `ci` profile (derandomized, no database), which would
+# otherwise be their parent and refuse the example database.
+_DEFAULTS = hypothesis_settings.get_profile("default")
 hypothesis_settings.register_profile(
-    "suite", database=ReadOnlyDatabase(DirectoryBasedExampleDatabase(EXAMPLES)), print_blob=True
+    "suite",
+    parent=_DEFAULTS,
+    database=ReadOnlyDatabase(DirectoryBasedExampleDatabase(EXAMPLES)),
+    print_blob=True,
 )
 hypothesis_settings.register_profile(
-    "fuzz", database=DirectoryBasedExampleDatabase(EXAMPLES), print_blob=True
+    "fuzz", parent=_DEFAULTS, database=DirectoryBasedExampleDatabase(EXAMPLES), print_blob=True
 )
 hypothesis_settings.load_profile(os.environ.get("VENDR_HYPOTHESIS_PROFILE", "suite"))
 
