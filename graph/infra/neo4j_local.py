@@ -16,12 +16,13 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from graph.infra import processes
 
 READY_TIMEOUT_S = 120.0  # a cold JVM on a loaded 2-core machine took 15 s; room for worse
 STOP_TIMEOUT_S = 30.0
@@ -78,12 +79,6 @@ def _command(home: Path, port: int, dist: Path, attached: bool, heap_mb: int) ->
     return [java, *heap, *JVM_FLAGS, "-cp", classpath, "VendrNeo4j", str(home), str(port), *tail]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _password(home: Path) -> str:
     secret = home / "password"
     if not secret.exists():
@@ -91,21 +86,6 @@ def _password(home: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(24))
     return secret.read_text().strip()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def launch(
@@ -122,7 +102,7 @@ def launch(
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
     password = _password(home)
-    port = _free_port()
+    port = processes.free_port()
     log_path = home / "launcher.log"
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -181,8 +161,7 @@ def recorded(data_dir: Path) -> Neo4jInfo | None:
         info = Neo4jInfo(**json.loads(_state_file(data_dir).read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    _reap(info.pid)  # a child of ours that died is a zombie until reaped, and looks alive
-    return info if _alive(info.pid) else None
+    return info if processes.alive(info.pid) else None
 
 
 def start(
@@ -206,14 +185,6 @@ def stop(data_dir: Path, timeout: float = STOP_TIMEOUT_S) -> bool:
     info = recorded(data_dir)
     if info is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(info.pid) and time.monotonic() < deadline:
-        _reap(info.pid)
-        time.sleep(0.1)
-    if _alive(info.pid):
-        os.kill(info.pid, signal.SIGKILL)
-        _reap(info.pid)
+    processes.stop(info.pid, timeout)
     _state_file(data_dir).unlink(missing_ok=True)
     return True
