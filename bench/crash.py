@@ -1,7 +1,9 @@
 """Crash loop: orders in a burst against a real server, the database killed (-9) at a random
 moment, everything restarted, and then: every order the API acknowledged is in the graph,
-whole (its line to the listing, its event), and the stock adds up — nothing half-written.
-Then the same with an HTTP worker killed (-9) mid-request: the server starts a new one.
+whole (its line to the listing, its event), and the stock adds up — nothing half-written. On
+each backend: the embedded FalkorDB, and Neo4j (its JVM killed; Redis, the embedded server,
+lives on). Then the same with an HTTP worker killed (-9) mid-request: the server starts a new
+one.
 
     python -m bench.crash [--cycles 20] [--out bench/crash.md]     (make soak)
 
@@ -21,13 +23,14 @@ import signal
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
-from bench.common import BIN, ROOT, free_port, machine, server
+from bench.common import BIN, ROOT, Database, free_port, machine, server
 from graph.bootstrap import bootstrap, shutdown
 from graph.infra import embedded
 from graph.infra.settings import Settings
@@ -147,8 +150,7 @@ async def _burst(
     return acked
 
 
-async def _verify(data_dir: Path, report: Report, product_id: str) -> None:
-    settings = Settings(data_dir=data_dir, rate_limits="off")
+async def _verify(settings: Settings, report: Report, product_id: str) -> None:
     services = await bootstrap(settings, ensure_schema=False)
     try:
         store = services.store
@@ -164,8 +166,9 @@ async def _verify(data_dir: Path, report: Report, product_id: str) -> None:
             OPTIONAL MATCH (o)-[line:OF]->(:Product)
             OPTIONAL MATCH (e:Event {type: 'order.placed', subject_id: o.id})
             WITH o, count(DISTINCT line) AS lines, count(DISTINCT e) AS events
-            RETURN count(o) AS orders, sum(CASE WHEN lines = 1 AND events = 1 THEN 0 ELSE 1 END)
-                   AS broken, sum(o.quantity) AS units
+            RETURN count(o) AS orders,
+                   toInteger(sum(CASE WHEN lines = 1 AND events = 1 THEN 0 ELSE 1 END)) AS broken,
+                   toInteger(sum(o.quantity)) AS units
             """,
             {},
             write=False,
@@ -224,82 +227,97 @@ async def worker_loop(data_dir: Path, kills: int, seed: int = 7, workers: int = 
                 report.acknowledged |= await _burst(base, product_id, tokens, victim, rng, cycle)
                 cycle.restart_s = await _replaced(base, proc.pid, victim, workers, cycle.killed_at)
                 report.cycles.append(cycle)
-        await _verify(data_dir, report, product_id)
+        await _verify(Settings(data_dir=data_dir, rate_limits="off"), report, product_id)
     finally:
         embedded.stop(data_dir)
     return report
 
 
-async def crash_loop(data_dir: Path, cycles: int, seed: int = 7) -> Report:
+async def crash_loop(
+    data_dir: Path, cycles: int, seed: int = 7, backend: str = "falkordb"
+) -> Report:
     rng = random.Random(seed)
     report = Report()
     product_id, tokens = "", []
+    database = Database(backend, data_dir)
     try:
         for n in range(cycles):
             cycle = Cycle()
             started = time.monotonic()
-            info, _ = embedded.start(data_dir)  # replays the append-only file after a crash
+            # after a crash: FalkorDB replays its append-only file, Neo4j its transaction log
+            victim, reach = database.start()
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             vendr = [str(BIN / "vendr"), "serve"]
-            with server(vendr, _env(data_dir, port), f"{base}/v1/heartbeat"):
+            with server(vendr, _env(data_dir, port) | reach, f"{base}/v1/heartbeat"):
                 cycle.restart_s = round(time.monotonic() - started, 3)
                 if n == 0:
                     product_id, tokens = _setup(base)
-                report.acknowledged |= await _burst(base, product_id, tokens, info.pid, rng, cycle)
+                report.acknowledged |= await _burst(base, product_id, tokens, victim, rng, cycle)
             report.cycles.append(cycle)
-        embedded.start(data_dir)
-        await _verify(data_dir, report, product_id)
+        await _verify(database.settings(), report, product_id)
     finally:
-        embedded.stop(data_dir)
+        database.stop()
     return report
 
 
-def markdown(report: Report, workers: Report, seconds: float) -> str:
-    acked = [c.acknowledged for c in report.cycles]
-    restarts = [c.restart_s for c in report.cycles]
-    rows, worker_rows = (
-        "\n".join(
-            f"| {i + 1} | {c.killed_after_s} | {c.acknowledged} | {c.failed} | {c.restart_s} |"
-            for i, c in enumerate(r.cycles)
-        )
-        for r in (report, workers)
+def _table(cycles: list[Cycle], what: str, after: str) -> str:
+    rows = "\n".join(
+        f"| {i + 1} | {c.killed_after_s} | {c.acknowledged} | {c.failed} | {c.restart_s} |"
+        for i, c in enumerate(cycles)
     )
-    replaced = [c.restart_s for c in workers.cycles]
+    return f"""| {what} | killed after the first order (s) | acknowledged | failed or cut off \
+| {after} (s) |
+|---|---|---|---|---|
+{rows}"""
+
+
+def markdown(databases: dict[str, Report], workers: Report, seconds: float) -> str:
+    columns = {f"{name} killed": r for name, r in databases.items()} | {"worker killed": workers}
+
+    def row(label: str, cell: Callable[[Report], object]) -> str:
+        return f"| {label} | " + " | ".join(str(cell(r)) for r in columns.values()) + " |"
+
+    def acked(r: Report) -> str:
+        per = statistics.mean(c.acknowledged for c in r.cycles)
+        return f"{len(r.acknowledged)} ({per:.0f} per cycle)"
+
+    def half(r: Report) -> str:
+        return f"**{r.half_written}**"
+
+    def back(r: Report) -> str:
+        return f"{statistics.median(c.restart_s for c in r.cycles):.2f} s"
+
+    cycles = len(next(iter(databases.values())).cycles)
+    tables = "\n\n".join(
+        _table(r.cycles, f"cycle ({name})", "restart") for name, r in databases.items()
+    )
     return f"""# Crash loop
 
-`make soak` (`python -m bench.crash`): {len(report.cycles)} cycles of a burst of orders from
-{BUYERS} buyers against a real server, the embedded database killed with SIGKILL at a random
-moment, the database and the server restarted; then {len(workers.cycles)} HTTP workers of a
-two-worker server killed with SIGKILL mid-burst. {machine()}; {seconds:.0f} s in all.
+`make soak` (`python -m bench.crash`): on each backend, {cycles} cycles of a burst of orders
+from {BUYERS} buyers against a real server, the database killed with SIGKILL at a random moment
+(the embedded FalkorDB, or Neo4j's JVM; Redis, the embedded server, lives on with Neo4j), the
+database and the server restarted; then {len(workers.cycles)} HTTP workers of a two-worker
+server killed with SIGKILL mid-burst. {machine()}; {seconds:.0f} s in all.
 
-| | database killed | worker killed |
-|---|---|---|
-| orders acknowledged (201) | {len(report.acknowledged)} ({statistics.mean(acked):.0f} per cycle) \
-| {len(workers.acknowledged)} |
-| acknowledged orders missing afterwards | **{len(report.missing)}** | **{len(workers.missing)}** |
-| orders in the graph | {report.orders_in_graph} | {workers.orders_in_graph} |
-| orders half-written (no line to the listing, or no event) | **{report.half_written}** \
-| **{workers.half_written}** |
-| stock left / expected from the orders | {report.stock_left} / {report.stock_expected} \
-| {workers.stock_left} / {workers.stock_expected} |
-| back (database replay + server up / a new worker answering, from the kill), median \
-| {statistics.median(restarts):.2f} s | {statistics.median(replaced):.2f} s |
+| | {" | ".join(columns)} |
+|---|{"---|" * len(columns)}
+{row("orders acknowledged (201)", acked)}
+{row("acknowledged orders missing afterwards", lambda r: f"**{len(r.missing)}**")}
+{row("orders in the graph", lambda r: r.orders_in_graph)}
+{row("orders half-written (no line to the listing, or no event)", half)}
+{row("stock left / expected from the orders", lambda r: f"{r.stock_left} / {r.stock_expected}")}
+{row("back (database recovered + server up / a new worker answering), median", back)}
 
-Every write is fsynced before it is answered (`appendfsync always`) and each order is one
-statement, so an acknowledged order survives and none is ever half there. A request cut off
-with its worker either committed whole or not at all; Sanic's manager only records a dead
-worker, so `vendr serve` watches them and starts a new one in its place.
+Each order is one statement, and neither backend answers before its write is on disk
+(FalkorDB: `appendfsync always`; Neo4j: its transaction log is forced at each commit), so an
+acknowledged order survives and none is ever half there. A request cut off with its worker
+either committed whole or not at all; Sanic's manager only records a dead worker, so `vendr
+serve` watches them and starts a new one in its place.
 
-| cycle | database killed after the first order (s) | acknowledged | failed or cut off \
-| restart (s) |
-|---|---|---|---|---|
-{rows}
+{tables}
 
-| kill | worker killed after the first order (s) | acknowledged | failed or cut off \
-| replaced (s) |
-|---|---|---|---|---|
-{worker_rows}
+{_table(workers.cycles, "kill", "replaced")}
 """
 
 
@@ -312,14 +330,17 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="vendr-crash-"))
     started = time.monotonic()
     try:
-        report = asyncio.run(crash_loop(data_dir / "database", args.cycles, args.seed))
+        databases = {
+            name: asyncio.run(crash_loop(data_dir / backend, args.cycles, args.seed, backend))
+            for name, backend in (("FalkorDB", "falkordb"), ("Neo4j", "neo4j"))
+        }
         workers = asyncio.run(worker_loop(data_dir / "workers", args.cycles, args.seed))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    text = markdown(report, workers, time.monotonic() - started)
+    text = markdown(databases, workers, time.monotonic() - started)
     args.out.write_text(text)
     print(text)
-    if not (report.ok and workers.ok):
+    if not (all(r.ok for r in databases.values()) and workers.ok):
         raise SystemExit("acknowledged writes lost or half-written: see the report")
 
 

@@ -1,6 +1,9 @@
 """Deals benchmark: order placement through the HTTP API (one client, one at a time), then 32
 buyers contending for 10 hot listings with little stock, counting what was sold against what
-there was: the oversell count must be 0. A bare Sanic endpoint runs in the same run for scale.
+there was: the oversell count must be 0. On the embedded FalkorDB and on Neo4j in the same run,
+one after the other; a bare Sanic endpoint runs beside each for scale.
+
+    python -m bench.deals [--placements 500] [--backends falkordb,neo4j]     (make bench)
 """
 
 from __future__ import annotations
@@ -9,10 +12,10 @@ import argparse
 import asyncio
 import io
 import random
-import shutil
 import statistics
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,25 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
-from bench.common import BIN, ROOT, free_port, latency, machine, percentile, server
-from graph.infra import embedded
+from bench import backends
+from bench.common import (
+    BACKENDS,
+    BIN,
+    RATIO_NOTE,
+    ROOT,
+    Database,
+    Figure,
+    chosen,
+    compare,
+    failed_lines,
+    figure,
+    free_port,
+    latency,
+    machine,
+    on_each,
+    percentile,
+    server,
+)
 
 REPORT = ROOT / "bench" / "deals.md"
 
@@ -138,21 +158,44 @@ async def _contention(
     }
 
 
-async def run(buyers: int, listings: int, stock: int, placements: int, seconds: float) -> str:
-    data_dir = ROOT / "var" / "bench-deals"
-    embedded.stop(data_dir)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    embedded.start(data_dir)
+@dataclass
+class Result:
+    """One backend's figures."""
+
+    placement_ms: list[float]
+    contended: dict[str, Any]
+    bare_p50_ms: float
+    seconds: float  # the whole measurement, server start to stop
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.placement_ms)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.placement_ms, 99)
+
+    @property
+    def rate(self) -> float:
+        return float(self.contended["orders"] / self.contended["seconds"])
+
+
+async def measure(
+    database: Database, buyers: int, listings: int, stock: int, placements: int, seconds: float
+) -> Result:
+    """The placement and the contention runs against a fresh graph on `database`."""
+    database.fresh()
+    started = time.monotonic()
     api_port, bare_port = free_port(), free_port()
-    env = {
-        "VENDR_DATA_DIR": str(data_dir),
-        "VENDR_PORT": str(api_port),
-        "VENDR_WORKERS": "2",
-        "VENDR_RATE_LIMITS": "off",
-        "VENDR_JOBS_INTERVAL_SECONDS": "0",
-    }
     api, bare = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
     try:
+        database.inspect()
+        env = database.env() | {
+            "VENDR_PORT": str(api_port),
+            "VENDR_WORKERS": "2",
+            "VENDR_RATE_LIMITS": "off",
+            "VENDR_JOBS_INTERVAL_SECONDS": "0",
+        }
         with (
             server([str(BIN / "vendr"), "serve"], env, api + "/v1/heartbeat"),
             server(
@@ -174,29 +217,81 @@ async def run(buyers: int, listings: int, stock: int, placements: int, seconds: 
                 )
             bare_latency = await latency(bare, lambda i: "/bare", 500)
     finally:
-        embedded.stop(data_dir)
-    rate = contended["orders"] / contended["seconds"]
+        database.stop()
+    return Result(times, contended, bare_latency.p50_ms, time.monotonic() - started)
+
+
+def table(
+    results: dict[str, Result | None], buyers: int, listings: int, stock: int
+) -> list[Figure]:
+    def contended(
+        label: str, key: str, unit: str = "", better: str = "", digits: int = 0
+    ) -> Figure:
+        return figure(label, results, lambda r: float(r.contended[key]), unit, better, digits)
+
+    return [
+        figure("order placement, 1 client, p50", results, lambda r: r.p50_ms, "ms"),
+        figure("order placement, 1 client, p99", results, lambda r: r.p99_ms, "ms"),
+        figure(
+            f"{buyers} buyers contending for {listings} hot listings ({stock} each): orders/s "
+            "until sold out",
+            results,
+            lambda r: r.rate,
+            "orders/s",
+            "higher",
+            0,
+        ),
+        contended("contention: time to sell out", "seconds", "s", "lower", 1),
+        contended("contention: answered 409 (sold out under them)", "conflicts"),
+        contended("contention: units sold (orders placed)", "orders"),
+        contended("contention: units there were", "stock"),
+        contended("contention: units left", "left"),
+        contended("**oversold** (must be 0)", "oversold"),
+        contended("server errors", "errors"),
+        figure(
+            "bare Sanic endpoint p50, same run",
+            results,
+            lambda r: r.bare_p50_ms,
+            "ms",
+            reference=True,
+        ),
+    ]
+
+
+# the figures in bench/backends.md
+HEADLINE = (0, 1, 2, 5, 8)
+
+
+def markdown(
+    results: dict[str, Result | None],
+    databases: dict[str, Database],
+    failures: dict[str, str],
+    buyers: int,
+    listings: int,
+    stock: int,
+    placements: int,
+) -> str:
+    setup = "; ".join(f"{d.label}: {d.describe()}" for d in databases.values())
+    ran = {b: r for b, r in results.items() if r is not None}
+    oversold = [f"{databases[b].label} {r.contended['oversold']}" for b, r in ran.items()]
     lines = [
         "# Deals benchmark",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; embedded FalkorDB, API with "
-        "2 Sanic workers and its background worker, rate limits off. `make bench` writes this "
-        "file.",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; API with 2 Sanic workers "
+        "and its background worker, rate limits off, on each backend in turn, each on a "
+        f"fresh graph: {setup}. `make bench` writes this file.",
         "",
-        "| what | figure |",
-        "|---|---|",
-        f"| order placement, 1 client, p50 | **{statistics.median(times):.1f} ms** "
-        f"(bare endpoint {bare_latency.p50_ms:.1f} ms) |",
-        f"| order placement, 1 client, p99 | **{percentile(times, 99):.1f} ms** "
-        f"({len(times)} orders, one at a time) |",
-        f"| {buyers} buyers contending for {listings} hot listings ({stock} each) | "
-        f"**{rate:,.0f} orders/s** until sold out ({contended['orders']} orders in "
-        f"{contended['seconds']:.1f} s, {contended['conflicts']} answered 409) |",
-        f"| units sold / units there were / left | {contended['orders']} / "
-        f"{contended['stock']} / {contended['left']} |",
-        f"| **oversold** | **{contended['oversold']}** (must be 0) |",
-        f"| server errors | {contended['errors']} |",
+        *failed_lines(databases, failures),
+        f"Both columns: the same run, {placements} orders placed one at a time by one client "
+        f"(after 20 for warm-up) on a listing with plenty of stock, then {buyers} buyers "
+        f"ordering one unit at a time at random from {listings} listings of {stock} units "
+        "each until they are sold out.",
         "",
+        *compare(table(results, buyers, listings, stock)),
+        "",
+        RATIO_NOTE,
+        "",
+        f"Oversold: {', '.join(oversold)} (must be 0 on each). "
         "Each order is one statement: it takes the listing's write lock (a write before the "
         "read), checks the stock, decrements it, creates the order, its line, its event and a "
         "line in the buyers' room. Then the order is read back and pushed to both parties.",
@@ -212,11 +307,30 @@ def main() -> None:
     parser.add_argument("--stock", type=int, default=50)
     parser.add_argument("--placements", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="falkordb,neo4j")
     parser.add_argument("--out", type=Path, default=REPORT)
+    parser.add_argument("--summary", type=Path, default=backends.RESULTS)
     args = parser.parse_args()
-    report = asyncio.run(run(args.buyers, args.listings, args.stock, args.placements, args.seconds))
+    databases = chosen(
+        args.backends, lambda b: Database.for_bench(b, ROOT / "var" / f"bench-deals-{b}")
+    )
+    sizes = (args.buyers, args.listings, args.stock, args.placements)
+    results, failures = on_each(databases, lambda d: measure(d, *sizes, args.seconds))
+    report = markdown(results, databases, failures, *sizes)
     args.out.write_text(report)
     print(report)
+    size = (
+        f"{args.placements} placements, {args.buyers} buyers on {args.listings} listings of "
+        f"{args.stock}, the same on both"
+    )
+    setup = "; ".join(f"{d.label}: {d.describe()}" for d in databases.values())
+    setup += "".join(f" {databases[b].label} did not finish: {why}" for b, why in failures.items())
+    figures = table(results, args.buyers, args.listings, args.stock)
+    headline = [figures[i] for i in HEADLINE]
+    backends.record("deals", size, setup, headline, args.summary)
+    oversold = [b for b, r in results.items() if r is not None and r.contended["oversold"]]
+    if oversold or failures:
+        raise SystemExit(f"oversold on {oversold}, failed on {list(failures)}: see the report")
 
 
 if __name__ == "__main__":

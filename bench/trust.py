@@ -9,7 +9,9 @@ detector flagged against honest accounts flagged. Two settings: rings without ph
 and rings where a quarter of the fakes verified a phone (so they are seeds of the walk).
 
 `python -m bench.trust scale` (in `make bench`): the recompute's time at 10k users / 100k
-listings / 1M interactions.
+listings / 1M interactions, on the embedded FalkorDB and on Neo4j in the same run (the same
+generated data loaded into each in turn); `--users/--products/--interactions` for a smaller
+run, `--backends falkordb` for one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +29,27 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from bench.common import ROOT, machine
+from bench import backends
+from bench.common import (
+    BACKENDS,
+    RATIO_NOTE,
+    ROOT,
+    Database,
+    Figure,
+    await_indexes,
+    chosen,
+    compare,
+    failed_lines,
+    figure,
+    machine,
+    on_each,
+)
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.infra import embedded
 from graph.infra.settings import Settings
+from graph.trust.rank import Recompute
 from seeds.generator import Dataset, generate
-from seeds.loader import load
+from seeds.loader import LoadReport, load
 
 EVAL_REPORT = ROOT / "bench" / "trust_eval.md"
 SCALE_REPORT = ROOT / "bench" / "trust.md"
@@ -196,54 +214,145 @@ async def run_eval(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-async def run_scale(args: argparse.Namespace) -> str:
-    data_dir = ROOT / "var" / "trust-bench"
-    embedded.stop(data_dir)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    embedded.start(data_dir)
+@dataclass
+class ScaleRun:
+    """One backend's load and recomputes."""
+
+    loaded: LoadReport
+    runs: list[Recompute]
+
+    def best(self, step: str) -> float:
+        return min(float(getattr(r, step)) for r in self.runs)
+
+    @property
+    def last(self) -> Recompute:
+        return self.runs[-1]
+
+
+async def _scale_on(database: Database, data: Dataset, repeats: int) -> ScaleRun:
+    database.fresh()
+    try:
+        database.inspect()
+        services = await bootstrap(database.settings())
+        try:
+            await await_indexes(services.store)
+            loaded = await load(services, data)
+            runs = [await services.trust.recompute() for _ in range(repeats)]
+        finally:
+            await shutdown(services)
+    finally:
+        database.stop()
+    return ScaleRun(loaded, runs)
+
+
+STEPS = (
+    ("read the subgraph (pages of 5,000)", "read_s"),
+    ("personalised PageRank + scores (networkx/scipy)", "rank_s"),
+    ("write scores back (UNWIND, 5,000 a statement)", "write_s"),
+    ("fraud rings (Louvain, photo components) + flags", "rings_s"),
+    ("**whole recompute**", "seconds"),
+)
+
+
+def scale_figures(results: dict[str, ScaleRun | None], repeats: int) -> list[Figure]:
+    def best(step: str) -> Callable[[ScaleRun], float]:
+        return lambda r: r.best(step)
+
+    return [
+        figure(f"{label}, best of {repeats}", results, best(step), "s", digits=2)
+        for label, step in STEPS
+    ]
+
+
+def run_scale(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """Both backends in turn, each in an event loop of its own: (the report, the backends
+    that did not finish)."""
     started = time.monotonic()
+    rings = 50
     data = generate(
-        args.users, args.products, args.interactions, seed=3, now=int(time.time() * 1000), rings=50
+        args.users,
+        args.products,
+        args.interactions,
+        seed=3,
+        now=int(time.time() * 1000),
+        rings=rings,
     )
     generated = time.monotonic() - started
-    settings = Settings(data_dir=data_dir, graph_name="trust_bench", rate_limits="off")
-    services = await bootstrap(settings)
-    runs = []
-    try:
-        loaded = await load(services, data)
-        for _ in range(3):
-            runs.append(await services.trust.recompute())
-    finally:
-        await shutdown(services)
-        embedded.stop(data_dir)
-    columns = ("read_s", "rank_s", "write_s", "rings_s", "seconds")
-    best = {c: min(getattr(r, c) for r in runs) for c in columns}
-    last = runs[-1]
+    databases = chosen(
+        args.backends,
+        lambda b: Database.for_bench(
+            b, ROOT / "var" / f"trust-bench-{b}", graph_name="trust_bench"
+        ),
+    )
+    results, failures = on_each(databases, lambda d: _scale_on(d, data, args.repeats))
+    ran = {b: r for b, r in results.items() if r is not None}
+
+    def counted(label: str, get: Any) -> Figure:
+        return figure(label, results, get, better="", digits=0)
+
+    subgraph = [
+        counted("users loaded", lambda r: r.loaded.users),
+        counted("listings loaded", lambda r: r.loaded.products),
+        counted("interactions loaded", lambda r: r.loaded.interactions),
+        counted("active accounts read", lambda r: r.last.people),
+        counted("seeds of the walk", lambda r: r.last.seeds),
+        counted("completed deals", lambda r: r.last.deals),
+        counted("published reviews", lambda r: r.last.reviews),
+        counted("suspect groups found", lambda r: r.last.rings),
+        counted("accounts flagged", lambda r: r.last.flagged),
+        figure(
+            "the load itself (with hype, trust and pools after it)",
+            results,
+            lambda r: r.loaded.seconds,
+            "s",
+        ),
+    ]
+    setup = "; ".join(f"{d.label}: {d.describe()}" for d in databases.values())
+    setup += "".join(f" {databases[b].label} did not finish: {why}" for b, why in failures.items())
+    on = " and ".join(d.label for d in databases.values()) or "no backend"
+    size = (
+        f"{args.users:,} users, {args.products:,} listings, {args.interactions:,} interactions "
+        f"asked for, with deals, reviews and {rings} planted rings (what was loaded is counted "
+        f"in trust.md); the same generated rows loaded into {on}"
+    )
+    whole = scale_figures(results, args.repeats)[-1]
+    backends.record("trust", size, setup, [whole], args.summary)
+    same = all(
+        len({getattr(r.last, k) for r in ran.values()}) <= 1
+        for k in ("people", "seeds", "deals", "reviews")
+    )
     lines = [
         "# Trust recompute benchmark",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; embedded FalkorDB. "
-        f"Generated {args.users:,} users, {args.products:,} listings, "
-        f"{args.interactions:,} interactions (with deals, reviews and 50 planted rings) in "
-        f"{generated:.1f} s, loaded in {loaded.seconds:.1f} s. `make bench` writes this file.",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; on each backend in turn, "
+        f"each on a fresh graph: {setup}. Generated once in {generated:.1f} s, and the very "
+        f"same rows loaded into each: {args.users:,} users, {args.products:,} listings and "
+        f"{args.interactions:,} interactions asked for, with deals, reviews and {rings} "
+        "planted rings (what was loaded is counted below). `make bench` writes this file.",
         "",
-        f"The subgraph: {last.people:,} active accounts, {last.seeds:,} seeds, "
-        f"{last.deals:,} completed deals, {last.reviews:,} published reviews; "
-        f"{last.rings} suspect groups found (dealing rings, and sellers sharing photos).",
+        *failed_lines(databases, failures),
+        "## The recompute",
         "",
-        "| step | best of 3 |",
-        "|---|---|",
-        f"| read the subgraph (pages of 5,000) | {best['read_s']:.2f} s |",
-        f"| personalised PageRank + scores (networkx/scipy) | {best['rank_s']:.2f} s |",
-        f"| write scores back (UNWIND, 5,000 a statement) | {best['write_s']:.2f} s |",
-        f"| fraud rings (Louvain, photo components) + flags | {best['rings_s']:.2f} s |",
-        f"| **whole recompute** | **{best['seconds']:.2f} s** |",
+        *compare(scale_figures(results, args.repeats)),
+        "",
+        RATIO_NOTE,
+        "",
+        "## What it read",
+        "",
+        *compare(subgraph),
+        "",
+        (
+            "Both backends read the same subgraph (the counts above agree)."
+            if same
+            else "The backends did **NOT** read the same subgraph (see the counts above): "
+            "the times do not compare."
+        ),
         "",
         "The worker runs it every `VENDR_TRUST_INTERVAL_SECONDS` (900 s) in the background "
         "process, never in an HTTP worker.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines), sorted(failures)
 
 
 def main() -> None:
@@ -255,16 +364,21 @@ def main() -> None:
     parser.add_argument("--rings", type=int, default=12)
     parser.add_argument("--ring-size", type=int, default=8)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="scale: falkordb,neo4j")
+    parser.add_argument("--repeats", type=int, default=3, help="scale: recomputes on each")
+    parser.add_argument("--summary", type=Path, default=backends.RESULTS, help="scale")
     args = parser.parse_args()
     scale = args.mode == "scale"
     defaults = (10_000, 100_000, 1_000_000) if scale else (2_000, 10_000, 100_000)
     args.users = args.users or defaults[0]
     args.products = args.products or defaults[1]
     args.interactions = args.interactions or defaults[2]
-    report = asyncio.run(run_scale(args) if scale else run_eval(args))
+    report, failed = run_scale(args) if scale else (asyncio.run(run_eval(args)), [])
     out = args.out or (SCALE_REPORT if scale else EVAL_REPORT)
     out.write_text(report)
     print(report)
+    if failed:
+        raise SystemExit(f"did not finish on {', '.join(failed)}: see the report")
 
 
 if __name__ == "__main__":

@@ -1,25 +1,33 @@
 """A short crash loop (issue 15): orders in a burst against a real server, the database killed
-with SIGKILL at a random moment, everything restarted; every acknowledged order is there,
-none is half-written, the stock adds up; and HTTP workers killed mid-request are replaced
-while no acknowledged order is lost. `make soak` runs twenty of each (bench/crash.md)."""
+with SIGKILL at a random moment (the embedded FalkorDB, or Neo4j's JVM), everything
+restarted; every acknowledged order is there, none is half-written, the stock adds up; and
+HTTP workers killed mid-request are replaced while no acknowledged order is lost. `make soak`
+runs twenty of each (bench/crash.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.crash import crash_loop, worker_loop
-from graph.infra import embedded
+from graph.infra import embedded, neo4j_local
+from tests.conftest import BACKENDS
 
 
-async def test_acknowledged_orders_survive_the_database_being_killed(tmp_path: Path) -> None:
-    report = await crash_loop(tmp_path, cycles=2, seed=11)
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_acknowledged_orders_survive_the_database_being_killed(
+    tmp_path: Path, backend: str
+) -> None:
+    report = await crash_loop(tmp_path, cycles=2, seed=11, backend=backend)
     assert len(report.cycles) == 2
     assert all(c.acknowledged > 0 for c in report.cycles)  # each crash met orders in flight
     assert report.missing == []
     assert report.half_written == 0
     assert report.orders_in_graph >= len(report.acknowledged)
     assert report.stock_left == report.stock_expected
-    assert embedded.status(tmp_path) is None  # nothing left running
+    # nothing left running
+    assert embedded.status(tmp_path) is None and neo4j_local.recorded(tmp_path) is None
 
 
 async def test_a_worker_killed_mid_request_is_replaced_and_loses_nothing(tmp_path: Path) -> None:
