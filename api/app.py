@@ -35,6 +35,9 @@ def create_app(
     settings = settings or Settings()
     app = Sanic(name, dumps=_dumps)
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
+    # a client's socket frames are read only for the auth frame: no frame needs more room
+    # than a JSON body has (the protocol closes with 1009 past it, before anything is parsed)
+    app.config.WEBSOCKET_MAX_SIZE = settings.max_json_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     # the contract is built by api.contract.openapi from the route table and the models
     # (sanic-ext's own document inlined nested models under unresolvable `$defs`)

@@ -194,6 +194,42 @@ async def test_bad_tokens_never_connect(two_servers: tuple[str, str]) -> None:
     assert closed.value.rcvd.code == 4401
 
 
+def server_log(data_dir: Path, base: str) -> Path:
+    """What the server at `base` (of `two_servers`) writes."""
+    [log] = data_dir.glob(f"rt-server-*-{base.rsplit(':', 1)[1]}.log")
+    return log
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "reason"),
+    [
+        ("[" * 400 + "]" * 400, 4400, "the frame is nested deeper than 32 levels"),
+        ("[" * 2000 + "]" * 2000, 4400, "the frame is nested deeper than 32 levels"),
+        (json.dumps({"type": "auth", "x": [0] * 1001}), 4400, "has more than 1000 items"),
+        (json.dumps({"type": "auth", "token": "a\x00b"}), 4422, "NUL bytes"),
+        ("{not json", 4400, "the frame is not valid JSON"),
+        (json.dumps({"type": "auth", "token": "x" * 70_000}), 1009, ""),
+    ],
+)
+async def test_a_bad_first_frame_closes_the_socket_with_a_reason_and_no_traceback(
+    two_servers: tuple[str, str], data_dir: Path, frame: str, code: int, reason: str
+) -> None:
+    """The frame passes the checks a JSON body does; one past the body size limit is refused by
+    the protocol (1009, message too big) before it is read."""
+    a, _ = two_servers
+    log = server_log(data_dir, a)
+    logged_before = log.stat().st_size
+    async with connect(a.replace("http://", "ws://") + "/v1/ws", max_size=None) as ws:
+        await ws.send(frame)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == code
+    assert reason in closed.value.rcvd.reason
+    await asyncio.sleep(0.2)  # what the server logs about it, flushed
+    assert b"Traceback" not in log.read_bytes()[logged_before:]
+
+
 async def test_first_frame_authentication(two_servers: tuple[str, str]) -> None:
     a, b = two_servers
     s = setup_room(a, b)

@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, empty, json
 
 from api.auth import authenticated, client_ip, limit_writes, services
 from api.contract import openapi, refusals
-from api.parsing import json_body, query_args, validate
+from api.parsing import JsonLimits, json_body, limits, loads, query_args, validate
 from api.realtime import SocketCaps
 from api.routes import rooms_models
 from api.routes.rooms_models import (
@@ -118,12 +118,14 @@ async def read(request: Request, room_id: str) -> HTTPResponse:
     return empty()
 
 
-async def _first_frame_token(ws: Websocket) -> str | None:
+async def _first_frame_token(ws: Websocket, shape: JsonLimits) -> str | None:
+    """The token of a first frame `{type: auth, token}`; a frame that is not JSON, or JSON past
+    the limits bodies have, raises the DomainError a body would."""
     try:
         raw = await asyncio.wait_for(ws.recv(), timeout=AUTH_TIMEOUT_S)
-        frame = orjson.loads(raw or b"{}")
-    except (TimeoutError, orjson.JSONDecodeError):
+    except TimeoutError:
         return None
+    frame = loads(raw or b"{}", shape, "the frame")
     if isinstance(frame, dict) and frame.get("type") == "auth":
         token = frame.get("token")
         return token if isinstance(token, str) else None
@@ -141,12 +143,17 @@ async def ws(request: Request, ws: Websocket) -> None:
         if not held.enter_context(caps.hold(f"address:{client_ip(request)}", caps.per_address)):
             await ws.close(code=4429, reason="too many sockets from this address")
             return
+        shape = limits(request)
         try:
-            query = validate(WsQuery, {k: v[-1] for k, v in request.args.items()})
+            query = validate(WsQuery, {k: v[-1] for k, v in request.args.items()}, shape)
         except DomainError as exc:
             await ws.close(code=4422, reason=exc.detail[:100])
             return
-        token = query.token or await _first_frame_token(ws)
+        try:
+            token = query.token or await _first_frame_token(ws, shape)
+        except DomainError as exc:  # the code says which: 4400 the shape, 4422 a NUL byte
+            await ws.close(code=4000 + exc.status, reason=exc.detail[:100])
+            return
         user_id = await svc.sessions.resolve(token) if token else None
         if not user_id:
             await ws.close(code=4401, reason="unauthorized")

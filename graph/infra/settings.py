@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = 12 * 1024 * 1024
     max_json_bytes: int = 64 * 1024
+    # the shape of a JSON body, query or socket frame, checked before anything walks it; the
+    # largest legit ones are 3 deep, a collection's 200 product ids, 50 swipes (~150 values)
+    max_json_depth: int = Field(32, ge=4, le=512, description="nested arrays and objects")
+    max_json_items: int = Field(
+        10_000, ge=300, description="values in one body, counting every array and object"
+    )
+    max_json_array: int = Field(1000, ge=200, description="items in one array")
+    max_json_keys: int = Field(100, ge=20, description="members of one object")
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = Field(
         40_000_000, gt=0, description="the most pixels an uploaded file may declare"
