@@ -11,7 +11,7 @@ from sanic import Request, Sanic
 from sanic.log import logger
 from sanic.response import HTTPResponse
 
-from api import errors
+from api import errors, headers
 from api.auth import client_ip
 from api.contract import openapi
 from api.contract import routes as contract
@@ -47,6 +47,7 @@ def create_app(
     for bp in (*BLUEPRINTS, contract.bp):
         app.blueprint(bp)
     errors.install(app)
+    headers.install(app)
 
     @app.before_server_start
     async def start_services(app: Sanic) -> None:
