@@ -93,6 +93,9 @@ def make_settings(
     data_dir: Path, backend: str = "falkordb", neo4j: Neo4jServer | None = None, **overrides: Any
 ) -> Settings:
     base: dict[str, Any] = {
+        # the tests use the development shortcuts (the stand-in social provider, the local
+        # payment terminal): they opt in, as a deployment never does by default
+        "env": "dev",
         "data_dir": data_dir,
         "graph_name": f"test_{uuid.uuid4().hex[:12]}",
         "redis_prefix": f"test:{uuid.uuid4().hex[:12]}:",
@@ -117,6 +120,7 @@ def make_settings(
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a `vendr` command needs to work on the same graph and keys."""
     env = {
+        "VENDR_ENV": settings.env,
         "VENDR_DATA_DIR": str(settings.data_dir),
         "VENDR_GRAPH_URL": settings.graph_url,
         "VENDR_GRAPH_NAME": settings.graph_name,
@@ -265,12 +269,14 @@ def backend_settings(request: pytest.FixtureRequest, data_dir: Path, backend: st
 def live_server(
     data_dir: Path, name: str, graph: Settings | None = None, **env: str
 ) -> Iterator[str]:
-    """A real `vendr serve` (one HTTP worker, no background worker, rate limits off) on its own
-    graph and key prefix in the session's database, or on `graph`'s; yields its base URL."""
+    """A real `vendr serve` (one HTTP worker, no background worker, rate limits off, dev mode)
+    on its own graph and key prefix in the session's database, or on `graph`'s; yields its
+    base URL."""
     from bench.common import free_port, server
 
     port = free_port()
     own = {
+        "VENDR_ENV": "dev",
         "VENDR_DATA_DIR": str(data_dir),
         "VENDR_GRAPH_NAME": f"{name}_{uuid.uuid4().hex[:8]}",
         "VENDR_REDIS_PREFIX": f"{name}:{uuid.uuid4().hex[:8]}:",

@@ -30,7 +30,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The package's import name; it lies on sys.path for the module's tests."""
     out = tmp_path_factory.mktemp("client")
     spec = out / "openapi.json"
-    spec.write_text(json.dumps(offline(Settings())), encoding="utf-8")
+    spec.write_text(json.dumps(offline(Settings(env="dev"))), encoding="utf-8")
     name = f"vendr_client_{uuid.uuid4().hex[:6]}"
     command = [str(GENERATOR), "generate", "--path", str(spec), "--meta", "none"]
     result = subprocess.run(

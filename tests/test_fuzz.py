@@ -98,7 +98,7 @@ def served(data_dir: Path) -> Iterator[str]:
 
 # the document as `vendr openapi` writes it, no server needed (schemathesis' lazy loading
 # from a fixture does not work with pytest 9); the test below checks the server serves it
-DOCUMENT = offline(Settings())
+DOCUMENT = offline(Settings(env="dev"))
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 

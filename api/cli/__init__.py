@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pydantic import ValidationError
+
 from api.cli import moderation
 from api.cli.library import (
     cmd_cypher,
@@ -14,7 +16,14 @@ from api.cli.library import (
     cmd_openapi,
     param,
 )
-from api.cli.serving import cmd_db, cmd_lab, cmd_notebooks_run, cmd_serve, cmd_worker
+from api.cli.serving import (
+    StartRefused,
+    cmd_db,
+    cmd_lab,
+    cmd_notebooks_run,
+    cmd_serve,
+    cmd_worker,
+)
 from api.cli.upkeep import cmd_jobs, cmd_payments, cmd_seed
 from graph.infra import embedded, neo4j_local
 from graph.infra.settings import Settings
@@ -91,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--force", action="store_true", help="add to a graph that has users")
     seed.set_defaults(func=cmd_seed)
 
-    pay = sub.add_parser("payments", help="the local payment provider (development)")
+    pay = sub.add_parser("payments", help="the local payment provider (VENDR_ENV=dev)")
     psub = pay.add_subparsers(dest="payments_command", required=True)
     for outcome, text in (("succeed", "pay"), ("fail", "have the card declined for")):
         one = psub.add_parser(outcome, help=f"{text} a payment (Vendr's payment id)")
@@ -114,11 +123,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def settings_refused(exc: ValidationError) -> str:
+    """What is wrong with the environment's settings, without the values (a password or a
+    key may be among them)."""
+    lines = []
+    for error in exc.errors():
+        where = "VENDR_" + "_".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if error["loc"] else message)
+    return "vendr: refusing to start: " + "; ".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(settings_refused(exc), file=sys.stderr)
+        return 2
     try:
         return int(args.func(args, settings))
+    except StartRefused as exc:
+        print(f"vendr: refusing to start: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # the CLI's one outer boundary: a message, not a traceback
         from graph.bootstrap import NotRunning
         from graph.infra.errors import DomainError, StoreError

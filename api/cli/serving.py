@@ -5,17 +5,71 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
 from functools import partial
+from ipaddress import ip_address
 from pathlib import Path
 
 from graph.analytics import admin
 from graph.bootstrap import bootstrap, shutdown
 from graph.infra import embedded, neo4j_local
 from graph.infra.settings import Settings
+
+log = logging.getLogger("vendr.devmode")
+
+
+class StartRefused(Exception):
+    """A start the settings do not allow: said on stderr, exit status 2, nothing bound."""
+
+
+def loopback(host: str) -> bool:
+    """Only this machine can reach `host`: localhost, 127.0.0.0/8 or ::1 (a name other than
+    localhost may resolve anywhere: not loopback)."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_dev_bind(settings: Settings) -> None:
+    """Dev mode's shortcuts let anyone who reaches the server verify any social handle and pay
+    with the local terminal: on a network address only when the operator says so by name."""
+    if settings.dev and not loopback(settings.host) and not settings.allow_dev_on_network:
+        raise StartRefused(
+            f"VENDR_ENV=dev serves its development shortcuts on loopback only, not on "
+            f"{settings.host}: set VENDR_HOST=127.0.0.1, or VENDR_ALLOW_DEV_ON_NETWORK=1 to "
+            "expose them knowingly (never in production)"
+        )
+
+
+def check_demo(settings: Settings, asked: bool) -> None:
+    if asked and not settings.dev:
+        raise StartRefused(
+            "--demo loads demo accounts with a published password: a development shortcut, "
+            "only with VENDR_ENV=dev"
+        )
+
+
+def warn_dev_mode(settings: Settings, *, serving: bool) -> None:
+    """Once per start (the main process, not each worker), naming every shortcut that is on.
+    Before any logging is configured Python's last-resort handler prints it on stderr."""
+    if not settings.dev:
+        return
+    where = f" on {settings.host}:{settings.port}" if serving else ""
+    if serving and not loopback(settings.host):
+        where += " (a network address: VENDR_ALLOW_DEV_ON_NETWORK is set)"
+    shortcuts = "".join(f"\n  - {item}" for item in settings.dev_shortcuts())
+    log.warning(
+        "DEV MODE (VENDR_ENV=dev)%s: development shortcuts are ON, never use this in production:%s",
+        where,
+        shortcuts,
+    )
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,7 +129,13 @@ def cmd_lab(args: argparse.Namespace, settings: Settings) -> int:
         info, started = embedded.start(settings.data_dir)
         print(f"embedded FalkorDB on 127.0.0.1:{info.port} (data in {settings.data_dir})")
     try:
-        asyncio.run(_prepare(settings, demo=True))
+        if not settings.dev:
+            print(
+                "vendr: no demo data: it is a development shortcut (VENDR_ENV=dev, as `make lab` "
+                "sets it); the notebooks see the graph as it is",
+                file=sys.stderr,
+            )
+        asyncio.run(_prepare(settings, demo=settings.dev))
         command = [
             sys.executable,
             "-m",
@@ -110,6 +170,7 @@ def cmd_notebooks_run(args: argparse.Namespace, settings: Settings) -> int:
     as .ipynb and .html under --out (the committed notebooks stay output-free)."""
     from graph.analytics import notebooks
 
+    check_demo(settings, args.demo)
     os.environ.update(_notebook_env(settings))  # the kernels inherit it
     started = False
     if settings.embedded:
@@ -139,6 +200,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from api.app import create_app
     from api.workers import repair_startup_stop
 
+    check_demo(settings, args.demo)
+    check_dev_bind(settings)
+    warn_dev_mode(settings, serving=True)
     repair_startup_stop()
     started = False
     if settings.embedded:
@@ -185,5 +249,6 @@ async def _prepare(settings: Settings, *, demo: bool) -> None:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from graph import worker
 
+    warn_dev_mode(settings, serving=False)
     worker.main(settings)
     return 0

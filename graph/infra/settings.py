@@ -21,6 +21,15 @@ def networks(setting: str) -> tuple[IPv4Network | IPv6Network, ...]:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VENDR_", frozen=True)
 
+    env: Literal["dev", "production"] = Field(
+        "production",
+        description="dev: the development shortcuts (the stand-in social provider, the local "
+        "payment terminal, demo data); `make run` sets it. production: none of them",
+    )
+    allow_dev_on_network: bool = Field(
+        False,
+        description="`vendr serve` in dev mode on an address other than loopback: only with this",
+    )
     graph_url: str = Field(
         "embedded", description="embedded | falkordb://[:password@]host:port | neo4j://… | bolt://…"
     )
@@ -111,7 +120,8 @@ class Settings(BaseSettings):
         5.0, ge=0, description="how often the worker fires due deal timers (0: never)"
     )
     max_cart_lines: int = 50
-    # payments: Stripe when a secret key is set, else the local provider (development, tests)
+    # payments: Stripe when a secret key is set; else the local provider with VENDR_ENV=dev
+    # (development, tests), and none in production (promotions answer 503, see the README)
     order_payment: bool = Field(
         False, description="orders are paid by card: placed → payment_pending → paid → …"
     )
@@ -195,7 +205,9 @@ class Settings(BaseSettings):
         None, description="ISO country for numbers given without +country (e.g. BE)"
     )
     social_provider: Literal["dev", "oauth"] = Field(
-        "dev", description="dev: a local provider proves any handle; oauth: VENDR_OAUTH_*"
+        "oauth",
+        description="oauth: VENDR_OAUTH_PROVIDERS; dev (the default with VENDR_ENV=dev, refused "
+        "otherwise): a local stand-in proves any handle",
     )
     oauth_providers: str = Field(
         "",
@@ -213,11 +225,57 @@ class Settings(BaseSettings):
             object.__setattr__(self, "graph_name", "neo4j" if neo4j else "vendr")
         return self
 
+    @model_validator(mode="after")
+    def _dev_shortcuts(self) -> Settings:
+        """The development shortcuts come with VENDR_ENV=dev, and only with it: a deployment
+        that forgets one setting must not inherit them."""
+        if self.env == "dev":
+            if "social_provider" not in self.model_fields_set:
+                object.__setattr__(self, "social_provider", "dev")
+            return self
+        if self.social_provider == "dev":
+            raise ValueError(
+                "VENDR_SOCIAL_PROVIDER=dev lets anyone verify any social handle: it is a "
+                "development shortcut, allowed only with VENDR_ENV=dev"
+            )
+        if self.order_payment and not self.stripe_secret_key:
+            raise ValueError(
+                "VENDR_ORDER_PAYMENT needs a payment provider: set VENDR_STRIPE_SECRET_KEY and "
+                "VENDR_STRIPE_WEBHOOK_SECRET (the local provider is for VENDR_ENV=dev only)"
+            )
+        return self
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
         networks(value)  # refused at start-up, not at the first request
         return value
+
+    @property
+    def dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def local_payments(self) -> bool:
+        """The local provider and its card terminal: development without a Stripe key."""
+        return self.dev and not self.stripe_secret_key
+
+    def dev_shortcuts(self) -> list[str]:
+        """What is switched on only because VENDR_ENV=dev, in words for the start-up warning."""
+        on = []
+        if self.social_provider == "dev":
+            on.append(
+                "the stand-in social provider: anyone verifies any handle "
+                "(GET /v1/dev/socials/…/authorize)"
+            )
+        if self.local_payments:
+            on.append(
+                "the local payment provider: a payer marks their own payment paid "
+                "(POST /v1/dev/payments/…/succeed, `vendr payments succeed`)"
+            )
+        if self.dev:
+            on.append("demo data on request (--demo, `vendr lab`)")
+        return on
 
     @property
     def embedded(self) -> bool:
