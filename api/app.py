@@ -17,7 +17,7 @@ from api.contract import openapi
 from api.contract import routes as contract
 from api.errors import problem
 from api.realtime import Hub, SocketCaps
-from api.routes import BLUEPRINTS
+from api.routes import blueprints
 from graph import worker
 from graph.bootstrap import Services, bootstrap, shutdown
 from graph.infra.settings import Settings
@@ -44,7 +44,7 @@ def create_app(
     app.config.OAS = False
     app.config.CORS = False
     app.ctx.settings = settings
-    for bp in (*BLUEPRINTS, contract.bp):
+    for bp in (*blueprints(settings), contract.bp):
         app.blueprint(bp)
     errors.install(app)
     headers.install(app)

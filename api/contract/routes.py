@@ -9,7 +9,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, html, json
 
 from api.contract.openapi import document
-from api.routes import BLUEPRINTS
+from api.routes import blueprints
 from graph.accounts.socials import make_provider
 from graph.infra.settings import Settings
 from graph.payments.promotions import plans
@@ -37,7 +37,9 @@ def contract(app: Sanic, settings: Settings) -> dict[str, Any]:
     providers = make_provider(
         settings.social_provider, settings.oauth_providers, b"", settings.public_url
     ).providers()
-    choices = {"plan": sorted(plans(settings)), "provider": list(providers)}
+    choices = {"plan": sorted(plans(settings))}
+    if providers:  # none configured: linking answers 503, and an empty enum is no schema
+        choices["provider"] = list(providers)
     return document(app, title=TITLE, version=VERSION, summary_text=SUMMARY, choices=choices)
 
 
@@ -45,7 +47,7 @@ def offline(settings: Settings) -> dict[str, Any]:
     """The document without a server (`vendr openapi`, the fuzzing tests): from the route
     table of a bare app holding the same blueprints as the served one, never started."""
     app = Sanic(f"vendr_openapi_{uuid.uuid4().hex[:6]}")
-    for blueprint in (*BLUEPRINTS, bp):
+    for blueprint in (*blueprints(settings), bp):
         app.blueprint(blueprint)
     app.router.finalize()
     return contract(app, settings)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from sanic import Blueprint
+
 from api.routes import (
     account,
     auth,
@@ -18,6 +20,7 @@ from api.routes import (
     trust,
     users,
 )
+from graph.infra.settings import Settings
 
 BLUEPRINTS = (
     health.bp,
@@ -31,9 +34,15 @@ BLUEPRINTS = (
     collections.bp,
     account.auth,
     account.users,
-    account.dev,
     notifications.inbox,
     notifications.mine,
     payments.bp,
     trust.bp,
 )
+# the development shortcuts' routes (`/v1/dev/…`): only with VENDR_ENV=dev
+DEV_BLUEPRINTS = (account.dev, payments.dev)
+
+
+def blueprints(settings: Settings) -> tuple[Blueprint, ...]:
+    """What an app configured by `settings` serves (and documents)."""
+    return (*BLUEPRINTS, *DEV_BLUEPRINTS) if settings.dev else BLUEPRINTS

@@ -31,6 +31,7 @@ from graph.infra.errors import NotFound
 
 auth = Blueprint("account_auth", url_prefix="/v1/auth")
 users = Blueprint("account_users", url_prefix="/v1/users/me")
+# registered in dev mode only (api.routes.blueprints): production has no such path at all
 dev = Blueprint("account_dev", url_prefix="/v1/dev")
 
 
@@ -157,6 +158,7 @@ async def my_socials(request: Request) -> HTTPResponse:
 @openapi.body({"application/json": SocialIn})
 @openapi.response(201, {"application/json": SocialLinkOut})
 @openapi.response(422, PROBLEM)
+@openapi.response(503, PROBLEM, "this server has no social provider configured")
 @authenticated
 async def link_social(request: Request) -> HTTPResponse:
     await limit_writes(request)
@@ -172,6 +174,7 @@ async def link_social(request: Request) -> HTTPResponse:
 @openapi.response(200, {"application/json": SocialOut})
 @openapi.response(409, PROBLEM)
 @openapi.response(422, PROBLEM)
+@openapi.response(503, PROBLEM, "no social provider configured, or it is not answering")
 @authenticated
 async def verify_social(request: Request, provider: str) -> HTTPResponse:
     await limit_writes(request)

@@ -1,5 +1,5 @@
 """Payments and paid promotion: the provider's webhook, paying an order, buying a promotion,
-and (local provider only) the development card terminal."""
+and (dev mode, local provider only) the development card terminal."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ from graph.payments.port import BadSignature, PaymentRefused
 from graph.payments.promotions import shape
 
 bp = Blueprint("payments", url_prefix="/v1")
+# registered in dev mode only (api.routes.blueprints): production has no such path at all
+dev = Blueprint("payments_dev", url_prefix="/v1/dev")
 
 
 @bp.post("/payments/webhook")
@@ -108,6 +110,7 @@ async def plans(request: Request) -> HTTPResponse:
 @openapi.body({"application/json": PromotionIn})
 @openapi.response(201, {"application/json": PromotionOut})
 @openapi.response(409, PROBLEM, "already promoted, or not on sale")
+@openapi.response(503, PROBLEM, "this server has no payment provider configured")
 @authenticated
 async def promote(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request, "deal_user")
@@ -147,11 +150,12 @@ async def cancel_promotion(request: Request, promotion_id: str) -> HTTPResponse:
     return json(shape(await services(request).promotions.cancel(user, promotion_id), user))
 
 
-@bp.post("/dev/payments/<payment_id:str>/<outcome:succeed|fail>")
+@dev.post("/payments/<payment_id:str>/<outcome:succeed|fail>")
 @openapi.summary("Development only: pay (or have the card declined) with the local provider")
 @openapi.description(
     "The local provider's card terminal: the payer completes their payment, and the provider"
-    " posts the signed webhook to the server as Stripe would. Not there with Stripe (404)."
+    " posts the signed webhook to the server as Stripe would. Only with VENDR_ENV=dev; not"
+    " there with Stripe (404)."
 )
 @openapi.response(200, {"application/json": DevPaymentOut})
 @openapi.response(404, PROBLEM, "no such payment of yours, or payments go through Stripe")
