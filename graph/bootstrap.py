@@ -38,6 +38,7 @@ from graph.notify import (
 )
 from graph.payments import (
     LocalProvider,
+    NoProvider,
     PaymentProvider,
     PaymentService,
     PromotionService,
@@ -194,8 +195,9 @@ def make_sms(settings: Settings) -> SmsSender:
 def make_payment_provider(
     settings: Settings, redis: aioredis.Redis, secret: bytes
 ) -> PaymentProvider:
-    """Stripe when a secret key is set, else the local provider, whose webhook secret is
-    derived from the deployment's secret (every process signs and verifies alike)."""
+    """Stripe when a secret key is set; else, in dev mode only, the local provider, whose
+    webhook secret is derived from the deployment's secret (every process signs and verifies
+    alike); else none (payments answer 503)."""
     if settings.stripe_secret_key:
         return StripeProvider(
             settings.stripe_secret_key,
@@ -203,6 +205,8 @@ def make_payment_provider(
             settings.stripe_api_base,
             settings.webhook_tolerance_seconds,
         )
+    if not settings.local_payments:
+        return NoProvider()
     local_secret = "whsec_local_" + hmac.new(secret, b"local-payments", "sha256").hexdigest()
     return LocalProvider(
         redis, settings.redis_prefix, local_secret, settings.webhook_tolerance_seconds

@@ -3,8 +3,9 @@
 A person claims a handle (`link`), is sent to the provider's sign-in (`authorize_url`, with a
 single-use state bound to them), and comes back with a code the provider exchanges for the
 handle they really signed in as; only a match verifies the link. Production uses OAuth 2.0's
-authorization-code flow against each configured provider; development uses a local provider
-that signs a code for any handle, so the flow runs end to end without accounts anywhere.
+authorization-code flow against each configured provider (none configured: linking answers 503);
+development (VENDR_ENV=dev only) uses a local provider that signs a code for any handle, so the
+flow runs end to end without accounts anywhere.
 """
 
 from __future__ import annotations
@@ -203,6 +204,12 @@ class Socials:
         self.provider = provider
 
     def _check(self, provider: str) -> None:
+        if not self.provider.providers():
+            raise Unavailable(
+                "linking social accounts is not configured on this server: its operator sets "
+                "VENDR_OAUTH_PROVIDERS",
+                errors={"provider": "not configured"},
+            )
         if provider not in self.provider.providers():
             known = ", ".join(self.provider.providers())
             raise Invalid(f"unknown provider; one of: {known}", errors={"provider": "unknown"})

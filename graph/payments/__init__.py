@@ -1,5 +1,5 @@
-"""Money: the payment-provider port and its adapters (Stripe, the local provider), the payments
-of orders and promotions, and paid promotion itself.
+"""Money: the payment-provider port and its adapters (Stripe, the local provider, none), the
+payments of orders and promotions, and paid promotion itself.
 May import: catalog, notify, infra.
 """
 
@@ -11,11 +11,13 @@ from graph.payments.promotions import PromotionService
 from graph.payments.service import PaymentService
 from graph.payments.shapes import money, payment
 from graph.payments.stripe_provider import StripeProvider
+from graph.payments.unconfigured import NoProvider
 
 __all__ = [
     "PAYMENT",
     "PROMOTION",
     "LocalProvider",
+    "NoProvider",
     "PaymentProvider",
     "PaymentService",
     "PromotionService",

@@ -208,6 +208,7 @@ class PromotionService:
 
     async def buy(self, user_id: str, product_id: str, plan_name: str) -> dict[str, Any]:
         """A pending promotion of the seller's own listing, with its payment opened."""
+        self._payments.require()
         plan = self.plans.get(plan_name)
         if plan is None:
             names = ", ".join(sorted(self.plans))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from graph.infra.errors import NotFound
+from graph.infra.errors import NotFound, Unavailable
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, Statement, statement
 from graph.payments.machine import PAYMENT
@@ -29,6 +29,7 @@ from graph.payments.port import (
     PaymentRefused,
     ProviderEvent,
 )
+from graph.payments.unconfigured import NOT_CONFIGURED
 from graph.payments.webhooks import PurposeHandler, Webhooks
 
 log = logging.getLogger("vendr.payments")
@@ -196,12 +197,19 @@ class PaymentService:
 
     # ---- opening -----------------------------------------------------------------------------
 
+    def require(self) -> None:
+        """Unavailable (503) when there is no provider to pay with: called before a purpose
+        that needs a payment writes anything."""
+        if self.provider.name == "none":
+            raise Unavailable(NOT_CONFIGURED, errors={"payment": "not configured"})
+
     async def start(
         self, purpose: Purpose, subject_id: str, payer_id: str, payable: str
     ) -> dict[str, Any] | None:
         """Open the purpose's payment (once) and get the provider's intent for it; None when
         the purpose is no longer payable. A provider failure leaves the call owed (retried by
         the worker); the payment then shows `new` without a client secret."""
+        self.require()
         rows = await self._store.run(
             OPEN[purpose],
             {
