@@ -36,6 +36,7 @@ def served(data_dir: Path) -> Iterator[tuple[str, dict[str, str]]]:
         "VENDR_ARGON2_MEMORY_KIB": "8192",
         "VENDR_ARGON2_TIME_COST": "1",
         "VENDR_JOBS_INTERVAL_SECONDS": "0",
+        "VENDR_ENV": "dev",  # the local payment terminal and `vendr payments succeed`
         "VENDR_ORDER_PAYMENT": "true",
         "VENDR_PAYMENTS_INTERVAL_SECONDS": "0.5",
     }

@@ -51,8 +51,10 @@ def stop_server(proc: subprocess.Popen, data_dir: Path) -> str:
 def serve(
     data_dir: Path, port: int, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen:
-    """`vendr serve` on two workers, its output (and its workers') on one pipe."""
+    """`vendr serve` on two workers in dev mode (as `make run` sets it), its output (and its
+    workers') on one pipe."""
     env = (env or dict(os.environ)) | {
+        "VENDR_ENV": "dev",
         "VENDR_DATA_DIR": str(data_dir),
         "VENDR_PORT": str(port),
         "VENDR_WORKERS": "2",
@@ -96,6 +98,9 @@ def test_make_run_serves_demo_data_on_two_workers_and_leaves_nothing_behind(tmp_
     finally:
         output = stop_server(proc, tmp_path)
     assert proc.returncode == 0, output[-3000:]
+    # dev mode on loopback starts, and says so once (not once per worker), naming each shortcut
+    assert output.count("DEV MODE (VENDR_ENV=dev) on 127.0.0.1") == 1, output[-3000:]
+    assert "/v1/dev/socials" in output and "/v1/dev/payments" in output
     assert embedded.status(tmp_path) is None
     with pytest.raises(ProcessLookupError):  # the embedded database went with the server
         os.kill(db.pid, 0)

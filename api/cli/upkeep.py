@@ -67,7 +67,12 @@ async def _payments(args: argparse.Namespace, settings: Settings) -> int:
     try:
         provider = services.payments.provider
         if not isinstance(provider, LocalProvider):
-            print("vendr: payments go through Stripe; pay with the client secret", file=sys.stderr)
+            here = "none is configured" if provider.name == "none" else f"it is {provider.name}"
+            print(
+                "vendr: the local payment terminal is for VENDR_ENV=dev without a Stripe key; "
+                f"here {here}",
+                file=sys.stderr,
+            )
             return 1
         payment = await services.payments.get(args.payment_id)
         if payment["intent_id"] is None:
