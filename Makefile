@@ -31,8 +31,10 @@ install: $(STAMP)
 
 neo4j: $(NEO4J_STAMP)  ## Neo4j Community for the tests and `vendr db start --neo4j`
 
+# dev mode: the development shortcuts (stand-in social provider, local payment terminal, demo
+# data) on loopback, announced at start; a bare `vendr serve` is production and has none
 run: $(STAMP)  ## serve the API on the embedded database, with demo data when the graph is empty
-	$(BIN)/vendr serve --demo
+	VENDR_ENV=dev $(BIN)/vendr serve --demo
 
 # two pytest workers, each with its own embedded FalkorDB and its own Neo4j (Community has one
 # database: a server per worker keeps them apart); TEST_WORKERS=0 runs it in one process.
@@ -72,10 +74,10 @@ fuzz: $(STAMP)  ## the contract and the property tests explored at length, with 
 		--hypothesis-seed=$$seed
 
 lab: $(STAMP)  ## JupyterLab on notebooks/ against the embedded database (demo data if empty)
-	$(BIN)/vendr lab
+	VENDR_ENV=dev $(BIN)/vendr lab
 
 notebooks: $(STAMP)  ## execute every notebook; outputs and HTML reports in var/notebooks/
-	$(BIN)/vendr notebooks run --demo --out var/notebooks
+	VENDR_ENV=dev $(BIN)/vendr notebooks run --demo --out var/notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check graph api seeds tests bench

@@ -1,6 +1,7 @@
 """The production-like stack in docker-compose.yml (issue 15, finding 10): Redis has a
 password, the notebooks cannot reach the API's Redis, and neither the API nor the notebooks
-connect to Neo4j as the superuser. (No Docker engine here: the file is read, not run.)"""
+connect to Neo4j as the superuser; the API runs in production mode, without the development
+shortcuts. (No Docker engine here: the file is read, not run.)"""
 
 from __future__ import annotations
 
@@ -51,3 +52,13 @@ def test_no_service_connects_to_neo4j_as_the_superuser(compose) -> None:
     assert "GRANT ROLE architect TO vendr_app" in script
     assert "$APP_DB_PASSWORD" not in script.split("CYPHER")[1]  # parameters, not spliced text
     subprocess.run(["sh", "-n", str(ROOT / "deploy" / "neo4j-users.sh")], check=True)
+
+
+def test_the_api_runs_in_production_mode_without_development_shortcuts(compose) -> None:
+    env = compose["services"]["api"]["environment"]
+    assert env["VENDR_ENV"] == "${VENDR_ENV:-production}"
+    assert "VENDR_SOCIAL_PROVIDER" not in env and "VENDR_ALLOW_DEV_ON_NETWORK" not in env
+    assert all("--demo" not in str(part) for part in compose["services"]["api"].get("command", []))
+    # the image listens on every interface: dev mode, if asked for, refuses to start there
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "VENDR_HOST=0.0.0.0" in dockerfile and "VENDR_ENV" not in dockerfile
