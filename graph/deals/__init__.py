@@ -5,8 +5,18 @@ May import: payments, messaging, catalog, notify, infra.
 
 from graph.deals.cart import CartService
 from graph.deals.collections import CollectionService
-from graph.deals.common import Pushes
+from graph.deals.common import Pushes, Why
+from graph.deals.machine import OFFER, ORDER
 from graph.deals.offers import OfferService
 from graph.deals.orders import OrderService
 
-__all__ = ["CartService", "CollectionService", "OfferService", "OrderService", "Pushes"]
+__all__ = [
+    "OFFER",
+    "ORDER",
+    "CartService",
+    "CollectionService",
+    "OfferService",
+    "OrderService",
+    "Pushes",
+    "Why",
+]

@@ -12,6 +12,17 @@ from graph.infra.store import GraphStore, Statement, statement
 from graph.messaging import SYSTEM_MESSAGE, SYSTEM_UNREAD, message_shape
 from graph.notify import DEAL_OUTBOX, Notifier
 
+# why a deal ended without its party: their account was deleted, or suspended by a moderator
+Why = Literal["deleted", "suspended"]
+
+
+def ended_text(what: str, side: str, why: Why) -> str:
+    """The room's line for a deal ended because the `side` party's account ended."""
+    party = "the buyer" if side == "buyer" else "the seller"
+    if why == "deleted":
+        return f"{what}: {party} closed their account"
+    return f"{what}: {party}'s account is suspended"
+
 
 class Pushes:
     """Deal updates to both parties' connections, after the graph has them."""

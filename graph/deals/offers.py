@@ -14,7 +14,7 @@ from typing import Any
 
 from graph.catalog import Changed, Pools
 from graph.deals import shapes
-from graph.deals.common import Pushes, announce, both_sides, due_timers
+from graph.deals.common import Pushes, Why, announce, both_sides, due_timers, ended_text
 from graph.deals.machine import OFFER
 from graph.deals.orders import ORDER_CREATE, OrderService, Role
 from graph.infra.errors import Conflict, Invalid, NotFound
@@ -335,6 +335,17 @@ class OfferService:
     async def due(self, now: int, batch: int) -> list[dict[str, Any]]:
         return await self._store.run(DUE, {"now": now, "batch": batch})
 
+    async def end(self, offer_id: str, party: str, side: Role, why: Why) -> bool:
+        """The account of `party` (the offer's `side`) was deleted or suspended (`why`): an
+        open offer takes the table's `withdraw` row, whoever's turn it was; only the other
+        party is told."""
+        offer = await self.get(None, offer_id)
+        transition = OFFER.find(offer["status"], "withdraw")
+        if transition is None:
+            return False
+        moved = await self._transition(offer, transition, actor_id=party, role=side, why=why)
+        return moved is not None
+
     async def _transition(
         self,
         offer: dict[str, Any],
@@ -343,9 +354,10 @@ class OfferService:
         actor_id: str,
         role: str,
         amount: int | None = None,
+        why: Why | None = None,
     ) -> dict[str, Any] | None:
         """Apply `t`; the offer the deal now stands on (a counter's new one), or None when the
-        offer was no longer open."""
+        offer was no longer open. With `why`, the actor's account ended: they are not told."""
         recipient = "seller" if offer["made_by"] == "buyer" else "buyer"
         params: dict[str, Any] = {
             "id": offer["id"],
@@ -354,10 +366,12 @@ class OfferService:
             "actor_id": actor_id,
             "made_by": offer["made_by"] if "recipient" in t.who else None,
             "event_type": f"offer.{t.target}",
-            **event({"by": role, "from": t.source}),
+            **event({"by": role, "from": t.source} | ({"reason": why} if why else {})),
         }
         text_amount = amount if amount is not None else offer["amount"]
         text = self._text(t.target, role, text_amount, offer["currency"], offer["quantity"])
+        if why:
+            text = ended_text("Offer withdrawn", role, why)
         data = {"event": f"offer.{t.target}", "offer_id": offer["id"]}
         if t.event == "counter":
             new = new_id()
@@ -397,17 +411,21 @@ class OfferService:
             await self._orders.tell(rows[0], [offer["product_id"]])
             return await self._tell(None, offer["id"], offer["product_id"])
         current = rows[0]["id"] if t.event == "counter" else offer["id"]
-        return await self._tell(rows[0], current, offer["product_id"])
+        return await self._tell(rows[0], current, offer["product_id"], actor_id if why else None)
 
     async def _tell(
-        self, row: dict[str, Any] | None, offer_id: str, product_id: str
+        self,
+        row: dict[str, Any] | None,
+        offer_id: str,
+        product_id: str,
+        quiet: str | None = None,
     ) -> dict[str, Any]:
         """After a write on offer `offer_id`: it counts toward the listing's hype, both parties
-        get it and the room's new line (`row`; None when the order's telling carried it).
-        The offer as read for them (the caller answers with it too)."""
+        (but `quiet`) get it and the room's new line (`row`; None when the order's telling
+        carried it). The offer as read for them (the caller answers with it too)."""
         await self._pools.mark_engaged(product_id)
         offer = await self.get(None, offer_id)
-        parties = [offer["buyer_id"], offer["seller_id"]]
+        parties = [p for p in (offer["buyer_id"], offer["seller_id"]) if p != quiet]
         pushes = [self._pushes.send("offer.updated", shapes.offer(offer), parties)]
         if row is not None:
             pushes.append(self._pushes.system_message(row, parties))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from graph.catalog import Changed
 from graph.deals import shapes
-from graph.deals.common import Pushes, announce, both_sides, due_timers
+from graph.deals.common import Pushes, Why, announce, both_sides, due_timers, ended_text
 from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id, now_ms
@@ -101,7 +101,8 @@ MOVE = statement(
         o.confirmed_at = CASE WHEN $target = 'confirmed' THEN $now ELSE o.confirmed_at END,
         o.completed_at = CASE WHEN $target = 'completed' THEN $now ELSE o.completed_at END,
         o.cancelled_at = CASE WHEN $target = 'cancelled' THEN $now ELSE o.cancelled_at END,
-        o.cancelled_by = CASE WHEN $target = 'cancelled' THEN $role ELSE o.cancelled_by END
+        o.cancelled_by = CASE WHEN $target = 'cancelled' THEN coalesce($cancelled_by, $role)
+                              ELSE o.cancelled_by END
     WITH o
     MATCH (o)-[line:OF]->(p:Product)
     WITH o, line, p,
@@ -304,12 +305,35 @@ class OrderService:
     async def due(self, now: int, batch: int) -> list[dict[str, Any]]:
         return await self._store.run(DUE, {"now": now, "batch": batch})
 
+    async def end(self, order_id: str, status: str, party: str, side: Role, why: Why) -> bool:
+        """The account of `party` (the order's `side`) was deleted or suspended (`why`): the
+        order takes the table's `cancel` row from `status`, whichever side may cancel there
+        otherwise (its stock back, its payment voided or refunded); `cancelled_by` says why,
+        and only the other party is told."""
+        transition = ORDER.find(status, "cancel")
+        if transition is None:
+            return False
+        order = {"id": order_id}
+        return await self._move(order, transition, actor_id=party, role=side, why=why) is not None
+
     async def _move(
-        self, order: dict[str, Any], t: Transition, *, actor_id: str, role: str
+        self,
+        order: dict[str, Any],
+        t: Transition,
+        *,
+        actor_id: str,
+        role: str,
+        why: Why | None = None,
     ) -> dict[str, Any] | None:
-        """Apply `t`; the order as it now is, or None when it was no longer in `t.source`."""
+        """Apply `t`; the order as it now is, or None when it was no longer in `t.source`.
+        With `why`, the actor's account ended: the reason is kept and they are not told."""
         due_at, due_event = self._timers.due(ORDER, t.target)
-        text = _EVENT_TEXT.get(t.event) or _TEXT[t.target].format(who=role)
+        text = (
+            ended_text("Order cancelled", role, why)
+            if why
+            else _EVENT_TEXT.get(t.event) or _TEXT[t.target].format(who=role)
+        )
+        reason = {"reason": why} if why else {}
         params = {
             "id": order["id"],
             "source": t.source,
@@ -321,18 +345,20 @@ class OrderService:
             "complete": t.complete,
             "due_at": due_at,
             "due_event": due_event,
+            "cancelled_by": why,
             "event_type": f"order.{t.target}",
             **system_params(text, {"event": f"order.{t.target}", "order_id": order["id"]}),
             **savers("saved.sold", actor_id),
-            **event({"event": t.event, "by": role, "from": t.source}),
-            **owe_params(t.payment, f"order {t.event}"),
+            **event({"event": t.event, "by": role, "from": t.source} | reason),
+            **owe_params(t.payment, f"order {t.event}" + (f" ({why})" if why else "")),
         }
         rows = await self._store.run(MOVE, params)
         if not rows:
             return None
         if rows[0]["owed_payment"]:  # a void or a refund, decided with the move
             await self._payments.settle(rows[0]["owed_payment"])
-        return await self.tell(rows[0], rows[0]["products"] if t.restock or t.complete else [])
+        products = rows[0]["products"] if t.restock or t.complete else []
+        return await self.tell(rows[0], products, quiet=actor_id if why else None)
 
     # ---- the payment's purpose -------------------------------------------------------------
 
@@ -369,11 +395,13 @@ class OrderService:
         await self._payments.start("order", order["id"], order["buyer_id"], ORDER_PAYMENT_INITIAL)
         return await self.get(None, order["id"])
 
-    async def tell(self, row: dict[str, Any], products: list[str]) -> dict[str, Any]:
+    async def tell(
+        self, row: dict[str, Any], products: list[str], quiet: str | None = None
+    ) -> dict[str, Any]:
         """After a write that placed or moved order `row["id"]`: listings whose stock changed
-        go to browse and the pools, both parties get the order and the room's new line. The
-        order as read for them (the caller answers with it too)."""
-        parties = [row["buyer_id"], row["seller_id"]]
+        go to browse and the pools, both parties (but `quiet`) get the order and the room's new
+        line. The order as read for them (the caller answers with it too)."""
+        parties = [p for p in (row["buyer_id"], row["seller_id"]) if p != quiet]
         if products:
             await self._changed(products)
         order = await self.ensure_payment(await self.get(None, row["id"]))
