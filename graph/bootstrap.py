@@ -9,7 +9,15 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from graph.accounts import AccountService, Lifecycle, Passwords, Sessions, Socials, make_provider
+from graph.accounts import (
+    AccountService,
+    Ending,
+    Lifecycle,
+    Passwords,
+    Sessions,
+    Socials,
+    make_provider,
+)
 from graph.background import DealScheduler, Jobs
 from graph.catalog import BrowseService, CatalogService, ImageService, Pools, SavedSearches
 from graph.deals import CartService, CollectionService, OfferService, OrderService, Pushes
@@ -266,6 +274,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     payments = PaymentService(store, make_payment_provider(settings, redis, secret))
     orders = OrderService(store, timers, pushes, catalog.changed, payments)
     offers = OfferService(store, timers, pushes, catalog.changed, orders, pools)
+    ending = Ending(store, orders, offers)
     promotions = PromotionService(store, timers, payments, notifier, catalog.changed, settings)
     reviews = ReviewService(store, settings.review_window_days)
     trust = TrustService(store, RingDetector(store))
@@ -304,7 +313,8 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         cart=CartService(store, orders, pushes, catalog.changed, settings.max_cart_lines),
         collections=CollectionService(store),
         deal_timers=DealScheduler(
-            {"offers": offers, "orders": orders, "promotions": promotions},
+            # `endings`: deleted or suspended accounts whose deals a crash left open
+            {"offers": offers, "orders": orders, "promotions": promotions, "endings": ending},
             redis,
             settings.redis_prefix,
         ),
@@ -312,7 +322,16 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         searches=searches,
         codes=codes,
         lifecycle=Lifecycle(
-            store, codes, passwords, sessions, notifier, cache, catalog.changed, limiter, settings
+            store,
+            codes,
+            passwords,
+            sessions,
+            notifier,
+            cache,
+            catalog.changed,
+            limiter,
+            settings,
+            ending,
         ),
         socials=Socials(store, redis, settings.redis_prefix, provider),
         payments=payments,
@@ -320,7 +339,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         reviews=reviews,
         trust=trust,
         reports=Reports(store),
-        moderation=Moderation(store, cache, sessions, notifier, catalog.changed),
+        moderation=Moderation(store, cache, sessions, notifier, catalog.changed, ending),
     )
 
 

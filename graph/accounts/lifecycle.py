@@ -17,6 +17,7 @@ from typing import Any
 
 import phonenumbers
 
+from graph.accounts.ending import Ending, mark, mark_params
 from graph.accounts.passwords import Passwords
 from graph.accounts.sessions import Sessions
 from graph.catalog import Changed
@@ -131,8 +132,9 @@ PASSWORD_HASH = statement(
 
 # Erases a person in one statement. What is theirs alone goes (credential, socials, saved
 # searches, notifications, account notices still queued, avatar link); what others rely on
-# stays without them: messages keep their sender id, now a "Deleted user"; deals in flight
-# end; listings are removed; the Event says who, never what.
+# stays without them: messages keep their sender id, now a "Deleted user"; listings are
+# removed; the Event says who, never what. Deals in flight are not touched here: the account
+# is marked and each deal then ends through its state machine (graph.accounts.ending).
 DELETE_ACCOUNT = statement(
     "lifecycle.delete_account",
     """
@@ -146,14 +148,7 @@ DELETE_ACCOUNT = statement(
     WITH u, c, notes, notices,
          [(u)-[:LINKED]->(s:SocialAccount) | s] AS socials,
          [(u)-[:SAVED_SEARCH]->(q:Search) | q] AS searches,
-         [(u)-[:LISTED]->(p:Product) WHERE p.status <> 'deleted' | p] AS listings,
-         [(u)-[:HAS_AVATAR]->(:Image) | u] AS avatar,
-         [(u)-[:PLACED]->(o:Order) WHERE o.status IN ['placed', 'confirmed'] | o] AS bought,
-         [(u)-[:LISTED]->(:Product)<-[:OF]-(o2:Order)
-            WHERE o2.status IN ['placed', 'confirmed'] | o2] AS sold,
-         [(u)-[:MADE]->(f:Offer) WHERE f.status = 'open' | f] AS made,
-         [(u)-[:LISTED]->(:Product)<-[:FOR]-(f2:Offer) WHERE f2.status = 'open' | f2] AS got,
-         [(u)-[:MEMBER]->(r:Room) | r] AS rooms
+         [(u)-[:LISTED]->(p:Product) WHERE p.status <> 'deleted' | p] AS listings
     DETACH DELETE c
     FOREACH (x IN notes | DELETE x)
     FOREACH (x IN notices | DELETE x)
@@ -161,12 +156,6 @@ DELETE_ACCOUNT = statement(
     FOREACH (x IN searches | DETACH DELETE x)
     FOREACH (p IN listings |
       SET p.status = 'deleted', p.deleted_at = $now, p.updated_at = $now)
-    FOREACH (o IN bought + sold |
-      SET o.status = 'cancelled', o.cancelled_at = $now, o.cancelled_by = 'deleted',
-          o.updated_at = $now, o.due_at = null, o.due_event = null)
-    FOREACH (f IN made + got |
-      SET f.status = 'withdrawn', f.updated_at = $now, f.due_at = null, f.due_event = null)
-    FOREACH (r IN rooms | SET r.open_offer_id = null)
     WITH u
     OPTIONAL MATCH (u)-[av:HAS_AVATAR]->(:Image)
     DELETE av
@@ -175,7 +164,9 @@ DELETE_ACCOUNT = statement(
         u.display_name = 'Deleted user', u.bio = '', u.city = null, u.location = null,
         u.show_city = false, u.notify = null, u.email_verified = false,
         u.phone_verified = false, u.last_login_at = null, u.email_verified_at = null,
-        u.phone_verified_at = null
+        u.phone_verified_at = null, """
+    + mark("u")
+    + """
     CREATE (:Event {id: $event_id, type: 'user.deleted', at: $now, actor_id: $user_id,
                     subject_id: $user_id, data: '{}'})
     RETURN u.id AS id
@@ -213,6 +204,7 @@ class Lifecycle:
         listings_changed: Changed,
         limiter: RateLimiter,
         settings: Settings,
+        ending: Ending,
     ) -> None:
         self._store = store
         self._codes = codes
@@ -223,6 +215,7 @@ class Lifecycle:
         self._listings_changed = listings_changed  # the catalog's: caches and pools follow
         self._limiter = limiter
         self._settings = settings
+        self._ending = ending
 
     def _limits(self, ttl_s: int | None = None) -> Limits:
         s = self._settings
@@ -398,7 +391,8 @@ class Lifecycle:
         await self._check_password(user_id, password)
         email = (await self._contact(user_id))["email"]
         listings = [r["id"] for r in await self._store.run(LISTINGS_OF, {"user_id": user_id})]
-        params = {"user_id": user_id, "tombstone": f"deleted_{new_id()}", **event()}
+        params = {"user_id": user_id, "tombstone": f"deleted_{new_id()}"}
+        params |= event() | mark_params("deleted")
         rows = await self._store.run(DELETE_ACCOUNT, params)
         if not rows:
             raise NotFound("account not found")
@@ -411,6 +405,7 @@ class Lifecycle:
             await self._codes.forget(purpose, subject)
         await self._listings_changed(listings)
         await self._cache.forget(f"hidden:{user_id}")
+        await self._ending.after(user_id)  # after the sessions: they are told nothing
 
 
 def _masked(target: str) -> str:

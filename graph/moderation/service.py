@@ -14,7 +14,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, get_args
 
-from graph.accounts import LISTINGS_OF, Sessions, end_sessions
+from graph.accounts import LISTINGS_OF, Ending, Sessions, end_sessions, mark, mark_params
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id
@@ -173,11 +173,14 @@ _APPLY: dict[str, str] = {
     FOREACH (x IN CASE WHEN t IS NULL THEN [] ELSE [t] END | SET x.hidden_at = $now)
     WITH count(t) AS applied
     """,
+    # marked: its open deals then end through their state machines (graph.accounts.ending)
     "suspend": """
     OPTIONAL MATCH (t:User {id: $owner_id})
     WHERE t.status = 'active'
     FOREACH (x IN CASE WHEN t IS NULL THEN [] ELSE [t] END |
-      SET x.status = 'suspended', x.suspended_at = $now, x.suspended_reason = $reason)
+      SET x.status = 'suspended', x.suspended_at = $now, x.suspended_reason = $reason, """
+    + mark("x")
+    + """)
     WITH count(t) AS applied
     """,
 }
@@ -265,8 +268,9 @@ class Reports:
 
 class Moderation:
     """The admins' side. A suspension marks the account off in `sessions` (no token of it
-    resolves again), revokes its tokens and closes its sockets through `notifier`; `changed`
-    is the catalog's (browse caches dropped, listings re-read into the feed's pools)."""
+    resolves again), revokes its tokens and closes its sockets through `notifier`, and ends
+    its open deals through `ending`; `changed` is the catalog's (browse caches dropped,
+    listings re-read into the feed's pools)."""
 
     def __init__(
         self,
@@ -275,12 +279,14 @@ class Moderation:
         sessions: Sessions,
         notifier: Notifier,
         changed: Callable[[Iterable[str]], Awaitable[None]],
+        ending: Ending,
     ) -> None:
         self._store = store
         self._cache = cache
         self._sessions = sessions
         self._notifier = notifier
         self._changed = changed
+        self._ending = ending
 
     async def queue(self, status: str | None = "open", limit: int = 50) -> list[dict[str, Any]]:
         rows = await self._store.run(QUEUE, {"status": status, "limit": limit})
@@ -316,6 +322,7 @@ class Moderation:
             "reason": reason,
             "action": action,
             "outcome": "dismissed" if action == "dismiss" else "resolved",
+            **mark_params("suspended"),
             **event(
                 {
                     "action": action,
@@ -334,10 +341,12 @@ class Moderation:
         return {"action": action, "applied": int(row["applied"]), "closed": row["closed"]}
 
     async def after_suspension(self, user_id: str) -> None:
-        """Everywhere the account showed: sessions, sockets, cached pages, the feed's pools."""
+        """Everywhere the account showed: sessions, sockets, cached pages, the feed's pools;
+        then its open deals end (cancelled, withdrawn, refunded), its listings' units back."""
         await end_sessions(self._sessions, self._notifier, user_id, disable=True)
         await self._cache.forget(f"hidden:{user_id}")
         await self._changed(await self._listings(user_id))
+        await self._ending.after(user_id)
 
     async def _listings(self, user_id: str) -> list[str]:
         return [r["id"] for r in await self._store.run(LISTINGS_OF, {"user_id": user_id})]
@@ -349,6 +358,8 @@ class Moderation:
         return str(rows[0]["id"])
 
     async def reinstate(self, ref: str, admin: str, reason: str) -> None:
+        """The account is active again: its listings show again as they are (their units
+        given back by the deals the suspension cancelled); those deals stay cancelled."""
         user_id = await self.user_id(ref)
         params = {"user_id": user_id, "admin": admin, **event({"reason": reason})}
         if not await self._store.run(REINSTATE, params):

@@ -42,6 +42,7 @@ UNIQUE: tuple[tuple[str, str], ...] = (
 # (label, property) range indexes for lookups and sorts
 INDEXED: tuple[tuple[str, str], ...] = (
     ("User", "created_at"),
+    ("User", "deals_end_due_at"),  # set while a deleted or suspended account's deals end
     ("Event", "at"),
     ("Event", "actor_id"),  # an account's audit trail (cypher/user_audit_trail.cypher)
     ("Event", "subject_id"),
