@@ -6,12 +6,13 @@ Event, room line and outbox record; the other party gets the pushes, the person 
 ended gets none. `cancelled_by` (and the Event's `reason`) is `deleted` or `suspended`.
 
 Crash safety. The statement that deletes or suspends the account also marks it
-(`deals_end_reason`, `deals_end_at`, `deals_end_due_at`), and no deal starts or moves forward
-with an account that is not active. Then the deals are ended page by page and the mark is
-cleared once none is left. Ending a deal twice does nothing (the second compare-and-set finds
-it cancelled), so if the process dies in between, the background worker's deal scheduler,
-which takes marks as timers once `deals_end_due_at` has passed (a minute on), finishes the
-work. Only deals made before the mark are ended: after a reinstatement new deals stay.
+(`deals_end_reason`, `deals_end_at`, `deals_end_due_at`), and no deal starts with an account
+that is not active. Then the deals are ended page by page, each from the state it is read in,
+and the mark is cleared once none is left. Ending a deal twice does nothing (the second
+compare-and-set finds it cancelled), so if the process dies in between, the background
+worker's deal scheduler, which takes marks as timers once `deals_end_due_at` has passed (a
+minute on), finishes the work. Only deals made before the mark are ended: after a
+reinstatement, new deals stay.
 """
 
 from __future__ import annotations
