@@ -23,9 +23,10 @@ from typing import Any
 
 from bench.common import ROOT, machine, percentile
 from graph.bootstrap import bootstrap, shutdown
+from graph.catalog import searches as saved
 from graph.infra import embedded
+from graph.infra.geo import cell_size_m, public_point
 from graph.infra.settings import Settings
-from graph.notify import searches as saved
 
 REPORT = ROOT / "bench" / "searches.md"
 TAGS = [f"tag{i}" for i in range(200)]
@@ -51,7 +52,8 @@ MERGE (u:User {id: row.seller})
   ON CREATE SET u.status = 'active', u.handle = row.seller
 CREATE (u)-[:LISTED]->(p:Product {id: row.id, title: row.title, description: '',
                                   price: row.price, currency: 'EUR', condition: 'used',
-                                  status: 'active', location: point(row.location)})
+                                  status: 'active', location: point(row.location),
+                                  place: point(row.place), place_cell: $place_cell})
 FOREACH (name IN row.tags | MERGE (t:Tag {name: name}) CREATE (p)-[:TAGGED]->(t))
 """
 
@@ -112,6 +114,7 @@ def listing_row(i: int, rng: random.Random) -> dict[str, Any]:
         "title": " ".join(rng.sample(WORDS, 4)),
         "price": rng.randint(500, 30000),
         "location": {"latitude": lat, "longitude": lon},
+        "place": public_point(lat, lon),  # what strangers' searches are matched against
         "tags": rng.sample(TAGS, 3),
     }
 
@@ -131,7 +134,9 @@ async def run(n_searches: int, n_listings: int, n_naive: int) -> dict[str, Any]:
             await svc.store.run_text(INSERT, {"rows": rows}, write=True)
         load_s = time.perf_counter() - started
         listings = [listing_row(i, rng) for i in range(n_listings)]
-        await svc.store.run_text(LISTINGS, {"rows": listings}, write=True)
+        await svc.store.run_text(
+            LISTINGS, {"rows": listings, "place_cell": cell_size_m()}, write=True
+        )
 
         indexed, found = [], []
         for row in listings:
