@@ -381,3 +381,25 @@ async def test_an_order_from_an_accepted_offer_or_the_cart_waits_for_its_payment
     again = await api.call("post", f"/v1/orders/{from_cart['id']}/payment", buyer)
     assert again.status == 200 and again.json["payment"]["id"] == from_cart["payment"]["id"]
     assert (await api.call("post", f"/v1/orders/{from_cart['id']}/payment", seller)).status == 404
+
+
+async def test_a_listing_stays_reserved_while_a_paid_order_holds_its_last_unit(
+    api: Api, services
+) -> None:
+    """Completing one order must not call the listing sold while another, paid but not yet
+    confirmed, still holds a unit: cancelling that one later gives the unit back to a
+    listing that can sell it again."""
+    seller, buyer, listing, first = await placed(api, quantity=2)
+    _, other = await api.signup(display_name="Second buyer")
+    second = await order(api, other, listing["id"])
+    assert second.status == 201, second.text
+    await card(api, buyer, first["payment"]["id"])
+    await card(api, other, second.json["payment"]["id"])
+    await deliver(api, services)
+    assert (await api.call("post", f"/v1/orders/{first['id']}/confirm", seller)).status == 200
+    done = await api.call("post", f"/v1/orders/{first['id']}/complete", buyer)
+    assert done.status == 200, done.text
+    assert await stock(api, listing["id"], seller) == (0, "reserved")
+    cancelled = await api.call("post", f"/v1/orders/{second.json['id']}/cancel", other)
+    assert cancelled.status == 200, cancelled.text
+    assert await stock(api, listing["id"], seller) == (1, "active")

@@ -86,6 +86,8 @@ PLACE = statement(
     write=True,
 )
 
+ENDED = sorted(ORDER.terminal)
+
 MOVE = statement(
     "orders.move",
     """
@@ -106,8 +108,7 @@ MOVE = statement(
     WITH o
     MATCH (o)-[line:OF]->(p:Product)
     WITH o, line, p,
-         size([(p)<-[:OF]-(other:Order) WHERE other.status IN ['placed', 'confirmed'] | other])
-           AS holding
+         size([(p)<-[:OF]-(other:Order) WHERE NOT other.status IN $ended | other]) AS holding
     FOREACH (_ IN CASE WHEN $restock THEN [1] ELSE [] END |
       SET p.quantity = p.quantity + line.quantity, p.updated_at = $now,
           p.status = CASE WHEN p.status = 'reserved' THEN 'active' ELSE p.status END)
@@ -343,6 +344,8 @@ class OrderService:
             "actor_id": actor_id,
             "restock": t.restock,
             "complete": t.complete,
+            # every order not ended holds its units (paid and payment_pending ones too)
+            "ended": ENDED,
             "due_at": due_at,
             "due_event": due_event,
             "cancelled_by": why,
