@@ -5,7 +5,8 @@ May import: notify, infra.
 
 from graph.catalog.browse import DEFAULT_RADIUS_KM, BrowseService
 from graph.catalog.images import ImageService
-from graph.catalog.listings import PRODUCT_VIEW, CatalogService, Changed, place_listings
+from graph.catalog.listings import PRODUCT_VIEW, CatalogService, Changed
+from graph.catalog.places import place_listings
 from graph.catalog.pools import Item, Pools
 from graph.catalog.searches import SavedSearches
 from graph.catalog.tags import normalise_all

@@ -7,11 +7,12 @@ from dataclasses import asdict
 from typing import Any
 
 from graph.catalog.commands import CreateProduct, Shipping, UpdateProduct
+from graph.catalog.places import location_param, place_params
 from graph.catalog.pools import Pools
 from graph.catalog.tags import normalise_all
 from graph.infra.cache import QueryCache
 from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
-from graph.infra.geo import Place, cell_size_m, public_point
+from graph.infra.geo import Place
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.money import Money
 from graph.infra.store import GraphStore, statement
@@ -188,23 +189,6 @@ RENEW = statement(
 )
 
 
-def _location(place: Place | None) -> dict[str, float] | None:
-    return {"latitude": place.lat, "longitude": place.lon} if place else None
-
-
-def _place(point: Place | dict[str, float] | None) -> dict[str, Any]:
-    """`$place` and `$place_cell` for a listing at `point`: its public place, for everyone
-    but its owner (None: unchanged)."""
-    if point is None:
-        return {"place": None, "place_cell": None}
-    if isinstance(point, Place):
-        point = {"latitude": point.lat, "longitude": point.lon}
-    return {
-        "place": public_point(point["latitude"], point["longitude"]),
-        "place_cell": cell_size_m(),
-    }
-
-
 def _shipping(
     shipping: Shipping | None, local_pickup: bool, currency: str, was: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -232,46 +216,6 @@ def _shipping(
             errors={"shipping": "currency differs from the price's"},
         )
     return {"ships": ships, "shipping_price": price.amount if price else None}
-
-
-# Listings whose public place is missing (listed before places were stored) or was made for
-# another cell size than the configured one: the sweeper places them again, a batch a round.
-UNPLACED = statement(
-    "catalog.unplaced",
-    """
-    MATCH (p:Product)
-    WHERE p.location IS NOT NULL AND (p.place IS NULL OR p.place_cell <> $place_cell)
-    RETURN p.id AS id, p.location AS location
-    LIMIT $batch
-    """,
-)
-PLACE = statement(
-    "catalog.place",
-    """
-    UNWIND $rows AS r
-    MATCH (p:Product {id: r.id})
-    SET p.place = point(r.place), p.place_cell = $place_cell
-    RETURN p.id AS id
-    """,
-    write=True,
-)
-
-
-async def place_listings(store: GraphStore, batch: int = 1000) -> list[str]:
-    """Give a batch of listings their public place for the configured cell size; the ids."""
-    cell = cell_size_m()
-    rows = await store.run(UNPLACED, {"place_cell": cell, "batch": batch})
-    if not rows:
-        return []
-    places = [
-        {
-            "id": r["id"],
-            "place": public_point(r["location"]["latitude"], r["location"]["longitude"]),
-        }
-        for r in rows
-    ]
-    done = await store.run(PLACE, {"rows": places, "place_cell": cell})
-    return [r["id"] for r in done]
 
 
 class CatalogService:
@@ -346,8 +290,8 @@ class CatalogService:
             "local_pickup": cmd.local_pickup,
             **_shipping(cmd.shipping, cmd.local_pickup, cmd.price.currency, None),
             "quantity": cmd.quantity,
-            "location": _location(cmd.location),
-            **_place(cmd.location or ctx["location"]),
+            "location": location_param(cmd.location),
+            **place_params(cmd.location or ctx["location"]),
             "image_ids": list(cmd.image_ids),
             "tags": tags,
             "expires_at": now + self._ttl_ms,
@@ -373,7 +317,7 @@ class CatalogService:
         self, product_id: str, *, viewer_id: str | None = None, near: Place | None = None
     ) -> dict[str, Any]:
         rows = await self._store.run(
-            GET, {"id": product_id, "viewer_id": viewer_id, "near": _location(near)}
+            GET, {"id": product_id, "viewer_id": viewer_id, "near": location_param(near)}
         )
         if not rows:
             raise NotFound("no such listing")
@@ -443,8 +387,8 @@ class CatalogService:
             "status": changes.get("status"),
             "status_from": status_from,
             "changes": changes,
-            "location": _location(cmd.location),
-            **_place(cmd.location),
+            "location": location_param(cmd.location),
+            **place_params(cmd.location),
             "tags": tags,
             "image_ids": list(cmd.image_ids) if cmd.image_ids is not None else None,
             "ob_id": new_id(),
