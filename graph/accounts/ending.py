@@ -120,7 +120,7 @@ DUE = statement(
     MATCH (u:User)
     WHERE u.deals_end_due_at <= $now
     RETURN u.id AS id, u.deals_end_reason AS status, 'end' AS event
-    ORDER BY u.deals_end_due_at
+    ORDER BY u.deals_end_due_at, u.id
     LIMIT $batch
     """,
 )
