@@ -45,10 +45,12 @@ from graph.notify import (
     TwilioSms,
 )
 from graph.payments import (
+    Ledger,
     LocalProvider,
     NoProvider,
     PaymentProvider,
     PaymentService,
+    PayoutService,
     PromotionService,
     StripeProvider,
 )
@@ -134,6 +136,8 @@ class Services:
     lifecycle: Lifecycle
     socials: Socials
     payments: PaymentService
+    ledger: Ledger
+    payouts: PayoutService
     promotions: PromotionService
     reviews: ReviewService
     trust: TrustService
@@ -217,7 +221,11 @@ def make_payment_provider(
         return NoProvider()
     local_secret = "whsec_local_" + hmac.new(secret, b"local-payments", "sha256").hexdigest()
     return LocalProvider(
-        redis, settings.redis_prefix, local_secret, settings.webhook_tolerance_seconds
+        redis,
+        settings.redis_prefix,
+        local_secret,
+        settings.webhook_tolerance_seconds,
+        settings.public_url,
     )
 
 
@@ -271,7 +279,20 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     provider = make_provider(
         settings.social_provider, settings.oauth_providers, secret, settings.public_url
     )
-    payments = PaymentService(store, make_payment_provider(settings, redis, secret))
+    payments = PaymentService(
+        store, make_payment_provider(settings, redis, secret), settings.platform_fee_bps
+    )
+    ledger = Ledger(store)
+    payouts = PayoutService(
+        store,
+        payments.provider,
+        ledger,
+        minimum=settings.payout_minimum,
+        hold_seconds=settings.payout_hold_seconds,
+        interval_seconds=settings.payout_interval_seconds,
+        public_url=settings.public_url,
+    )
+    payments.on_account(payouts.account_updated)
     orders = OrderService(store, timers, pushes, catalog.changed, payments)
     offers = OfferService(store, timers, pushes, catalog.changed, orders, pools)
     ending = Ending(store, orders, offers)
@@ -335,6 +356,8 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         ),
         socials=Socials(store, redis, settings.redis_prefix, provider),
         payments=payments,
+        ledger=ledger,
+        payouts=payouts,
         promotions=promotions,
         reviews=reviews,
         trust=trust,

@@ -16,7 +16,7 @@ from graph.background import run_timers, sweeper
 from graph.bootstrap import Services, bootstrap, shutdown, webhook_url
 from graph.infra.settings import Settings
 from graph.notify import run_outbox
-from graph.payments import LocalProvider, run_deliveries, run_settlements
+from graph.payments import LocalProvider, run_deliveries, run_payouts, run_settlements
 
 log = logging.getLogger("vendr.worker")
 
@@ -49,6 +49,14 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         )
     if settings.payments_interval_seconds > 0:
         loops.append(run_settlements(services.payments, settings.payments_interval_seconds, stop))
+        loops.append(
+            run_payouts(
+                services.payouts,
+                settings.payout_interval_seconds,
+                stop,
+                tick_s=max(settings.payments_interval_seconds, 1.0),
+            )
+        )
         provider = services.payments.provider
         if isinstance(provider, LocalProvider):  # its webhooks, posted to the API
             loops.append(run_deliveries(provider, webhook_url(settings), stop))

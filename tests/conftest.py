@@ -173,6 +173,16 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 
 @pytest.fixture
+async def ledger_checked(services: Services) -> AsyncIterator[None]:
+    """For tests that move money: after the test, the ledger is whole (`vendr ledger check`:
+    every entry balanced, every balance its postings' sum, every currency summing to zero,
+    every payment's entries matching what it took)."""
+    yield
+    report = await services.ledger.check()
+    assert report["ok"], report
+
+
+@pytest.fixture
 def app(settings: Settings, services: Services) -> Sanic:
     application = create_app(settings, name=f"vendr_{uuid.uuid4().hex[:8]}")
     application.ctx.services = services

@@ -188,6 +188,17 @@ class TestPaidOrders:
         made = (await order(api, buyer, product_id)).json
         assert (await card(api, buyer, made["payment"]["id"])).status == 200
         await deliver(api, services)
+        assert (await payment_node(services, made["id"]))["status"] == "authorized"
+        return made
+
+    async def captured(
+        self, api: Api, services, seller: str, buyer: str, product_id: str
+    ) -> dict[str, Any]:
+        """Authorised, confirmed by the seller, captured: the buyer's money is taken."""
+        made = await self.paid(api, services, buyer, product_id)
+        done = await api.call("post", f"/v1/orders/{made['id']}/confirm", seller)
+        assert done.json["status"] == "confirmed"
+        await deliver(api, services)
         assert (await payment_node(services, made["id"]))["status"] == "succeeded"
         return made
 
@@ -201,14 +212,20 @@ class TestPaidOrders:
     async def test_a_paid_order_to_a_deleted_seller_is_refunded(self, api: Api, services) -> None:
         seller, buyer, _, chair = await parties(api, title="One-off chair")
         _, _, _, lamp = await parties(api, title="Lamp")
-        paid = await self.paid(api, services, buyer, chair["id"])
+        vase = await listing(api, seller, title="Vase")
+        paid = await self.captured(api, services, seller, buyer, chair["id"])
+        held_only = await self.paid(api, services, buyer, vase["id"])  # authorised, not taken
         pending = (await order(api, buyer, lamp["id"])).json  # another seller: untouched
         await delete(api, seller)
 
         assert await status(services, paid["id"]) == ("cancelled", "deleted")
         await self.refunded(api, services, paid["id"])
         [ev] = await cancel_events(services, paid["id"])
-        assert (ev["by"], ev["from"], ev["reason"]) == ("seller", "paid", "deleted")
+        assert (ev["by"], ev["from"], ev["reason"]) == ("seller", "confirmed", "deleted")
+        # the order only authorised is voided: nothing was taken, nothing to refund
+        assert await status(services, held_only["id"]) == ("cancelled", "deleted")
+        voided = await payment_node(services, held_only["id"])
+        assert (voided["status"], voided["refund_id"]) == ("cancelled", None)
         assert await held(services, chair["id"]) == (1, "deleted")  # back, on a removed listing
         # the buyer is told, the seller is not
         assert await outbox_of(services, paid["id"]) == [[await me(api, buyer)]]
@@ -224,9 +241,7 @@ class TestPaidOrders:
         lamp = (await parties(api, title="Lamp"))[3]  # someone else's, for contrast
         vase = await listing(api, seller, title="Vase", quantity=5)
         stool = await listing(api, seller, title="Stool")
-        confirmed = await self.paid(api, services, buyer, chair["id"])
-        done = await api.call("post", f"/v1/orders/{confirmed['id']}/confirm", seller)
-        assert done.json["status"] == "confirmed"
+        confirmed = await self.captured(api, services, seller, buyer, chair["id"])
         pending = (await order(api, stranger, vase["id"], 2)).json  # not paid yet
         bid = (await offer(api, buyer, stool["id"], 5_000)).json
         countered = await api.call(

@@ -229,3 +229,58 @@ def test_lab_serves_jupyterlab_and_ends_cleanly_on_ctrl_c(settings) -> None:
         ["pgrep", "-g", str(lab.pid)], capture_output=True, text=True, check=False
     )
     assert not leftover.stdout.strip(), "JupyterLab left processes behind"
+
+
+async def test_ledger_check_says_ok_on_a_whole_ledger_and_names_what_is_broken(
+    services, settings
+) -> None:
+    # a charge booked as the payments book it: buyers paid 1000, the seller holds 950, fee 50
+    await services.store.run_text(
+        """
+        CREATE (e:LedgerEntry {id: 'charge:p1', kind: 'charge', currency: 'EUR', at: 1})
+        CREATE (b:Account {key: 'buyers/cards/EUR', owner: 'buyers', bucket: 'cards',
+                           currency: 'EUR', balance: -1000})
+        CREATE (s:Account {key: 'seller:u1/pending/EUR', owner: 'seller:u1', bucket: 'pending',
+                           currency: 'EUR', balance: 950})
+        CREATE (f:Account {key: 'platform/fees/EUR', owner: 'platform', bucket: 'fees',
+                           currency: 'EUR', balance: 50})
+        CREATE (e)-[:POSTS {amount: -1000}]->(b), (e)-[:POSTS {amount: 950}]->(s),
+               (e)-[:POSTS {amount: 50}]->(f)
+        """,
+        {},
+        write=True,
+    )
+    done = vendr(settings, "ledger", "check")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["EUR: 3 accounts, total 0", "ledger: ok"]
+
+    await services.store.run_text(
+        "MATCH (a:Account {key: 'seller:u1/pending/EUR'}) SET a.balance = 990", {}, write=True
+    )
+    broken = vendr(settings, "ledger", "check", "--json")
+    assert broken.returncode == 1
+    report = json.loads(broken.stdout)
+    assert report["ok"] is False
+    assert report["drifted"] == [{"key": "seller:u1/pending/EUR", "balance": 990, "posted": 950}]
+    assert report["currencies"] == [{"currency": "EUR", "total": 40, "accounts": 3}]
+
+
+async def test_payments_failed_lists_calls_refused_for_good(services, settings) -> None:
+    empty = vendr(settings, "payments", "failed")
+    assert empty.returncode == 0 and "no provider call has failed" in empty.stdout
+    await services.store.run_text(
+        """
+        CREATE (:Payment {id: 'pay1', key: 'order:o1', purpose: 'order', subject_id: 'o1',
+                          status: 'refunding', owed: 'refund', owed_amount: 500,
+                          owed_error: 'Stripe: charge already refunded', updated_at: 5})
+        """,
+        {},
+        write=True,
+    )
+    listed = vendr(settings, "payments", "failed")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [line for line in listed.stdout.splitlines() if line.startswith("pay1")]
+    assert "refund" in row and "500" in row and "charge already refunded" in row
+    missing = vendr(settings, "payments", "retry", "nope")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "vendr: payment nope: no provider call is owed on this payment"

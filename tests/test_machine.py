@@ -67,17 +67,20 @@ def test_paid_orders_wait_for_the_provider_and_give_money_back_when_cancelled() 
     assert open_events(ORDER, "paid", role="seller") == ["cancel", "confirm"]
     pay = ORDER.find("payment_pending", "pay")
     assert pay is not None and pay.who == {"provider"} and pay.target == "paid"
-    # every way out of a paid order refunds it, every way out of an unpaid one voids it,
-    # except a refund the provider made itself
+    # a paid order's card is authorised: the seller's confirmation captures it
+    confirm = ORDER.find("paid", "confirm")
+    assert confirm is not None and confirm.payment == "capture"
+    # every way out before the capture voids, every way out after it refunds, except what
+    # the provider did itself (a refund at its dashboard, an authorisation that lapsed)
     for t in ORDER.transitions:
         if t.target != "cancelled" or t.source == "placed":
             continue
-        if t.source == "payment_pending":
-            assert t.payment == "void", t
-        elif t.event == "refunded":
+        if t.event in ("refunded", "voided"):
             assert t.payment is None and t.who == {"provider"}, t
+        elif t.source in ("payment_pending", "paid"):
+            assert t.payment == "void", t
         else:
-            assert t.payment == "refund", t
+            assert (t.source, t.payment) == ("confirmed", "refund"), t
     assert ORDER.timers["payment_pending"].event == "unpaid"
 
 
@@ -89,3 +92,11 @@ def test_a_payment_never_goes_back_to_waiting_once_settled() -> None:
     assert PAYMENT.terminal == {"refunded"}
     # a customer may try another card after a decline
     assert PAYMENT.find("failed", "succeed") is not None
+    assert PAYMENT.find("failed", "authorize") is not None
+    # an authorisation is captured by Vendr, or voided (by Vendr, or lapsed at the provider)
+    assert {t.event for t in PAYMENT.transitions if t.source == "authorized"} == {
+        "capture",
+        "succeed",
+        "cancel",
+    }
+    assert PAYMENT.find("capturing", "refund") is None  # nothing to refund before the capture

@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import Api, read
 from tests.test_deals_api import order, parties, stock
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
@@ -109,7 +111,8 @@ async def test_an_order_paid_by_card_is_paid_once_the_webhook_says_so(api: Api, 
     await pubsub.subscribe(services.notifier.channel(me["id"]))
     try:
         paid = await card(api, buyer, payment["id"])
-        assert paid.status == 200 and paid.json["intent_status"] == "succeeded"
+        # the card is authorised: the money is held, taken when the seller confirms
+        assert paid.status == 200 and paid.json["intent_status"] == "requires_capture"
         # nothing changes until the provider's webhook arrives
         assert (await payment_node(services, made["id"]))["status"] == "pending"
         [outcome] = await deliver(api, services)
@@ -123,19 +126,24 @@ async def test_an_order_paid_by_card_is_paid_once_the_webhook_says_so(api: Api, 
                     break
     finally:
         await pubsub.aclose()
-    assert pushed[-1]["status"] == "paid" and pushed[-1]["payment"]["status"] == "succeeded"
+    assert pushed[-1]["status"] == "paid" and pushed[-1]["payment"]["status"] == "authorized"
     assert pushed[-1]["payment"]["client_secret"] is None  # pushes go to both parties
 
     now = (await api.call("get", f"/v1/orders/{made['id']}", buyer)).json
     assert now["status"] == "paid" and now["due"]["event"] == "expire"
-    assert (await payment_node(services, made["id"]))["status"] == "succeeded"
-    assert await events(services, "payment.created", "payment.succeeded", "order.paid") == {
+    assert (await payment_node(services, made["id"]))["status"] == "authorized"
+    assert await events(services, "payment.created", "payment.authorized", "order.paid") == {
         "payment.created": 1,
-        "payment.succeeded": 1,
+        "payment.authorized": 1,
         "order.paid": 1,
     }
     confirmed = await api.call("post", f"/v1/orders/{made['id']}/confirm", seller)
     assert confirmed.status == 200 and confirmed.json["status"] == "confirmed"
+    # the confirmation captures the card; the provider's word makes it succeeded
+    assert confirmed.json["payment"]["status"] == "capturing"
+    [captured] = await deliver(api, services)
+    assert captured["outcome"] == "payment capturing -> succeeded", captured
+    assert (await payment_node(services, made["id"]))["status"] == "succeeded"
     done = await api.call("post", f"/v1/orders/{made['id']}/complete", buyer)
     assert done.json["status"] == "completed"
     assert (await stock(api, listing["id"], seller))[1] == "sold"
@@ -148,7 +156,8 @@ async def test_webhooks_not_signed_by_the_provider_or_not_recent_are_refused(
     assert (await card(api, buyer, made["payment"]["id"])).status == 200
     [body] = await queued(services)
     secret = services.payments.provider.secret
-    forged = body.replace(b'"payment_intent.succeeded"', b'"payment_intent.succeeded" ')
+    kind = b'"payment_intent.amount_capturable_updated"'
+    forged = body.replace(kind, kind + b" ")
     now = int(time.time())
     refused = {
         "no signature": (body, None),
@@ -189,8 +198,8 @@ async def test_a_replayed_or_duplicated_event_is_applied_once(api: Api, services
         *(post_webhook(api, body, stripe_header(body, secret)) for _ in range(3))
     )
     assert all(r.status in (200, 409) for r in racing), [r.text for r in racing]
-    assert await events(services, "payment.succeeded", "order.paid") == {
-        "payment.succeeded": 1,
+    assert await events(services, "payment.authorized", "order.paid") == {
+        "payment.authorized": 1,
         "order.paid": 1,
     }
     [recorded] = await read(
@@ -206,12 +215,12 @@ async def test_events_out_of_order_end_in_the_state_of_the_latest(api: Api, serv
     assert declined.json["intent_status"] == "requires_payment_method"
     await card(api, buyer, payment_id)  # another card: paid
     failure, success = await queued(services)
-    assert b"payment_failed" in failure and b"succeeded" in success
+    assert b"payment_failed" in failure and b"amount_capturable_updated" in success
     # the success arrives first, the earlier failure after it
     applied, stale = await deliver(api, services, [success, failure])
     assert applied["state"] == "applied"
     assert stale["state"] == "stale" and "failed" not in stale["outcome"].split()[-2:]
-    assert (await payment_node(services, made["id"]))["status"] == "succeeded"
+    assert (await payment_node(services, made["id"]))["status"] == "authorized"
     assert (await api.call("get", f"/v1/orders/{made['id']}", buyer)).json["status"] == "paid"
     assert await events(services, "payment.failed") == {}
 
@@ -249,13 +258,42 @@ async def test_an_unpaid_order_is_cancelled_in_time_and_its_stock_comes_back(
     assert (await card(api, buyer, made["payment"]["id"])).status == 409
 
 
-async def test_cancelling_a_paid_order_refunds_it_once_with_a_derived_key(
+async def captured(api: Api, services, seller: str, buyer: str, made: dict[str, Any]) -> None:
+    """The buyer's card authorised, the seller confirms: the payment captured."""
+    await card(api, buyer, made["payment"]["id"])
+    await deliver(api, services)
+    confirmed = await api.call("post", f"/v1/orders/{made['id']}/confirm", seller)
+    assert confirmed.status == 200, confirmed.text
+    await deliver(api, services)
+    assert (await payment_node(services, made["id"]))["status"] == "succeeded"
+
+
+async def test_cancelling_a_paid_order_voids_its_authorisation_and_takes_nothing(
     api: Api, services
 ) -> None:
     seller, buyer, listing, made = await placed(api)
     await card(api, buyer, made["payment"]["id"])
     await deliver(api, services)
     cancelled = await api.call("post", f"/v1/orders/{made['id']}/cancel", buyer)
+    assert cancelled.json["status"] == "cancelled"
+    assert cancelled.json["payment"]["status"] == "cancelled"
+    node = await payment_node(services, made["id"])
+    assert node["owed"] is None and node["refund_id"] is None  # voided, nothing refunded
+    prefix = services.settings.redis_prefix
+    assert await services.redis.get(f"{prefix}pay:local:idem:order:{made['id']}:void")
+    assert await services.redis.get(f"{prefix}pay:local:idem:order:{made['id']}:refund") is None
+    [voided] = await deliver(api, services)  # the provider's word: stale, it changed nothing
+    assert voided["state"] == "stale"
+    assert await stock(api, listing["id"], seller) == (1, "active")
+    assert await read(services, "MATCH (e:LedgerEntry) RETURN e.id AS id") == []
+
+
+async def test_cancelling_a_captured_order_refunds_it_once_with_a_derived_key(
+    api: Api, services
+) -> None:
+    seller, buyer, listing, made = await placed(api)
+    await captured(api, services, seller, buyer, made)
+    cancelled = await api.call("post", f"/v1/orders/{made['id']}/cancel", seller)
     assert cancelled.status == 200, cancelled.text
     assert cancelled.json["status"] == "cancelled"
     assert cancelled.json["payment"]["status"] == "refunding"
@@ -286,28 +324,32 @@ async def test_cancelling_a_paid_order_refunds_it_once_with_a_derived_key(
     }
 
 
-async def test_a_payment_for_an_order_cancelled_meanwhile_is_refunded(api: Api, services) -> None:
+async def test_an_authorisation_for_an_order_cancelled_meanwhile_is_voided(
+    api: Api, services
+) -> None:
     seller, buyer, listing, made = await placed(api)
-    await card(api, buyer, made["payment"]["id"])  # paid at the provider, webhook in flight
-    success = await queued(services)
+    await card(api, buyer, made["payment"]["id"])  # authorised at the provider, webhook in flight
+    authorised = await queued(services)
     cancelled = await api.call("post", f"/v1/orders/{made['id']}/cancel", buyer)
     assert cancelled.json["status"] == "cancelled"
-    assert (await payment_node(services, made["id"]))["status"] == "cancelled"
-    [late] = await deliver(api, services, success)
-    assert late["state"] == "applied" and "refunded" in late["outcome"]
     node = await payment_node(services, made["id"])
-    assert node["status"] == "refunding" and node["refund_id"]
-    await deliver(api, services)  # the provider's refund
-    assert (await payment_node(services, made["id"]))["status"] == "refunded"
+    assert node["status"] == "cancelled"
+    # the void reached the provider: the card's hold is released, nothing was ever taken
+    intent = await services.redis.hget(
+        f"{services.settings.redis_prefix}pay:local:pi:{node['intent_id']}", "status"
+    )
+    assert intent == b"canceled"
+    [late] = await deliver(api, services, authorised)
+    assert late["state"] == "stale"
+    assert await deliver(api, services)  # the provider's cancellation, stale as well
     order_now = (await api.call("get", f"/v1/orders/{made['id']}", buyer)).json
-    assert order_now["status"] == "cancelled"  # it stays cancelled
+    assert order_now["status"] == "cancelled" and order_now["payment"]["status"] == "cancelled"
     assert await stock(api, listing["id"], seller) == (1, "active")
 
 
-async def test_a_refund_made_at_the_provider_cancels_a_paid_order(api: Api, services) -> None:
+async def test_a_refund_made_at_the_provider_cancels_a_confirmed_order(api: Api, services) -> None:
     seller, buyer, listing, made = await placed(api)
-    await card(api, buyer, made["payment"]["id"])
-    await deliver(api, services)
+    await captured(api, services, seller, buyer, made)
     node = await payment_node(services, made["id"])
     # refunded from the provider's dashboard, not through Vendr
     await services.payments.provider.refund(node["intent_id"], amount=12_500, key="dashboard-1")
@@ -315,6 +357,7 @@ async def test_a_refund_made_at_the_provider_cancels_a_paid_order(api: Api, serv
     assert outcome["state"] == "applied"
     order_now = (await api.call("get", f"/v1/orders/{made['id']}", seller)).json
     assert order_now["status"] == "cancelled" and order_now["payment"]["status"] == "refunded"
+    assert order_now["payment"]["refunded"] == {"amount": 12_500, "currency": "EUR"}
     assert await stock(api, listing["id"], seller) == (1, "active")
 
 

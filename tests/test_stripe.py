@@ -72,8 +72,27 @@ async def stub() -> AsyncIterator[Stub]:
                 return web.json_response(error, status=400)
             intent["status"] = "canceled"
             return web.json_response(intent)
+        if path.startswith("/v1/payment_intents/") and path.endswith("/capture"):
+            intent = state.intents[path.split("/")[3]]
+            intent["status"] = "succeeded"
+            return web.json_response(intent)
         if path.startswith("/v1/payment_intents/"):
             return web.json_response(state.intents[path.split("/")[3]])
+        if path == "/v1/accounts":
+            account = {"id": "acct_stub_1", "object": "account", "payouts_enabled": False}
+            return web.json_response(account)
+        if path == "/v1/account_links":
+            link = {"object": "account_link", "url": "https://connect.stripe.test/setup/s/x"}
+            return web.json_response(link)
+        if path == "/v1/transfers":
+            transfer = {
+                "id": f"tr_stub_{len(stub_transfers(state)) + 1}",
+                "object": "transfer",
+                "amount": int(form["amount"]),
+                "currency": form["currency"],
+                "destination": form["destination"],
+            }
+            return web.json_response(transfer)
         if path == "/v1/refunds":
             refund = {
                 "id": "re_stub_1",
@@ -97,6 +116,10 @@ async def stub() -> AsyncIterator[Stub]:
     await runner.cleanup()
 
 
+def stub_transfers(state: Stub) -> list[dict[str, Any]]:
+    return [c for c in state.calls[:-1] if c["path"] == "/v1/transfers"]
+
+
 @pytest.fixture
 def settings_overrides(stub: Stub) -> dict[str, Any]:
     return {
@@ -104,16 +127,24 @@ def settings_overrides(stub: Stub) -> dict[str, Any]:
         "stripe_secret_key": "sk_test_vendr",
         "stripe_webhook_secret": WEBHOOK_SECRET,
         "stripe_api_base": stub.url,
+        "payout_hold_seconds": 0,
     }
 
 
-def succeeded(intent_id: str, amount: int, payment_id: str, event_id: str) -> bytes:
-    """A `payment_intent.succeeded` event as Stripe sends it (the fields Vendr reads)."""
+def succeeded(
+    intent_id: str,
+    amount: int,
+    payment_id: str,
+    event_id: str,
+    kind: str = "payment_intent.succeeded",
+) -> bytes:
+    """A `payment_intent.succeeded` event as Stripe sends it (the fields Vendr reads); or
+    another of a payment intent's (`amount_capturable_updated` once authorised)."""
     return json.dumps(
         {
             "id": event_id,
             "object": "event",
-            "type": "payment_intent.succeeded",
+            "type": kind,
             "created": 1_700_000_000,
             "data": {
                 "object": {
@@ -121,6 +152,7 @@ def succeeded(intent_id: str, amount: int, payment_id: str, event_id: str) -> by
                     "object": "payment_intent",
                     "amount": amount,
                     "amount_received": amount,
+                    "amount_capturable": amount,
                     "currency": "eur",
                     "status": "succeeded",
                     "metadata": {"vendr_payment_id": payment_id},
@@ -209,3 +241,67 @@ async def test_a_provider_outage_leaves_the_call_owed_and_a_retry_uses_the_same_
     assert again["payment"]["status"] == "pending"
     assert again["payment"]["client_secret"] == "pi_stub_1_secret_stub"
     assert (await payment_node(services, made["id"]))["owed"] is None
+
+
+def stripe_event(event_id: str, kind: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "type": kind, "created": 1, "data": {"object": obj}}
+    ).encode()
+
+
+async def test_cards_are_captured_at_confirmation_and_sellers_paid_through_connect(
+    api: Api, services, stub: Stub
+) -> None:
+    seller, buyer, _, listing = await parties(api)
+    made = (await order(api, buyer, listing["id"])).json
+    create = stub.calls[0]
+    assert create["form"]["capture_method"] == "manual"  # authorised now, captured later
+    payment_id = made["payment"]["id"]
+    authorised = succeeded(
+        "pi_stub_1", 12_500, payment_id, "evt_a", "payment_intent.amount_capturable_updated"
+    )
+    ok = await post_webhook(api, authorised, stripe_header(authorised, WEBHOOK_SECRET))
+    assert ok.json["outcome"] == "payment pending -> authorized", ok.text
+    confirmed = await api.call("post", f"/v1/orders/{made['id']}/confirm", seller)
+    assert confirmed.json["payment"]["status"] == "capturing"
+    capture = stub.calls[-1]
+    assert capture["path"] == "/v1/payment_intents/pi_stub_1/capture"
+    assert capture["key"] == f"order:{made['id']}:capture"
+    body = succeeded("pi_stub_1", 12_500, payment_id, "evt_c")
+    assert (await post_webhook(api, body, stripe_header(body, WEBHOOK_SECRET))).status == 200
+    await api.call("post", f"/v1/orders/{made['id']}/complete", buyer)
+    assert await services.payouts.release_due() == 1
+
+    # the seller's connected account: opened once, onboarding link, then Stripe's word
+    started = await api.call("post", "/v1/users/me/payouts/onboarding", seller)
+    assert started.status == 200, started.text
+    assert started.json["account_id"] == "acct_stub_1"
+    assert started.json["url"].startswith("https://connect.stripe.test/")
+    seller_id = (await api.call("get", "/v1/users/me", seller)).json["id"]
+    opened = next(c for c in stub.calls if c["path"] == "/v1/accounts")
+    assert opened["key"] == f"user:{seller_id}:account"
+    assert opened["form"]["type"] == "express"
+    early = await api.call("post", "/v1/users/me/payouts", seller, json={"currency": "EUR"})
+    assert early.status == 409  # Stripe has not said the account can be paid yet
+    enabled = stripe_event(
+        "evt_acct",
+        "account.updated",
+        {"id": "acct_stub_1", "object": "account", "payouts_enabled": True},
+    )
+    applied = await post_webhook(api, enabled, stripe_header(enabled, WEBHOOK_SECRET))
+    assert applied.json["outcome"] == "payouts enabled", applied.text
+
+    paid = await api.call("post", "/v1/users/me/payouts", seller, json={"currency": "EUR"})
+    assert paid.status == 201, paid.text
+    fee = 12_500 * services.settings.platform_fee_bps // 10_000
+    assert paid.json["amount"] == {"amount": 12_500 - fee, "currency": "EUR"}
+    assert (paid.json["status"], paid.json["transfer_id"]) == ("paid", "tr_stub_1")
+    [transfer] = [c for c in stub.calls if c["path"] == "/v1/transfers"]
+    assert transfer["key"] == f"payout:{paid.json['id']}"
+    assert transfer["form"]["destination"] == "acct_stub_1"
+    assert transfer["form"]["amount"] == str(12_500 - fee)
+    assert transfer["form"]["currency"] == "eur"
+    balance = (await api.call("get", "/v1/users/me/balance", seller)).json
+    [eur] = balance["balances"]
+    assert (eur["pending"], eur["available"], eur["paid"]) == (0, 0, 12_500 - fee)
+    assert (await services.ledger.check())["ok"]

@@ -8,7 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
-from api.cli import moderation
+from api.cli import moderation, money
 from api.cli.library import (
     cmd_cypher,
     cmd_cypher_list,
@@ -100,12 +100,15 @@ def parser() -> argparse.ArgumentParser:
     seed.add_argument("--force", action="store_true", help="add to a graph that has users")
     seed.set_defaults(func=cmd_seed)
 
-    pay = sub.add_parser("payments", help="the local payment provider (VENDR_ENV=dev)")
+    pay = sub.add_parser(
+        "payments", help="owed provider calls; the local payment provider (VENDR_ENV=dev)"
+    )
     psub = pay.add_subparsers(dest="payments_command", required=True)
     for outcome, text in (("succeed", "pay"), ("fail", "have the card declined for")):
         one = psub.add_parser(outcome, help=f"{text} a payment (Vendr's payment id)")
         one.add_argument("payment_id")
         one.set_defaults(func=cmd_payments, outcome=outcome)
+    money.add_parsers(sub, psub)
 
     work = sub.add_parser(
         "worker", help="run the background process alone: sweeper and deal timers (Ctrl-C stops)"

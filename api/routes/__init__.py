@@ -13,6 +13,7 @@ from api.routes import (
     feed,
     health,
     images,
+    money,
     notifications,
     payments,
     products,
@@ -37,10 +38,11 @@ BLUEPRINTS = (
     notifications.inbox,
     notifications.mine,
     payments.bp,
+    money.bp,
     trust.bp,
 )
 # the development shortcuts' routes (`/v1/dev/…`): only with VENDR_ENV=dev
-DEV_BLUEPRINTS = (account.dev, payments.dev)
+DEV_BLUEPRINTS = (account.dev, payments.dev, money.dev)
 
 
 def blueprints(settings: Settings) -> tuple[Blueprint, ...]:

@@ -20,9 +20,22 @@ class Due(BaseModel):
 
 class PaymentOut(BaseModel):
     id: str
-    status: Literal["new", "pending", "failed", "succeeded", "cancelled", "refunding", "refunded"]
+    # `authorized`: the card holds the amount, taken (captured) when the seller confirms
+    status: Literal[
+        "new",
+        "pending",
+        "failed",
+        "authorized",
+        "capturing",
+        "succeeded",
+        "cancelled",
+        "refunding",
+        "refunded",
+    ]
     provider: Literal["local", "stripe"]
     amount: Money
+    refunded: Money | None = None  # given back so far, in whole or in part
+    dispute: Literal["open", "won", "lost"] | None = None  # the card holder's bank decides
     # what the payer's client confirms the payment with (Stripe.js `confirmPayment`), while
     # there is something to pay; null for the other party
     client_secret: str | None = None

@@ -29,10 +29,12 @@ OFFER = Machine(
 # final.
 #
 # With card payment on (`VENDR_ORDER_PAYMENT`), an order starts in `payment_pending` instead of
-# `placed`: the provider's verified webhook moves it to `paid`, which the seller confirms like
-# a placed one; unpaid in time, it is cancelled and its units come back. Cancelling voids an
-# unpaid payment and refunds a paid one; a refund made at the provider (a dashboard, a
-# dispute) cancels an order not yet completed.
+# `placed`. The provider's verified webhook moves it to `paid` once the card is authorised (the
+# money is held on the card, not yet taken); the seller's confirmation captures it. Cancelled
+# before that (by a party, a timer, an account ending) the authorisation is voided, never
+# charged and refunded; cancelled after it, the payment is refunded. The provider cancelling
+# the authorisation (it lapsed) or refunding the payment (a dashboard) cancels an order not yet
+# completed.
 ORDER = Machine(
     name="order",
     initial="placed",
@@ -52,17 +54,19 @@ ORDER = Machine(
         Transition(
             "payment_pending", "unpaid", "cancelled", _who("system"), restock=True, payment="void"
         ),
-        Transition("paid", "confirm", "confirmed", _who("seller")),
+        Transition("paid", "confirm", "confirmed", _who("seller"), payment="capture"),
         Transition(
-            "paid", "cancel", "cancelled", _who("buyer", "seller"), restock=True, payment="refund"
+            "paid", "cancel", "cancelled", _who("buyer", "seller"), restock=True, payment="void"
         ),
-        Transition("paid", "expire", "cancelled", _who("system"), restock=True, payment="refund"),
+        Transition("paid", "expire", "cancelled", _who("system"), restock=True, payment="void"),
         Transition("paid", "refunded", "cancelled", _who("provider"), restock=True),
+        Transition("paid", "voided", "cancelled", _who("provider"), restock=True),
         Transition("confirmed", "complete", "completed", _who("buyer"), complete=True),
         Transition(
             "confirmed", "cancel", "cancelled", _who("seller"), restock=True, payment="refund"
         ),
         Transition("confirmed", "refunded", "cancelled", _who("provider"), restock=True),
+        Transition("confirmed", "voided", "cancelled", _who("provider"), restock=True),
         Transition("confirmed", "auto_complete", "completed", _who("system"), complete=True),
     ),
     timers={

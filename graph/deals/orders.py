@@ -15,7 +15,7 @@ from graph.catalog import Changed
 from graph.deals import shapes
 from graph.deals.common import Pushes, Why, announce, both_sides, due_timers, ended_text
 from graph.deals.machine import ORDER, ORDER_PAYMENT_INITIAL
-from graph.infra.errors import Conflict, Invalid, NotFound
+from graph.infra.errors import Conflict, Forbidden, Invalid, NotFound
 from graph.infra.ids import event, new_id, now_ms
 from graph.infra.machine import Timers, Transition, allowed, open_events, refused
 from graph.infra.money import money_text
@@ -148,7 +148,8 @@ RETURN o.id AS id, o.status AS status, o.amount AS amount, o.currency AS currenc
        b.id AS buyer_id, b.handle AS buyer_handle, b.display_name AS buyer_name,
        s.id AS seller_id, s.handle AS seller_handle, s.display_name AS seller_name, lines,
        pay.id AS payment_id, pay.status AS payment_status, pay.provider AS payment_provider,
-       pay.client_secret AS payment_secret
+       pay.client_secret AS payment_secret,
+       pay.refunded_amount AS payment_refunded, pay.dispute_status AS payment_dispute
 """
 
 GET = statement(
@@ -353,7 +354,14 @@ class OrderService:
             **system_params(text, {"event": f"order.{t.target}", "order_id": order["id"]}),
             **savers("saved.sold", actor_id),
             **event({"event": t.event, "by": role, "from": t.source} | reason),
-            **owe_params(t.payment, f"order {t.event}" + (f" ({why})" if why else "")),
+            **owe_params(
+                t.payment,
+                f"order {t.event}" + (f" ({why})" if why else ""),
+                # the seller's share is released after a hold once the order is done
+                release_at=now_ms() + int(self._timers.settings.payout_hold_seconds * 1000)
+                if t.complete
+                else None,
+            ),
         }
         rows = await self._store.run(MOVE, params)
         if not rows:
@@ -376,11 +384,38 @@ class OrderService:
         return moved is not None
 
     async def paid(self, subject_id: str) -> bool:
-        return await self.provider_fires(subject_id, "pay")
+        """The card was authorised (or charged): an order waiting for it is paid; one paid,
+        confirmed or completed already keeps the money (its capture); a cancelled one not."""
+        if await self.provider_fires(subject_id, "pay"):
+            return True
+        order = await self.get(None, subject_id)
+        if order["status"] in ("paid", "confirmed", "completed"):
+            await self.payment_changed(subject_id)
+            return True
+        return False
+
+    async def voided(self, subject_id: str) -> None:
+        if not await self.provider_fires(subject_id, "voided"):
+            await self.payment_changed(subject_id)
 
     async def refunded(self, subject_id: str) -> None:
         if not await self.provider_fires(subject_id, "refunded"):
             await self.payment_changed(subject_id)  # cancelled already: the payment's state
+
+    async def refund_part(
+        self, user_id: str, order_id: str, amount: int, reason: str
+    ) -> dict[str, Any]:
+        """The seller gives part of a captured order's money back (a damaged item, a missing
+        part): 404 for strangers, 403 for the buyer, 409 when there is nothing captured."""
+        order = await self.get(user_id, order_id)
+        if order["seller_id"] != user_id:
+            raise Forbidden("only the seller refunds an order")
+        if not order.get("payment_id"):
+            raise Conflict("this order was not paid by card", errors={"payment": "none"})
+        payment = await self._payments.get(order["payment_id"])
+        await self._payments.ask_refund(payment, amount, actor_id=user_id, reason=reason)
+        await self.payment_changed(order_id)
+        return await self.get(user_id, order_id)
 
     async def payment_changed(self, subject_id: str) -> None:
         order = await self.get(None, subject_id)
@@ -395,7 +430,9 @@ class OrderService:
             order.get("payment_id") and order.get("payment_status") != "new"
         ):
             return order
-        await self._payments.start("order", order["id"], order["buyer_id"], ORDER_PAYMENT_INITIAL)
+        await self._payments.start(
+            "order", order["id"], order["buyer_id"], ORDER_PAYMENT_INITIAL, order["seller_id"]
+        )
         return await self.get(None, order["id"])
 
     async def tell(

@@ -31,9 +31,11 @@ class Transition:
     who: frozenset[Who]
     restock: bool = False  # give the order's units back to their listings
     complete: bool = False  # the deal is done: a one-off listing with nothing left is sold
-    # what is owed to the deal's payment on the way: `void` an unpaid one (it can no longer be
-    # paid), `refund` a paid one; applied in the same statement, carried out after it
-    payment: Literal["void", "refund"] | None = None
+    # what is owed to the deal's payment on the way: `void` or `refund` give the money back (a
+    # payment not captured is voided, a captured one refunded: the payment's state decides;
+    # the name says what the row expects), `capture` charges an authorised card; decided in
+    # the same statement, carried out after it
+    payment: Literal["void", "refund", "capture"] | None = None
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,26 @@ class Settings(BaseSettings):
     payments_interval_seconds: float = Field(
         2.0, ge=0, description="how often the worker retries owed provider calls (0: never)"
     )
+    payment_authorization_seconds: float = Field(
+        7 * 24 * 3600,
+        gt=0,
+        description="how long the provider holds an authorised card (Stripe: 7 days); the "
+        "seller's confirmation window must end before it",
+    )
+    platform_fee_bps: int = Field(
+        500, ge=0, le=10_000, description="the platform's fee on an order, in basis points"
+    )
+    payout_hold_seconds: float = Field(
+        3 * 24 * 3600,
+        ge=0,
+        description="a completed order's money is held this long before the seller can have it",
+    )
+    payout_minimum: int = Field(
+        1000, ge=1, description="payouts start at this available balance (minor units)"
+    )
+    payout_interval_seconds: float = Field(
+        24 * 3600, ge=0, description="sellers are paid out this often (0: on request only)"
+    )
     promotion_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     promotion_plans: str = Field(
         '{"day": {"days": 1, "boost": 30, "price": 199},'
@@ -223,6 +243,19 @@ class Settings(BaseSettings):
         if not self.graph_name:
             neo4j = urlsplit(self.graph_url).scheme.startswith(("neo4j", "bolt"))
             object.__setattr__(self, "graph_name", "neo4j" if neo4j else "vendr")
+        return self
+
+    @model_validator(mode="after")
+    def _authorisation_outlives_confirmation(self) -> Settings:
+        """A card authorised at placement must still be capturable when the seller confirms:
+        the confirmation window ends first, so an order the seller never confirms is voided by
+        its timer, never found with a lapsed authorisation."""
+        if self.order_confirm_seconds >= self.payment_authorization_seconds:
+            raise ValueError(
+                f"VENDR_ORDER_CONFIRM_SECONDS ({self.order_confirm_seconds:g}) must be shorter "
+                "than VENDR_PAYMENT_AUTHORIZATION_SECONDS "
+                f"({self.payment_authorization_seconds:g}): a card authorisation lapses then"
+            )
         return self
 
     @model_validator(mode="after")

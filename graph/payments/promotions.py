@@ -82,7 +82,8 @@ RETURN o.id AS id, o.plan AS plan, o.days AS days, o.boost AS boost, o.amount AS
        o.product_id AS product_id, o.created_at AS created_at, o.updated_at AS updated_at,
        o.starts_at AS starts_at, o.ends_at AS ends_at, o.due_at AS due_at,
        o.due_event AS due_event, pay.id AS payment_id, pay.status AS payment_status,
-       pay.provider AS payment_provider, pay.client_secret AS payment_secret
+       pay.provider AS payment_provider, pay.client_secret AS payment_secret,
+       pay.refunded_amount AS payment_refunded, pay.dispute_status AS payment_dispute
 """
 
 GET = statement(
@@ -281,6 +282,9 @@ class PromotionService:
         return await self._move(promo, t, actor_id="provider", role="provider")
 
     async def refunded(self, subject_id: str) -> None:
+        await self.payment_changed(subject_id)
+
+    async def voided(self, subject_id: str) -> None:
         await self.payment_changed(subject_id)
 
     async def payment_changed(self, subject_id: str) -> None:

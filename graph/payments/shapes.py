@@ -22,6 +22,8 @@ def payment(
         "status": row["payment_status"],
         "provider": row["payment_provider"],
         "amount": money(row["amount"], currency),
+        "refunded": money(row.get("payment_refunded") or 0, currency),
+        "dispute": row.get("payment_dispute"),
         "client_secret": None,
     }
     if viewer_id == payer_id and row["payment_status"] in ("pending", "failed"):

@@ -1,14 +1,20 @@
-"""The Stripe adapter: PaymentIntents with automatic capture (the client confirms with the
-`client_secret`, Stripe.js or a mobile SDK), refunds, voids, and webhook verification on the raw
-request bytes. Configured by `VENDR_STRIPE_SECRET_KEY` and `VENDR_STRIPE_WEBHOOK_SECRET`; the
-API's address is a setting so tests can point the official SDK at a local stub."""
+"""The Stripe adapter: PaymentIntents (the client confirms with the `client_secret`, Stripe.js
+or a mobile SDK), an order's authorised at placement and captured at confirmation (manual
+capture), voids, whole and partial refunds, Stripe Connect for seller payouts (Express
+connected accounts with onboarding links; separate charges and transfers: the platform charges
+the buyer and later transfers the seller's share, keeping its fee), and webhook verification on
+the raw request bytes. Configured by `VENDR_STRIPE_SECRET_KEY` and
+`VENDR_STRIPE_WEBHOOK_SECRET`; the API's address is a setting so tests can point the official
+SDK at a local stub."""
 
 from __future__ import annotations
 
 import stripe
+from stripe.params import AccountCreateParams, PaymentIntentCreateParams
 
 from graph.payments.port import (
     AlreadySucceeded,
+    Capture,
     Intent,
     PaymentError,
     PaymentRefused,
@@ -36,21 +42,43 @@ class StripeProvider:
         self._tolerance = tolerance
 
     async def create(
-        self, *, amount: int, currency: str, key: str, metadata: dict[str, str]
+        self,
+        *,
+        amount: int,
+        currency: str,
+        key: str,
+        metadata: dict[str, str],
+        capture: Capture = "automatic",
     ) -> Intent:
+        params: PaymentIntentCreateParams = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "metadata": metadata,
+            "automatic_payment_methods": {"enabled": True},
+        }
+        if capture == "manual":
+            params["capture_method"] = "manual"
         try:
             intent = await self._client.v1.payment_intents.create_async(
-                params={
-                    "amount": amount,
-                    "currency": currency.lower(),
-                    "metadata": metadata,
-                    "automatic_payment_methods": {"enabled": True},
-                },
-                options={"idempotency_key": key},
+                params=params, options={"idempotency_key": key}
             )
         except stripe.StripeError as exc:
             raise _error(exc) from exc
         return Intent(intent.id, intent.client_secret, intent.status)
+
+    async def capture(self, intent_id: str, *, key: str) -> None:
+        try:
+            await self._client.v1.payment_intents.capture_async(
+                intent_id, options={"idempotency_key": key}
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "payment_intent_unexpected_state":
+                intent = await self._client.v1.payment_intents.retrieve_async(intent_id)
+                if intent.status == "succeeded":
+                    return  # a retried capture
+            raise _error(exc) from exc
+        except stripe.StripeError as exc:
+            raise _error(exc) from exc
 
     async def cancel(self, intent_id: str, *, key: str) -> None:
         try:
@@ -78,6 +106,53 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise _error(exc) from exc
         return str(refund.id)
+
+    async def open_account(self, *, user_id: str, email: str | None, key: str) -> str:
+        params: AccountCreateParams = {
+            "type": "express",
+            "metadata": {"vendr_user_id": user_id},
+            "capabilities": {"transfers": {"requested": True}},
+        }
+        if email:
+            params["email"] = email
+        try:
+            account = await self._client.v1.accounts.create_async(
+                params=params, options={"idempotency_key": key}
+            )
+        except stripe.StripeError as exc:
+            raise _error(exc) from exc
+        return str(account.id)
+
+    async def onboarding_link(self, account_id: str, *, refresh_url: str, return_url: str) -> str:
+        try:
+            link = await self._client.v1.account_links.create_async(
+                params={
+                    "account": account_id,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        except stripe.StripeError as exc:
+            raise _error(exc) from exc
+        return str(link.url)
+
+    async def transfer(
+        self, *, amount: int, currency: str, account_id: str, key: str, metadata: dict[str, str]
+    ) -> str:
+        try:
+            transfer = await self._client.v1.transfers.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "destination": account_id,
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": key},
+            )
+        except stripe.StripeError as exc:
+            raise _error(exc) from exc
+        return str(transfer.id)
 
     def event(self, body: bytes, header: str | None) -> ProviderEvent:
         return parse(verify(body, header, self._webhook_secret, self._tolerance))

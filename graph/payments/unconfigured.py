@@ -8,7 +8,7 @@ written, and orders paid by card (VENDR_ORDER_PAYMENT) are refused at start-up b
 
 from __future__ import annotations
 
-from graph.payments.port import BadSignature, Intent, PaymentRefused, ProviderEvent
+from graph.payments.port import BadSignature, Capture, Intent, PaymentRefused, ProviderEvent
 
 NOT_CONFIGURED = (
     "payments are not configured on this server: its operator sets VENDR_STRIPE_SECRET_KEY "
@@ -20,8 +20,28 @@ class NoProvider:
     name = "none"
 
     async def create(
-        self, *, amount: int, currency: str, key: str, metadata: dict[str, str]
+        self,
+        *,
+        amount: int,
+        currency: str,
+        key: str,
+        metadata: dict[str, str],
+        capture: Capture = "automatic",
     ) -> Intent:
+        raise PaymentRefused(NOT_CONFIGURED)
+
+    async def capture(self, intent_id: str, *, key: str) -> None:
+        raise PaymentRefused(NOT_CONFIGURED)
+
+    async def open_account(self, *, user_id: str, email: str | None, key: str) -> str:
+        raise PaymentRefused(NOT_CONFIGURED)
+
+    async def onboarding_link(self, account_id: str, *, refresh_url: str, return_url: str) -> str:
+        raise PaymentRefused(NOT_CONFIGURED)
+
+    async def transfer(
+        self, *, amount: int, currency: str, account_id: str, key: str, metadata: dict[str, str]
+    ) -> str:
         raise PaymentRefused(NOT_CONFIGURED)
 
     async def cancel(self, intent_id: str, *, key: str) -> None:

@@ -20,10 +20,14 @@ log = logging.getLogger("vendr.payments")
 # the provider's event types and what each does to a payment; the rest are acknowledged and
 # ignored (Stripe sends many a Vendr endpoint may be subscribed to)
 ACTIONS = {
+    "payment_intent.amount_capturable_updated": "authorize",
     "payment_intent.succeeded": "succeed",
     "payment_intent.payment_failed": "fail",
     "payment_intent.canceled": "cancel",
     "charge.refunded": "refunded",
+    "charge.dispute.created": "dispute",
+    "charge.dispute.closed": "dispute_closed",
+    "account.updated": "account",
 }
 
 # A delivery claims the event id; a second delivery of it (a duplicate, a replay) finds it
@@ -61,12 +65,17 @@ class PurposeHandler(Protocol):
     """What a purpose (orders, promotions) does when its payment moves."""
 
     async def paid(self, subject_id: str) -> bool:
-        """The payment succeeded: True if the purpose took it, False if it is gone (then the
-        payment is refunded)."""
+        """The card was authorised or charged: True if the purpose takes the money, False if
+        it is gone (then the payment is voided or refunded)."""
+        ...
+
+    async def voided(self, subject_id: str) -> None:
+        """The provider cancelled an authorised payment (the authorisation lapsed)."""
         ...
 
     async def refunded(self, subject_id: str) -> None:
-        """The money went back through the provider (a refund asked elsewhere included)."""
+        """The money went back through the provider, all of it (a refund asked elsewhere
+        included)."""
         ...
 
     async def payment_changed(self, subject_id: str) -> None:
@@ -94,7 +103,13 @@ class Payments(Protocol):
         owed: str | None = None,
     ) -> dict[str, Any] | None: ...
 
-    async def refund(self, payment: dict[str, Any], *, reason: str) -> None: ...
+    async def give_back(self, payment: dict[str, Any], *, reason: str) -> None: ...
+
+    async def book_refund(self, payment: dict[str, Any], ev: ProviderEvent) -> Outcome: ...
+
+    async def book_dispute(self, payment: dict[str, Any], ev: ProviderEvent) -> Outcome: ...
+
+    async def account_updated(self, ev: ProviderEvent) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -152,14 +167,22 @@ class Webhooks:
         action = ACTIONS.get(ev.type)
         if action is None:
             return Outcome("ignored", f"{ev.type} is not an event Vendr acts on")
+        if action == "account":
+            return await self._payments.account_updated(ev)
         payment = await self._find(ev)
         if payment is None:
             return Outcome("ignored", "no payment of Vendr's has this intent")
         pid = payment["id"]
-        if action in ("succeed", "refunded") and (
-            ev.amount != int(payment["amount"]) or ev.currency != payment["currency"]
-        ):
-            # never mark paid what was not paid in full (nor refunded what was refunded in part)
+        if ev.currency is not None and ev.currency != payment["currency"]:
+            text = f"currency {ev.currency} is not the payment's"
+            log.error("payment %s: %s: %s", pid, ev.type, text)
+            return Outcome("rejected", text, pid)
+        if action == "refunded":
+            return await self._payments.book_refund(payment, ev)
+        if action in ("dispute", "dispute_closed"):
+            return await self._payments.book_dispute(payment, ev)
+        if action in ("succeed", "authorize") and ev.amount != int(payment["amount"]):
+            # never mark paid what was not paid in full
             text = f"amount {ev.amount} {ev.currency} is not the payment's"
             log.error("payment %s: %s: %s", pid, ev.type, text)
             return Outcome("rejected", text, pid)
@@ -170,21 +193,24 @@ class Webhooks:
             text = f"{action} does not apply to a {payment['status']} payment"
             return Outcome("stale", text, pid)
         handler = self._payments.handler(payment["purpose"])
-        if action == "succeed":
+        if action in ("succeed", "authorize"):
             if not await handler.paid(payment["subject_id"]):
                 # the purpose went while the customer paid: the money goes back
-                await self._payments.refund(
+                await self._payments.give_back(
                     moved, reason=f"the {payment['purpose']} was no longer payable"
                 )
                 await handler.payment_changed(payment["subject_id"])
-                return Outcome("applied", "paid for a purpose that is gone: refunded", pid)
-        elif action == "refunded":
-            await handler.refunded(payment["subject_id"])
+                back = "voided" if action == "authorize" else "refunded"
+                return Outcome("applied", f"paid for a purpose that is gone: {back}", pid)
+        elif action == "cancel" and payment["status"] in ("authorized", "capturing"):
+            await handler.voided(payment["subject_id"])
         else:
             await handler.payment_changed(payment["subject_id"])
         return Outcome("applied", f"payment {payment['status']} -> {moved['status']}", pid)
 
     async def _find(self, ev: ProviderEvent) -> dict[str, Any] | None:
+        if ev.dispute_id and ev.intent_id is None:
+            return None  # a dispute is found by its charge's intent
         if ev.payment_id:
             rows = await self._payments.find(ev.payment_id)
             if rows and rows[0]["intent_id"] in (None, ev.intent_id):

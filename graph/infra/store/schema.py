@@ -33,6 +33,9 @@ UNIQUE: tuple[tuple[str, str], ...] = (
     ("Payment", "id"),
     ("Payment", "key"),  # one payment per purpose: `order:ID`, `promotion:ID`
     ("WebhookEvent", "id"),  # each provider event applied once
+    ("Account", "key"),  # `OWNER/BUCKET/CURRENCY`: one balance each
+    ("LedgerEntry", "id"),  # derived from its cause: a movement is booked once
+    ("Payout", "id"),
     ("Promotion", "id"),
     ("Review", "id"),
     ("Report", "id"),
@@ -67,6 +70,13 @@ INDEXED: tuple[tuple[str, str], ...] = (
     ("Notification", "created_at"),
     ("Payment", "intent_id"),
     ("Payment", "owed_at"),  # set while a provider call (void, refund) is owed
+    ("Payment", "release_at"),  # a completed order's seller share, released after a hold
+    ("Payment", "dispute_id"),
+    ("LedgerEntry", "payment_id"),
+    ("Account", "owner"),
+    ("Account", "bucket"),
+    ("Payout", "owed_at"),  # set while a transfer is owed
+    ("User", "payout_account_id"),
     ("Promotion", "due_at"),
     ("Product", "promoted_until"),
     ("Review", "due_at"),  # set while a blind review waits for its window to close
