@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from graph.accounts.commands import Signup, UpdateProfile
 from graph.bootstrap import Services, bootstrap, shutdown
+from graph.infra.errors import Conflict, StoreError, Unavailable
 from graph.infra.ids import iso, new_id
 from graph.trust import score
 from tests.conftest import make_settings
@@ -118,3 +119,24 @@ def test_a_perfect_rating_from_untrusted_reviewers_counts_for_nothing() -> None:
     assert score.ratings(fakes, network)[0] == 0
     assert "none yet from reviewers Vendr trusts" in score.ratings(fakes, network)[1]
     assert score.ratings(honest, network)[0] > 0.15
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        # a statement the server ended at its timeout (waiting for a lock a queue holds on a
+        # loaded machine): nothing was written, the client is told to retry (503)
+        ("Neo.ClientError.Transaction.LockClientStopped", Unavailable),
+        ("Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration", Unavailable),
+        ("Neo.TransientError.Transaction.DeadlockDetected", Unavailable),
+        ("Neo.ClientError.Schema.ConstraintValidationFailed", Conflict),
+        ("Neo.ClientError.Statement.SyntaxError", StoreError),  # a bug of ours: a 500
+    ],
+)
+def test_neo4j_errors_become_the_domain_errors_a_client_can_act_on(code: str, kind: type) -> None:
+    from neo4j.exceptions import Neo4jError
+
+    from graph.infra.store.neo4j import translate
+
+    error = Neo4jError._hydrate_neo4j(code=code, message="from the server")
+    assert type(translate(error)) is kind

@@ -32,6 +32,16 @@ log = logging.getLogger("vendr.neo4j")
 
 QUERY_TIMEOUT_S = 10.0
 
+# how Neo4j says it ended a transaction that ran past its timeout (the statement's own, or the
+# server's backstop), whether it was running or waiting for a lock then
+TIMED_OUT = frozenset(
+    {
+        "Neo.ClientError.Transaction.TransactionTimedOut",
+        "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",
+        "Neo.ClientError.Transaction.LockClientStopped",
+    }
+)
+
 
 def translate(exc: Exception, database: str = "") -> Exception:
     if isinstance(exc, ServiceUnavailable | SessionExpired):
@@ -41,6 +51,10 @@ def translate(exc: Exception, database: str = "") -> Exception:
     if isinstance(exc, ConstraintError):
         return Conflict("already exists")
     if isinstance(exc, TransientError):  # deadlocks and lock timeouts, after the retries
+        return Unavailable("the graph database is busy; try again")
+    if isinstance(exc, Neo4jError) and exc.code in TIMED_OUT:
+        # the statement waited past its timeout (a lock held by a queue of others on a
+        # loaded server): the server ended it, nothing was written; the client may retry
         return Unavailable("the graph database is busy; try again")
     if isinstance(exc, Neo4jError):
         if exc.code == "Neo.ClientError.Statement.AccessMode":
