@@ -179,6 +179,7 @@ async def test_a_deletion_interrupted_before_its_deals_is_finished_by_the_worker
     await nothing_held(services)
 
 
+@pytest.mark.usefixtures("ledger_checked")
 class TestPaidOrders:
     @pytest.fixture
     def settings_overrides(self) -> dict[str, Any]:

@@ -20,6 +20,9 @@ PLANS = {
 }
 
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"promotion_plans": json.dumps(PLANS), "order_payment_seconds": 1.0}

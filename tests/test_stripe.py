@@ -16,6 +16,8 @@ from tests.conftest import Api
 from tests.test_deals_api import order, parties
 from tests.test_payments import payment_node, post_webhook, stripe_header
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 WEBHOOK_SECRET = "whsec_test_vendr"
 
 
