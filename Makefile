@@ -7,6 +7,9 @@ NODE_STAMP := node_modules/.installed
 # Neo4j Community from Maven Central (pinned in deploy/neo4j/pom.xml) and its launcher
 NEO4J_DIR := .neo4j
 NEO4J_STAMP := $(NEO4J_DIR)/.installed
+# the GraphQL client generator the contract test drives (a venv of its own: see pyproject)
+CODEGEN := .codegen
+CODEGEN_STAMP := $(CODEGEN)/.installed
 
 .PHONY: run test lint fmt bench eval soak fuzz lab notebooks clean db-stop install neo4j
 
@@ -18,6 +21,12 @@ $(STAMP): pyproject.toml
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CODEGEN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(CODEGEN)
+	$(CODEGEN)/bin/pip install --quiet --disable-pip-version-check $$($(PYTHON) -c \
+	  'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["vendr"]["graphql-codegen"]["requires"]))')
 	touch $@
 
 $(NEO4J_STAMP): deploy/neo4j/pom.xml deploy/neo4j/VendrNeo4j.java
@@ -42,7 +51,7 @@ run: $(STAMP)  ## serve the API on the embedded database, with demo data when th
 # seed fixed in pyproject.toml, every run draws the same and meets the same state
 TEST_WORKERS ?= 2
 
-test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
+test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(CODEGEN_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz"
 	$(BIN)/pytest -q -p no:xdist -m fuzz
 
@@ -54,6 +63,7 @@ bench: $(STAMP) $(NEO4J_STAMP)  ## benchmarks at 10k users / 100k listings / 1M 
 	$(BIN)/python -m bench.realtime
 	$(BIN)/python -m bench.deals
 	$(BIN)/python -m bench.searches
+	$(BIN)/python -m bench.graphql
 	$(BIN)/python -m bench.trust scale
 	$(BIN)/python -m bench.backends
 
@@ -92,4 +102,4 @@ db-stop: $(STAMP)
 	$(BIN)/vendr db stop
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CODEGEN) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ from sanic import Request, Sanic
 from sanic.log import logger
 from sanic.response import HTTPResponse
 
-from api import errors, headers
+from api import errors, graphql, headers
 from api.auth import client_ip
 from api.contract import openapi
 from api.contract import routes as contract
@@ -46,6 +46,7 @@ def create_app(
     app.ctx.settings = settings
     for bp in (*blueprints(settings), contract.bp):
         app.blueprint(bp)
+    graphql.mount(app, settings)
     errors.install(app)
     headers.install(app)
 

@@ -14,7 +14,7 @@ MODULES = sorted(m.name for m in pkgutil.iter_modules(bench.__path__))
 
 
 def test_there_are_benchmarks_to_check() -> None:
-    assert {"catalog", "deals", "trust", "searches", "backends", "crash"} <= set(MODULES)
+    assert {"catalog", "deals", "trust", "searches", "backends", "crash", "graphql"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

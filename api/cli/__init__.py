@@ -8,7 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
-from api.cli import moderation, money
+from api.cli import graphql, moderation, money
 from api.cli.library import (
     cmd_cypher,
     cmd_cypher_list,
@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     spec = sub.add_parser("openapi", help="print the API's OpenAPI document (no server needed)")
     spec.add_argument("--out", help="write it to this file instead")
     spec.set_defaults(func=cmd_openapi)
+    graphql.add_parsers(sub)
 
     db = sub.add_parser("db", help="the embedded FalkorDB server, or a local Neo4j")
     db.add_argument("action", choices=["start", "stop", "status", "copy"])

@@ -36,6 +36,62 @@ def _shipping(value: ShippingIO | None) -> Shipping | None:
     return Shipping(value.ships, price)
 
 
+def browse_command(viewer_id: str | None, query: BrowseQuery) -> Browse:
+    """A browse as the catalog takes it, from a checked query (REST's or GraphQL's)."""
+    return Browse(
+        viewer_id=viewer_id,
+        near=_place(query.near),
+        radius_km=query.radius_km,
+        tags=tuple(query.tags),
+        q=query.q,
+        min_price=query.min_price,
+        max_price=query.max_price,
+        currency=query.currency,
+        condition=query.condition,
+        owner_id=query.owner,
+        sort=query.sort,
+        cursor=query.cursor,
+        limit=query.limit,
+    )
+
+
+def create_command(owner_id: str, body: ProductIn) -> CreateProduct:
+    """A new listing as the catalog takes it, from a checked body (REST's or GraphQL's)."""
+    return CreateProduct(
+        owner_id=owner_id,
+        title=body.title,
+        description=body.description,
+        price=Money(body.price.amount, body.price.currency),
+        condition=body.condition,
+        local_pickup=body.local_pickup,
+        shipping=_shipping(body.shipping),
+        location=_place(body.location),
+        tags=tuple(body.tags),
+        image_ids=tuple(body.image_ids),
+        quantity=body.quantity,
+    )
+
+
+def update_command(user_id: str, product_id: str, body: ProductPatch) -> UpdateProduct:
+    """A change to a listing as the catalog takes it: only what the body sets."""
+    given = body.model_dump(exclude_unset=True)
+    return UpdateProduct(
+        user_id=user_id,
+        product_id=product_id,
+        title=body.title,
+        description=body.description,
+        price=Money(body.price.amount, body.price.currency) if body.price else None,
+        condition=body.condition,
+        local_pickup=body.local_pickup,
+        shipping=_shipping(body.shipping),
+        location=_place(body.location),
+        tags=tuple(body.tags) if "tags" in given and body.tags is not None else None,
+        image_ids=tuple(body.image_ids) if body.image_ids is not None else None,
+        quantity=body.quantity,
+        status=body.status,
+    )
+
+
 @bp.post("/products")
 @openapi.refuses(refusals.OWN_UPLOADS, refusals.SHOPS_ONLY, refusals.LOCATION, refusals.SHIPPING)
 @openapi.summary("List something for sale")
@@ -45,21 +101,7 @@ def _shipping(value: ShippingIO | None) -> Shipping | None:
 async def create(request: Request) -> HTTPResponse:
     await limit_writes(request)
     body = json_body(request, ProductIn)
-    row = await services(request).catalog.create(
-        CreateProduct(
-            owner_id=request.ctx.user_id,
-            title=body.title,
-            description=body.description,
-            price=Money(body.price.amount, body.price.currency),
-            condition=body.condition,
-            local_pickup=body.local_pickup,
-            shipping=_shipping(body.shipping),
-            location=_place(body.location),
-            tags=tuple(body.tags),
-            image_ids=tuple(body.image_ids),
-            quantity=body.quantity,
-        )
-    )
+    row = await services(request).catalog.create(create_command(request.ctx.user_id, body))
     return json(products_models.product(row, owner=True), status=201)
 
 
@@ -71,23 +113,7 @@ async def create(request: Request) -> HTTPResponse:
 @optional_user
 async def browse(request: Request) -> HTTPResponse:
     query = query_args(request, BrowseQuery, lists=("tags",))
-    rows, cursor = await services(request).browse.browse(
-        Browse(
-            viewer_id=request.ctx.user_id,
-            near=_place(query.near),
-            radius_km=query.radius_km,
-            tags=tuple(query.tags),
-            q=query.q,
-            min_price=query.min_price,
-            max_price=query.max_price,
-            currency=query.currency,
-            condition=query.condition,
-            owner_id=query.owner,
-            sort=query.sort,
-            cursor=query.cursor,
-            limit=query.limit,
-        )
-    )
+    rows, cursor = await services(request).browse.browse(browse_command(request.ctx.user_id, query))
     return json({"items": [products_models.product(r) for r in rows], "next_cursor": cursor})
 
 
@@ -118,23 +144,8 @@ async def get(request: Request, product_id: str) -> HTTPResponse:
 async def patch(request: Request, product_id: str) -> HTTPResponse:
     await limit_writes(request)
     body = json_body(request, ProductPatch)
-    given = body.model_dump(exclude_unset=True)
     row = await services(request).catalog.update(
-        UpdateProduct(
-            user_id=request.ctx.user_id,
-            product_id=product_id,
-            title=body.title,
-            description=body.description,
-            price=Money(body.price.amount, body.price.currency) if body.price else None,
-            condition=body.condition,
-            local_pickup=body.local_pickup,
-            shipping=_shipping(body.shipping),
-            location=_place(body.location),
-            tags=tuple(body.tags) if "tags" in given and body.tags is not None else None,
-            image_ids=tuple(body.image_ids) if body.image_ids is not None else None,
-            quantity=body.quantity,
-            status=body.status,
-        )
+        update_command(request.ctx.user_id, product_id, body)
     )
     return json(products_models.product(row, owner=True))
 

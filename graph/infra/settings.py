@@ -93,6 +93,25 @@ class Settings(BaseSettings):
     )
     max_json_array: int = Field(1000, ge=200, description="items in one array")
     max_json_keys: int = Field(100, ge=20, description="members of one object")
+    # the GraphQL gateway (api/graphql/limits.py): a document is measured before it runs; the
+    # deepest legit operation is 6 levels; a 100-card browse page costs ~2000 (every field of
+    # 100 listings ~6500: 70 at a time)
+    graphql_max_depth: int = Field(
+        10, ge=3, le=64, description="GraphQL: nested selections in one operation"
+    )
+    graphql_max_aliases: int = Field(15, ge=0, description="GraphQL: aliased fields in a document")
+    graphql_max_tokens: int = Field(
+        2000, ge=200, description="GraphQL: tokens in a document (names, punctuation, values)"
+    )
+    graphql_max_cost: int = Field(
+        5000,
+        ge=100,
+        description="GraphQL: a document's cost, 1 a field, a page's selection times its "
+        "`first` (another list's times 20); past it QUERY_TOO_COSTLY before anything runs",
+    )
+    graphql_introspection: bool | None = Field(
+        None, description="GraphQL schema introspection (default: only with VENDR_ENV=dev)"
+    )
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = Field(
         40_000_000, gt=0, description="the most pixels an uploaded file may declare"
