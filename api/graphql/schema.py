@@ -9,12 +9,14 @@ from collections.abc import Iterator
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from api.graphql import core, deals, social
 from api.graphql.errors import DomainErrors
 from api.graphql.limits import extensions
+from api.graphql.types import AMOUNT, Amount
 from graph.infra.settings import Settings
 
 log = logging.getLogger("vendr.graphql")
@@ -54,6 +56,7 @@ def make_schema(settings: Settings | None = None) -> strawberry.Schema:
     from api.graphql.subscriptions import Subscription
 
     return VendrSchema(
+        config=StrawberryConfig(scalar_map={Amount: AMOUNT}),
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -11,7 +11,7 @@ import sys
 import types
 import typing
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NewType, TypeVar, cast
+from typing import Any, NewType, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -54,24 +54,23 @@ def _convert(hint: Any, value: Any) -> Any:
 
 
 # GraphQL's Int is 32-bit: two billion cents is a price a marketplace can see (REST takes up to
-# 10^10 minor units), so amounts travel as a 64-bit integer scalar of their own (an `int` to
-# the type checker)
-if TYPE_CHECKING:
-    Amount = int
-else:
-    Amount = strawberry.scalar(
-        NewType("Amount", int),
-        name="Amount",
-        description="An integer amount of minor units (cents), up to 10^10: wider than Int",
-        serialize=int,
-        parse_value=lambda v: _amount(v),
-    )
+# 10^10 minor units), so amounts travel as a 64-bit integer scalar of their own: `Amount` to
+# the code, mapped to its definition by the schema's config (api/graphql/schema.py)
+Amount = NewType("Amount", int)
 
 
 def _amount(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("an Amount is an integer number of minor units")
     return value
+
+
+AMOUNT = strawberry.scalar(
+    name="Amount",
+    description="An integer amount of minor units (cents), up to 10^10: wider than Int",
+    serialize=int,
+    parse_value=_amount,
+)
 
 
 @strawberry.enum
