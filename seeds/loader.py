@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from graph.bootstrap import Services
 from graph.catalog.images import process
 from graph.infra.geo import cell_size_m, public_point
+from graph.infra.ids import event
 from graph.infra.store import Statement, statement
 from seeds.generator import TAXONOMY, Dataset, batches, generate
 
@@ -26,6 +27,9 @@ BATCH = 5000
 LOAD_USERS = statement(
     "seeds.users",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     CREATE (u:User {id: r.id, handle: r.handle, display_name: r.display_name, kind: r.kind,
                     bio: '', city: r.city, created_at: r.created_at, status: 'active',
@@ -44,6 +48,9 @@ LOAD_USERS = statement(
 LOAD_IMAGES = statement(
     "seeds.images",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     MERGE (i:Image {id: r.id})
       ON CREATE SET i.sha256 = r.id, i.w = r.w, i.h = r.h, i.bytes = r.bytes, i.created_at = $now
@@ -55,6 +62,9 @@ LOAD_IMAGES = statement(
 LOAD_PRODUCTS = statement(
     "seeds.products",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     MATCH (u:User {id: r.owner})
     CREATE (p:Product {id: r.id, title: r.title, description: r.description, price: r.price,
@@ -80,6 +90,9 @@ LOAD_PRODUCTS = statement(
 LOAD_ROOMS = statement(
     "seeds.rooms",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     MATCH (buyer:User {id: r.buyer})
     MATCH (seller:User {id: r.seller})
@@ -98,6 +111,9 @@ LOAD_ROOMS = statement(
 LOAD_OFFERS = statement(
     "seeds.offers",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     MATCH (maker:User {id: r.maker})
     MATCH (p:Product {id: r.product})
@@ -117,6 +133,9 @@ LOAD_OFFERS = statement(
 LOAD_COUNTERS = statement(
     "seeds.counters",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     MATCH (new:Offer {id: r.new})
     MATCH (old:Offer {id: r.old})
@@ -129,6 +148,9 @@ LOAD_COUNTERS = statement(
 LOAD_ORDERS = statement(
     "seeds.orders",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     MATCH (buyer:User {id: r.buyer})
     MATCH (p:Product {id: r.product})
@@ -151,6 +173,9 @@ LOAD_ORDERS = statement(
 LOAD_EVENTS = statement(
     "seeds.events",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     CREATE (e:Event {id: r.id, type: r.type, at: r.at, actor_id: r.actor_id,
                      subject_id: r.subject_id, data: r.data})
@@ -162,6 +187,9 @@ LOAD_EVENTS = statement(
 LOAD_REVIEWS = statement(
     "seeds.reviews",
     """
+    CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',
+                    subject_id: null, data: $event_data})
+    WITH 1 AS _
     UNWIND $rows AS r
     MATCH (o:Order {id: r.order_id})
     MATCH (author:User {id: r.author})
@@ -186,6 +214,9 @@ def _edges(kind: str) -> Statement:
     # one statement per relationship type: types cannot be parameters
     return statement(
         f"seeds.{kind.lower()}",
+        "CREATE (:Event {id: $event_id, type: 'seed.loaded', at: $now, actor_id: 'system',\n"
+        "                subject_id: null, data: $event_data})\n"
+        "WITH 1 AS _\n"
         "UNWIND $rows AS r\n"
         "MATCH (u:User {id: r.u})\n"
         "MATCH (p:Product {id: r.p})\n"
@@ -239,7 +270,8 @@ async def _run_batches(
 ) -> int:
     total = 0
     for chunk in batches(rows, BATCH):
-        total += (await services.store.run(st, {"rows": chunk, **params}))[0]["n"]
+        # each batch is one source event (graph/infra/events.py): a replay loads it as one
+        total += (await services.store.run(st, {"rows": chunk, **params, **event()}))[0]["n"]
     return total
 
 
@@ -272,7 +304,7 @@ async def _load_photos(
                 "bytes": len(processed.data),
             }
         )
-    await services.store.run(LOAD_IMAGES, {"rows": rows, "now": int(time.time() * 1000)})
+    await services.store.run(LOAD_IMAGES, {"rows": rows, **event()})
     return ids
 
 
@@ -283,7 +315,8 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
     password_hash = await services.passwords.hash(DEMO_PASSWORD)
     users = await _run_batches(services, LOAD_USERS, data.users, password_hash=password_hash)
     products = [
-        p | {"images": [photos[k] for k in p["images"]], "place": public_point(p["lat"], p["lon"])}
+        {k: v for k, v in p.items() if k != "category"}
+        | {"images": [photos[k] for k in p["images"]], "place": public_point(p["lat"], p["lon"])}
         for p in data.products
     ]
     loaded = await _run_batches(services, LOAD_PRODUCTS, products, place_cell=cell_size_m())

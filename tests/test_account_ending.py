@@ -59,7 +59,7 @@ async def cancel_events(services, order_id: str) -> list[dict[str, Any]]:
         "RETURN e.actor_id AS actor, e.data AS data",
         id=order_id,
     )
-    return [{"actor": r["actor"], **json.loads(r["data"])} for r in rows]
+    return [{"actor": r["actor"], **json.loads(r["data"])["facts"]} for r in rows]
 
 
 async def outbox_of(services, subject_id: str) -> list[list[str]]:
@@ -125,13 +125,13 @@ async def test_a_deleted_buyers_order_gives_its_stock_back_and_the_seller_is_tol
     for o in (placed, two):
         assert await status(services, o["id"]) == ("cancelled", "deleted")
         [ev] = await cancel_events(services, o["id"])
-        assert ev == {
-            "actor": buyer_id,
-            "event": "cancel",
-            "by": "buyer",
-            "from": "placed",
-            "reason": "deleted",
-        }
+        assert (ev["actor"], ev["event"], ev["role"], ev["source"], ev["cancelled_by"]) == (
+            buyer_id,
+            "cancel",
+            "buyer",
+            "placed",
+            "deleted",
+        )
     assert await held(services, chair["id"]) == (1, "active")
     assert await held(services, lamp["id"]) == (3, "active")
     # the listing can be bought again
@@ -222,7 +222,7 @@ class TestPaidOrders:
         assert await status(services, paid["id"]) == ("cancelled", "deleted")
         await self.refunded(api, services, paid["id"])
         [ev] = await cancel_events(services, paid["id"])
-        assert (ev["by"], ev["from"], ev["reason"]) == ("seller", "confirmed", "deleted")
+        assert (ev["role"], ev["source"], ev["cancelled_by"]) == ("seller", "confirmed", "deleted")
         # the order only authorised is voided: nothing was taken, nothing to refund
         assert await status(services, held_only["id"]) == ("cancelled", "deleted")
         voided = await payment_node(services, held_only["id"])
@@ -255,7 +255,11 @@ class TestPaidOrders:
 
         assert await status(services, confirmed["id"]) == ("cancelled", "suspended")
         [ev] = await cancel_events(services, confirmed["id"])
-        assert (ev["by"], ev["from"], ev["reason"]) == ("seller", "confirmed", "suspended")
+        assert (ev["role"], ev["source"], ev["cancelled_by"]) == (
+            "seller",
+            "confirmed",
+            "suspended",
+        )
         await self.refunded(api, services, confirmed["id"])
         assert await status(services, pending["id"]) == ("cancelled", "suspended")
         assert (await payment_node(services, pending["id"]))["status"] == "cancelled"

@@ -5,6 +5,7 @@ SMS and OAuth adapters run against local stubs that record what they are sent.""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from pathlib import Path
@@ -392,7 +393,9 @@ async def test_a_deleted_account_cannot_log_in_and_leaves_no_personal_data(
     events = await read(
         services, "MATCH (e:Event {type: 'user.deleted'}) RETURN e.subject_id AS s, e.data AS d"
     )
-    assert events == [{"s": user["id"], "d": "{}"}]
+    assert [(e["s"], json.loads(e["d"])["via"]) for e in events] == [
+        (user["id"], "lifecycle.delete_account")
+    ]
     # the email is free for a new account
     await api.signup(email=email, display_name="Someone new")
 

@@ -307,7 +307,11 @@ async def test_every_state_change_appends_an_event(api: Api, services) -> None:
     assert all(r["actor"] == user["id"] for r in rows)
     data = "MATCH (e:Event {subject_id: $id, type: 'user.updated'}) RETURN e.data AS data"
     updated = json.loads((await read(services, data, id=user["id"]))[0]["data"])
-    assert updated == {"fields": ["bio"]}
+    assert updated["via"] == "accounts.update_profile"
+    assert {k: v for k, v in updated["facts"].items() if v is not None} == {
+        "id": user["id"],
+        "bio": "x",
+    }
 
 
 async def test_a_hash_made_with_old_parameters_is_upgraded_at_login(api: Api, settings) -> None:

@@ -5,6 +5,7 @@ May import: deals, trust, catalog, notify, infra.
 """
 
 from graph.accounts.ending import Ending, mark, mark_params
+from graph.accounts.erasure import erase_events
 from graph.accounts.lifecycle import LISTINGS_OF, Lifecycle, end_sessions
 from graph.accounts.passwords import Passwords
 from graph.accounts.service import AccountService
@@ -20,6 +21,7 @@ __all__ = [
     "Sessions",
     "Socials",
     "end_sessions",
+    "erase_events",
     "make_provider",
     "mark",
     "mark_params",

@@ -12,7 +12,8 @@ and the mark is cleared once none is left. Ending a deal twice does nothing (the
 compare-and-set finds it cancelled), so if the process dies in between, the background
 worker's deal scheduler, which takes marks as timers once `deals_end_due_at` has passed (a
 minute on), finishes the work. Only deals made before the mark are ended: after a
-reinstatement, new deals stay.
+reinstatement, new deals stay. A deleted account's Events are then erased of its personal facts
+(graph.accounts.erasure) before the mark is cleared, so a crash there is finished the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from graph.accounts.erasure import erase_events
 from graph.deals import OFFER, ORDER, OfferService, OrderService, Why
 from graph.infra.ids import now_ms
 from graph.infra.store import GraphStore, Statement, statement
@@ -152,6 +154,8 @@ class Ending:
         for kind, side in PAGES:
             done = await self._end_all(kind, side, user_id, why, at) and done
         if done:
+            if why == "deleted":  # the log forgets who they were once their deals are over
+                await erase_events(self._store, user_id)
             await self._store.run(CLEAR, {"user_id": user_id, "at": at})
         else:
             due_at = now_ms() + GRACE_MS

@@ -134,7 +134,8 @@ PASSWORD_HASH = statement(
 # searches, notifications, account notices still queued, avatar link); what others rely on
 # stays without them: messages keep their sender id, now a "Deleted user"; listings are
 # removed; the Event says who, never what. Deals in flight are not touched here: the account
-# is marked and each deal then ends through its state machine (graph.accounts.ending).
+# is marked, each deal then ends through its state machine, and the personal facts in the
+# person's Events are erased (graph.accounts.ending, graph.accounts.erasure).
 DELETE_ACCOUNT = statement(
     "lifecycle.delete_account",
     """
@@ -154,8 +155,9 @@ DELETE_ACCOUNT = statement(
     FOREACH (x IN notices | DELETE x)
     FOREACH (x IN socials | DETACH DELETE x)
     FOREACH (x IN searches | DETACH DELETE x)
+    // a listing's exact place is where its seller lives: only its public cell is kept
     FOREACH (p IN listings |
-      SET p.status = 'deleted', p.deleted_at = $now, p.updated_at = $now)
+      SET p.status = 'deleted', p.deleted_at = $now, p.updated_at = $now, p.location = p.place)
     WITH u
     OPTIONAL MATCH (u)-[av:HAS_AVATAR]->(:Image)
     DELETE av
@@ -168,7 +170,7 @@ DELETE_ACCOUNT = statement(
     + mark("u")
     + """
     CREATE (:Event {id: $event_id, type: 'user.deleted', at: $now, actor_id: $user_id,
-                    subject_id: $user_id, data: '{}'})
+                    subject_id: $user_id, data: $event_data})
     RETURN u.id AS id
     """,
     write=True,

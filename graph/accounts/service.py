@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import asdict
 from typing import Any
 
 from graph.accounts.commands import Login, Signup, UpdateProfile
@@ -115,7 +114,9 @@ UPDATE_PROFILE = statement(
     OPTIONAL MATCH (other:User {handle: $handle})
     WITH u, c, other
     WHERE other IS NULL OR other.id = $id
-    SET u += $changes
+    SET u.display_name = coalesce($display_name, u.display_name),
+        u.handle = coalesce($handle, u.handle), u.bio = coalesce($bio, u.bio),
+        u.city = coalesce($city, u.city), u.show_city = coalesce($show_city, u.show_city)
     SET u.location = CASE WHEN $location IS NULL THEN u.location ELSE point($location) END
     WITH u, c
     OPTIONAL MATCH (u)-[:OWNS]->(shop:Shop)
@@ -256,7 +257,7 @@ class AccountService:
                 "shop_name": cmd.shop_name if cmd.kind == "business" else None,
                 "shop_id": new_id(),
                 "password_hash": password_hash,
-                **event({"kind": cmd.kind}),
+                **event(),
             }
             try:
                 rows = await self._store.run(SIGNUP, params)
@@ -312,21 +313,20 @@ class AccountService:
         return rows[0]
 
     async def update_profile(self, cmd: UpdateProfile) -> dict[str, Any]:
-        changes = {
-            k: v
-            for k, v in asdict(cmd).items()
-            if v is not None and k not in ("user_id", "location", "shop_name")
-        }
         location = (
             {"latitude": cmd.location.lat, "longitude": cmd.location.lon} if cmd.location else None
         )
+        # each field its own fact (None: unchanged), so erasing one leaves the others replayable
         params = {
             "id": cmd.user_id,
+            "display_name": cmd.display_name,
             "handle": cmd.handle,
-            "changes": changes,
+            "bio": cmd.bio,
+            "city": cmd.city,
+            "show_city": cmd.show_city,
             "location": location,
             "shop_name": cmd.shop_name,
-            **event({"fields": sorted([*changes, *(["location"] if location else [])])}),
+            **event(),
         }
         try:
             rows = await self._store.run(UPDATE_PROFILE, params)

@@ -224,7 +224,7 @@ class Socials:
             "provider": provider,
             "handle": handle,
             "key": _key(provider, handle),
-            **event({"provider": provider}),
+            **event(),
         }
         rows = await self._store.run(LINK, params)
         if not rows:
@@ -261,7 +261,7 @@ class Socials:
             "user_id": user_id,
             "provider": provider,
             "key": _key(provider, proved),
-            **event({"provider": provider}),
+            **event(),
         }
         rows = await self._store.run(VERIFY, params)
         if not rows:
@@ -271,8 +271,6 @@ class Socials:
         return shape(rows[0])
 
     async def unlink(self, user_id: str, provider: str) -> None:
-        rows = await self._store.run(
-            UNLINK, {"user_id": user_id, "provider": provider, **event({"provider": provider})}
-        )
+        rows = await self._store.run(UNLINK, {"user_id": user_id, "provider": provider, **event()})
         if not rows:
             raise NotFound(f"no {provider} account is linked")

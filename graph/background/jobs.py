@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 from graph.catalog import Pools, by_expiry, place_listings
 from graph.infra.blobs import BlobStore
 from graph.infra.cache import QueryCache
-from graph.infra.ids import now_ms
+from graph.infra.ids import new_id, now_ms
 from graph.infra.settings import Settings
-from graph.infra.store import GraphStore, statement
+from graph.infra.store import GraphStore, Statement, statement
 from graph.notify import SAVERS_OUTBOX, savers
 from graph.trust import ReviewService, TrustService
 
@@ -32,44 +32,72 @@ BLOB_GRACE_S = 3600  # a blob written before its graph node (uploads do that) su
 HYPE_TAU_MS = 3 * DAY_MS  # engagement counts e^(-age / 3 days)
 HYPE_WINDOW_MS = 30 * DAY_MS
 
+# The sweeper's writes that change listings and images are facts like a person's: each found
+# first (a bounded batch), then written by id, re-checked, with an Event per row whose id is a
+# parameter, so that replaying the log makes the same change.
+_EXPIRING = "p.expires_at <= $now AND p.status = 'active'"
+
+EXPIRING = statement(
+    "jobs.expiring",
+    "MATCH (p:Product) WHERE " + _EXPIRING + " RETURN p.id AS id LIMIT $batch",
+)
+
 EXPIRE = statement(
     "jobs.expire",
     """
-    MATCH (p:Product)
-    WHERE p.expires_at <= $now AND p.status = 'active'
-    WITH p LIMIT $batch
+    UNWIND $rows AS row
+    // (fields taken out of the map first: FalkorDB matches nothing on {id: row.id})
+    WITH row.id AS id, row.event_id AS event_id, row.event_data AS event_data
+    MATCH (p:Product {id: id})
+    WHERE """
+    + _EXPIRING
+    + """
     SET p.status = 'expired', p.expired_at = $now, p.updated_at = $now
-    CREATE (e:Event {id: randomUUID(), type: 'product.expired', at: $now, actor_id: 'system',
-                     subject_id: p.id, data: '{}'})
+    CREATE (e:Event {id: event_id, type: 'product.expired', at: $now, actor_id: 'system',
+                     subject_id: p.id, data: event_data})
     // the people who saved it hear that it is gone
     WITH p, size([(p)<-[:SAVED]-(fan:User) | fan]) AS savers
     FOREACH (_ IN CASE WHEN savers > 0 THEN [1] ELSE [] END |"""
     + SAVERS_OUTBOX
     + """)
-    RETURN count(p) AS n
+    RETURN p.id AS id
     """,
     write=True,
+)
+
+_PURGEABLE = """
+((p.status = 'deleted' AND p.deleted_at <= $cutoff)
+ OR (p.status = 'expired' AND p.expires_at <= $cutoff))
+AND NOT (p)<-[:OF]-(:Order) AND NOT (p)<-[:ABOUT]-(:Room)
+"""
+
+PURGEABLE = statement(
+    "jobs.purgeable_products",
+    "MATCH (p:Product) WHERE " + _PURGEABLE + " RETURN p.id AS id LIMIT $batch",
 )
 
 PURGE_PRODUCTS = statement(
     "jobs.purge_products",
     """
-    MATCH (p:Product)
-    WHERE ((p.status = 'deleted' AND p.deleted_at <= $cutoff)
-           OR (p.status = 'expired' AND p.expires_at <= $cutoff))
-      AND NOT (p)<-[:OF]-(:Order) AND NOT (p)<-[:ABOUT]-(:Room)
-    WITH p LIMIT $batch
-    CREATE (e:Event {id: randomUUID(), type: 'product.purged', at: $now, actor_id: 'system',
-                     subject_id: p.id, data: '{}'})
+    UNWIND $rows AS row
+    WITH row.id AS id, row.event_id AS event_id, row.event_data AS event_data
+    MATCH (p:Product {id: id})
+    WHERE """
+    + _PURGEABLE
+    + """
+    CREATE (e:Event {id: event_id, type: 'product.purged', at: $now, actor_id: 'system',
+                     subject_id: p.id, data: event_data})
     DETACH DELETE p
-    RETURN count(*) AS n
+    RETURN id
     """,
     write=True,
 )
 
 # Events that record reading rather than deciding: many, and their lasting effect lives in the
-# graph already (VIEWED and PASSED edges, read markers). Purged after event_retention_days;
-# every other event (signups, deals, payments, moderation, account changes) is kept.
+# graph already (VIEWED and PASSED edges, read markers, a last login). Purged after
+# event_retention_days, for the log's size and for privacy: a replay after the purge rebuilds
+# every other fact, and this activity for the window kept (graph.infra.events ACTIVITY_*). A
+# pass that takes a like back is a decision, `product.unliked`, and is kept.
 VOLUME_EVENTS = ("product.viewed", "product.passed", "room.read", "user.logged_in")
 
 PURGE_EVENTS = statement(
@@ -84,16 +112,29 @@ PURGE_EVENTS = statement(
     write=True,
 )
 
+_UNUSED_IMAGE = """
+i.created_at <= $cutoff
+AND NOT (i)<-[:HAS_IMAGE]-(:Product) AND NOT (i)<-[:HAS_AVATAR]-(:User)
+"""
+
+UNUSED_IMAGES = statement(
+    "jobs.unused_images",
+    "MATCH (i:Image) WHERE " + _UNUSED_IMAGE + " RETURN i.id AS id LIMIT $batch",
+)
+
 PURGE_IMAGES = statement(
     "jobs.purge_images",
     """
-    MATCH (i:Image)
-    WHERE i.created_at <= $cutoff
-      AND NOT (i)<-[:HAS_IMAGE]-(:Product) AND NOT (i)<-[:HAS_AVATAR]-(:User)
-    WITH i LIMIT $batch
-    WITH i, i.id AS id
+    UNWIND $rows AS row
+    WITH row.id AS id, row.event_id AS event_id, row.event_data AS event_data
+    MATCH (i:Image {id: id})
+    WHERE """
+    + _UNUSED_IMAGE
+    + """
+    CREATE (e:Event {id: event_id, type: 'image.purged', at: $now, actor_id: 'system',
+                     subject_id: i.id, data: event_data})
     DETACH DELETE i
-    RETURN collect(id) AS ids
+    RETURN id
     """,
     write=True,
 )
@@ -204,26 +245,38 @@ class Jobs:
             if n < BATCH:
                 return total
 
+    async def _sweep(self, due: Statement, write: Statement, params: dict[str, Any]) -> list[str]:
+        """Run `write` on the ids `due` finds, a batch at a time, each row with an Event of its
+        own; the ids written."""
+        written: list[str] = []
+        while True:
+            now = now_ms()
+            found = await self._store.run(due, params | {"batch": BATCH, "now": now})
+            rows = [{"id": r["id"], "event_id": new_id()} for r in found]
+            done = await self._store.run(write, params | {"rows": rows, "now": now}) if rows else []
+            written += [r["id"] for r in done]
+            # rows that no longer qualify would be found again: stop rather than re-read them
+            if len(found) < BATCH or not done:
+                return written
+
     async def expire(self) -> int:
-        return await self._drain(EXPIRE, savers("saved.expired", "system"))
+        params: dict[str, Any] = dict(savers("saved.expired", "system"))
+        return len(await self._sweep(EXPIRING, EXPIRE, params))
 
     async def purge_products(self) -> int:
-        return await self._drain(PURGE_PRODUCTS, {"cutoff": now_ms() - self._purge_after_ms})
+        params = {"cutoff": now_ms() - self._purge_after_ms}
+        return len(await self._sweep(PURGEABLE, PURGE_PRODUCTS, params))
 
     async def purge_events(self) -> int:
         cutoff = now_ms() - self._events_kept_ms
         return await self._drain(PURGE_EVENTS, {"cutoff": cutoff, "types": list(VOLUME_EVENTS)})
 
     async def purge_images(self) -> int:
-        purged = 0
-        while True:
-            params = {"cutoff": now_ms() - IMAGE_GRACE_MS, "batch": BATCH}
-            ids = (await self._store.run(PURGE_IMAGES, params))[0]["ids"]
-            for image_id in ids:
-                await asyncio.to_thread(self._drop_blob, image_id)
-            purged += len(ids)
-            if len(ids) < BATCH:
-                return purged
+        params = {"cutoff": now_ms() - IMAGE_GRACE_MS}
+        ids = await self._sweep(UNUSED_IMAGES, PURGE_IMAGES, params)
+        for image_id in ids:
+            await asyncio.to_thread(self._drop_blob, image_id)
+        return len(ids)
 
     def _drop_blob(self, image_id: str) -> None:
         self._blobs.delete(image_id)

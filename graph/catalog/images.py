@@ -174,7 +174,7 @@ class ImageService:
                 "w": processed.width,
                 "h": processed.height,
                 "bytes": len(processed.data),
-                **event({"bytes": len(processed.data)}),
+                **event(),
             },
         )
         if not rows:

@@ -77,13 +77,15 @@ CREATE = statement(
     """
     MATCH (s:User {id: $user_id}) WHERE s.status = 'active'
     WITH s, [(s)-[:UPLOADED]->(i:Image) WHERE i.id IN $image_ids | i.id] AS owned
-    WHERE size(owned) = size($image_ids) AND ($location IS NOT NULL OR s.location IS NOT NULL)
+    WHERE size(owned) = size($image_ids)
     CREATE (p:Product {id: $id, title: $title, description: $description, price: $price,
                        currency: $currency, condition: $condition, local_pickup: $local_pickup,
                        ships: $ships, shipping_price: $shipping_price,
                        status: 'active', quantity: $quantity, created_at: $now, updated_at: $now,
                        expires_at: $expires_at, hype: 0.0, seller_id: $user_id})
-    SET p.location = CASE WHEN $location IS NULL THEN s.location ELSE point($location) END,
+    // (the exact point, the profile's when none was given, is a fact of its own: an erased
+    // one leaves the listing without it, not unlisted)
+    SET p.location = CASE WHEN $location IS NULL THEN null ELSE point($location) END,
         p.place = point($place), p.place_cell = $place_cell
     CREATE (s)-[:LISTED]->(p)
     FOREACH (pos IN range(0, size($image_ids) - 1) |
@@ -189,6 +191,11 @@ RENEW = statement(
 )
 
 
+def _point(value: dict[str, Any]) -> dict[str, float]:
+    """A stored point as a statement takes it (`point($location)`)."""
+    return {"latitude": value["latitude"], "longitude": value["longitude"]}
+
+
 def _shipping(
     shipping: Shipping | None, local_pickup: bool, currency: str, was: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -279,6 +286,7 @@ class CatalogService:
             raise Invalid("only shops list quantities", errors={"quantity": "shops only"})
         product_id = new_id()
         now = now_ms()
+        location = location_param(cmd.location) or _point(ctx["location"])
         params = {
             "user_id": cmd.owner_id,
             "id": product_id,
@@ -290,12 +298,12 @@ class CatalogService:
             "local_pickup": cmd.local_pickup,
             **_shipping(cmd.shipping, cmd.local_pickup, cmd.price.currency, None),
             "quantity": cmd.quantity,
-            "location": location_param(cmd.location),
-            **place_params(cmd.location or ctx["location"]),
+            "location": location,
+            **place_params(location),
             "image_ids": list(cmd.image_ids),
             "tags": tags,
             "expires_at": now + self._ttl_ms,
-            **event({"tags": tags}),
+            **event(),
             **record(
                 "search",
                 "search.match",
@@ -393,18 +401,7 @@ class CatalogService:
             "image_ids": list(cmd.image_ids) if cmd.image_ids is not None else None,
             "ob_id": new_id(),
             **savers("saved.sold", cmd.user_id),
-            **event(
-                {
-                    "fields": sorted(
-                        [
-                            *changes,
-                            *(["location"] if cmd.location else []),
-                            *(["tags"] if tags is not None else []),
-                            *(["image_ids"] if cmd.image_ids is not None else []),
-                        ]
-                    )
-                }
-            ),
+            **event(),
         }
         rows = await self._store.run(UPDATE, params)
         if not rows:

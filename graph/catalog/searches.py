@@ -88,7 +88,9 @@ CREATE = statement(
                                           condition: $condition, indexed_by: $indexed_by,
                                           created_at: $now})
     FOREACH (name IN $index_tags | MERGE (t:Tag {name: name}) CREATE (s)-[:WATCHES]->(t))
-    FOREACH (text IN $index_words | MERGE (w:Word {text: text}) CREATE (s)-[:WATCHES]->(w))
+    // (an erased account's words are null in its log)
+    FOREACH (text IN coalesce($index_words, []) |
+      MERGE (w:Word {text: text}) CREATE (s)-[:WATCHES]->(w))
     FOREACH (cell IN $index_cells | MERGE (c:Cell {id: cell}) CREATE (s)-[:COVERS]->(c))
     CREATE (:Event {id: $event_id, type: 'search.saved', at: $now, actor_id: $user_id,
                     subject_id: $id, data: $event_data})
@@ -271,7 +273,7 @@ class SavedSearches:
                 else []
             ),
             "max": self._max,
-            **event({"indexed_by": indexed_by}),
+            **event(),
         }
         rows = await self._store.run(CREATE, params)
         if not rows:

@@ -9,7 +9,6 @@ after taking the listings' locks, so a cart that changed in between reserves not
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -18,7 +17,7 @@ from graph.deals import shapes
 from graph.deals.common import Pushes
 from graph.deals.orders import OrderService
 from graph.infra.errors import Conflict, Invalid
-from graph.infra.ids import new_id, now_ms
+from graph.infra.ids import event, new_id, now_ms
 from graph.infra.money import money_text
 from graph.infra.store import GraphStore, statement
 from graph.messaging import system_params
@@ -38,6 +37,8 @@ PUT = statement(
     MERGE (me)-[line:IN_CART]->(p)
       ON CREATE SET line.added_at = $now
     SET line.quantity = $quantity, line.updated_at = $now
+    CREATE (:Event {id: $event_id, type: 'cart.line_put', at: $now, actor_id: me.id,
+                    subject_id: p.id, data: $event_data})
     RETURN p.id AS id
     """,
     write=True,
@@ -48,6 +49,8 @@ REMOVE = statement(
     """
     MATCH (me:User {id: $user_id})-[line:IN_CART]->(p:Product {id: $product_id})
     DELETE line
+    CREATE (:Event {id: $event_id, type: 'cart.line_removed', at: $now, actor_id: me.id,
+                    subject_id: p.id, data: $event_data})
     RETURN p.id AS id
     """,
     write=True,
@@ -84,6 +87,11 @@ CHECKOUT = statement(
       AND seller.status = 'active' AND NOT (buyer)-[:BLOCKED]-(seller)
     WITH buyer, collect({line: line, p: p, c: c}) AS ok
     WHERE size(ok) = size($lines)
+    // the checkout's Event; each order's 'order.placed' (and a new room's 'room.opened') is
+    // its by-product
+    CREATE (:Event {id: $event_id, type: 'cart.checked_out', at: $now, actor_id: buyer.id,
+                    subject_id: buyer.id, data: $event_data})
+    WITH buyer, ok
     // every line holds: take the stock, empty the cart
     UNWIND ok AS item
     WITH buyer, ok, item.line AS line, item.p AS p, item.c AS c
@@ -102,15 +110,17 @@ CHECKOUT = statement(
     FOREACH (_ IN CASE WHEN room_created THEN [1] ELSE [] END |
       CREATE (buyer)-[:MEMBER {role: 'buyer', last_read_at: $now, unread: 0}]->(r)
       CREATE (seller)-[:MEMBER {role: 'seller', last_read_at: 0, unread: 0}]->(r)
-      CREATE (r)-[:ABOUT]->(first))
+      CREATE (r)-[:ABOUT]->(first)
+      CREATE (:Event {id: spec.room_event_id, type: 'room.opened', at: $now,
+                      actor_id: buyer.id, subject_id: spec.room_id, data: '{}'}))
     CREATE (buyer)-[:PLACED]->(o:Order {id: spec.order_id, status: $order_status,
                                         quantity: spec.quantity, amount: spec.amount,
                                         currency: spec.currency, buyer_id: buyer.id,
                                         seller_id: seller.id, room_id: r.id,
                                         created_at: $now, updated_at: $now,
                                         due_at: $due_at, due_event: $due_event})
-    CREATE (:Event {id: spec.event_id, type: 'order.placed', at: $now, actor_id: buyer.id,
-                    subject_id: spec.order_id, data: spec.event_data})
+    CREATE (:Event {id: spec.order_event_id, type: 'order.placed', at: $now, actor_id: buyer.id,
+                    subject_id: spec.order_id, data: '{}'})
     CREATE (sys:Message {id: spec.sys_id, room_id: r.id, sender_id: 'system', kind: 'system',
                          body: spec.sys_text, data: spec.sys_data, sent_at: $now})-[:IN]->(r)
     SET r.last_message_at = $now, r.last_message_id = spec.sys_id
@@ -176,7 +186,7 @@ class CartService:
             "product_id": product_id,
             "quantity": quantity,
             "max_lines": self._max_lines,
-            "now": now_ms(),
+            **event(),
         }
         if await self._store.run(PUT, params):
             return
@@ -186,7 +196,7 @@ class CartService:
         raise Conflict(f"a cart holds at most {self._max_lines} lines", errors={"cart": "full"})
 
     async def remove(self, user_id: str, product_id: str) -> None:
-        await self._store.run(REMOVE, {"user_id": user_id, "product_id": product_id})
+        await self._store.run(REMOVE, {"user_id": user_id, "product_id": product_id, **event()})
 
     async def lines(self, user_id: str) -> list[dict[str, Any]]:
         now = now_ms()
@@ -207,13 +217,14 @@ class CartService:
                 errors={"cart": f"{len(troubled)} lines"},
                 extra={"lines": troubled},
             )
+        ev = event()  # first: the checkout's Event orders before its orders'
         specs, params_lines = self._plan(user_id, lines)
         params = {
             "buyer_id": user_id,
             "lines": params_lines,
             "orders": specs,
             **self._orders.opening(),
-            "now": now_ms(),
+            **ev,
         }
         rows = await self._store.run(CHECKOUT, params)
         if not rows:  # something changed since the read: say what, reserve nothing
@@ -271,9 +282,11 @@ class CartService:
                     "first_product_id": first,
                     "room_key": f"{first}:{user_id}",
                     "room_id": new_id(),
-                    "event_id": new_id(),
-                    "event_data": json.dumps({"lines": len(group), "cart": True}),
-                    **sys,
+                    "room_event_id": new_id(),
+                    "order_event_id": new_id(),
+                    "sys_id": sys["sys_id"],
+                    "sys_text": sys["sys_text"],
+                    "sys_data": sys["sys_data"],
                 }
             )
             params_lines += [

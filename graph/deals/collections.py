@@ -167,15 +167,11 @@ class CollectionService:
         if ctx["collections"] >= MAX_COLLECTIONS:
             raise Conflict(f"a shop has at most {MAX_COLLECTIONS} collections")
         collection_id = new_id()
-        params = {
-            "user_id": user_id,
-            "id": collection_id,
-            "name": name,
-            "product_ids": product_ids,
-            "max": MAX_COLLECTIONS,
-            **event({"name": name, "listings": len(product_ids)}),
-        }
-        rows = await self._store.run(CREATE if product_ids else CREATE_EMPTY, params)
+        params = {"user_id": user_id, "id": collection_id, "name": name, "max": MAX_COLLECTIONS}
+        if product_ids:  # a statement's facts are exactly its parameters
+            rows = await self._store.run(CREATE, {**params, "product_ids": product_ids, **event()})
+        else:
+            rows = await self._store.run(CREATE_EMPTY, {**params, **event()})
         if not rows:
             raise Conflict("the shop changed while the collection was saved; try again")
         return await self.get(collection_id, viewer_id=user_id)
@@ -191,7 +187,7 @@ class CollectionService:
             "id": collection_id,
             "name": name,
             "product_ids": product_ids,
-            **event({"renamed": name is not None, "listings": product_ids is not None}),
+            **event(),
         }
         await self._store.run(UPDATE, params)
         return await self.get(collection_id, viewer_id=user_id)

@@ -16,7 +16,7 @@ from graph.catalog import Changed, Pools
 from graph.deals import shapes
 from graph.deals.common import Pushes, Why, announce, both_sides, due_timers, ended_text
 from graph.deals.machine import OFFER
-from graph.deals.orders import ORDER_CREATE, OrderService, Role
+from graph.deals.orders import OrderService, Role, order_create
 from graph.infra.errors import Conflict, Invalid, NotFound
 from graph.infra.ids import event, new_id
 from graph.infra.machine import Timers, Transition, allowed, open_events, refused
@@ -130,11 +130,11 @@ ACCEPT = statement(
     SET offer.status = 'accepted', offer.updated_at = $now, offer.closed_at = $now,
         offer.due_at = null, offer.due_event = null, offer.order_id = $order_id,
         r.open_offer_id = null
-    CREATE (:Event {id: $accept_event_id, type: 'offer.accepted', at: $now,
-                    actor_id: $actor_id, subject_id: offer.id, data: '{}'})
+    CREATE (:Event {id: $event_id, type: 'offer.accepted', at: $now,
+                    actor_id: $actor_id, subject_id: offer.id, data: $event_data})
     WITH buyer, seller, p, r, offer.amount AS unit
     """
-    + ORDER_CREATE
+    + order_create("$order_event_id", "'{}'")
     + announce(),
     write=True,
 )
@@ -262,7 +262,7 @@ class OfferService:
                 {"event": "offer.made", "offer_id": offer_id, "amount": amount},
                 extra_unread=0 if note is None else 1,
             ),
-            **event({"product_id": product_id, "amount": amount, "quantity": quantity}),
+            **event(),
         }
         rows = await self._store.run(MAKE, params)
         if not rows:
@@ -361,13 +361,13 @@ class OfferService:
         recipient = "seller" if offer["made_by"] == "buyer" else "buyer"
         params: dict[str, Any] = {
             "id": offer["id"],
-            "target": t.target,
             "role": role,
             "actor_id": actor_id,
             "made_by": offer["made_by"] if "recipient" in t.who else None,
-            "event_type": f"offer.{t.target}",
-            **event({"by": role, "from": t.source} | ({"reason": why} if why else {})),
+            **event(),
         }
+        # the acceptance's target and Event type are its statement's own
+        closing = {"target": t.target, "event_type": f"offer.{t.target}"}
         text_amount = amount if amount is not None else offer["amount"]
         text = self._text(t.target, role, text_amount, offer["currency"], offer["quantity"])
         if why:
@@ -376,7 +376,7 @@ class OfferService:
         if t.event == "counter":
             new = new_id()
             due_at, due_event = self._timers.due(OFFER, OFFER.initial)
-            params |= {
+            params |= closing | {
                 "offer_id": new,
                 "amount": amount,
                 "quantity": offer["quantity"],
@@ -396,12 +396,12 @@ class OfferService:
                 "quantity": offer["quantity"],
                 **self._orders.opening(),
                 # the acceptance's event first, then the order's (ids order the log)
-                "accept_event_id": params["event_id"],
-                "event_id": new_id(),
+                "order_event_id": new_id(),
             }
             data |= {"order_id": order_id}
             st = ACCEPT
         else:
+            params |= closing
             st = CLOSE
         params |= system_params(text, data)
         rows = await self._store.run(st, params)

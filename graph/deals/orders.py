@@ -49,9 +49,14 @@ LISTING_STATE = statement(
     """,
 )
 
-# Creates order `o` for `$quantity` of `p` at `unit` (bound), from `buyer` to `seller` in room
-# `r`, taking the units; the caller has checked there are enough after taking the lock.
-ORDER_CREATE = """
+
+def order_create(event_id: str, event_data: str) -> str:
+    """Creates order `o` for `$quantity` of `p` at `unit` (bound), from `buyer` to `seller` in
+    room `r`, taking the units, with its 'order.placed' Event (`event_id`, `event_data`: the
+    statement's own, or a by-product's); the caller has checked there are enough after taking
+    the lock."""
+    return (
+        """
 WITH buyer, seller, p, r, unit, p.quantity - $quantity AS left
 SET p.quantity = left, p.updated_at = $now,
     p.status = CASE WHEN left = 0 THEN 'reserved' ELSE p.status END
@@ -61,9 +66,15 @@ CREATE (buyer)-[:PLACED]->(o:Order {id: $order_id, status: $order_status, quanti
                                     offer_id: $offer_id, created_at: $now, updated_at: $now,
                                     due_at: $due_at, due_event: $due_event})
 CREATE (o)-[:OF {quantity: $quantity, unit_price: unit}]->(p)
-CREATE (:Event {id: $event_id, type: 'order.placed', at: $now, actor_id: buyer.id,
-                subject_id: $order_id, data: $event_data})
+CREATE (:Event {id: """
+        + event_id
+        + """, type: 'order.placed', at: $now, actor_id: buyer.id,
+                subject_id: $order_id, data: """
+        + event_data
+        + """})
 """
+    )
+
 
 PLACE = statement(
     "orders.place",
@@ -81,7 +92,7 @@ PLACE = statement(
     """
     + ROOM_MERGE
     + "WITH buyer, seller, p, r, p.price AS unit\n"
-    + ORDER_CREATE
+    + order_create("$event_id", "$event_data")
     + announce(),
     write=True,
 )
@@ -245,7 +256,7 @@ class OrderService:
             "actor_id": buyer_id,
             **room_params(buyer_id, product_id),
             **system_params(text, {"event": "order.placed", "order_id": order_id}),
-            **event({"product_id": product_id, "quantity": quantity}),
+            **event(),
         }
         rows = await self._store.run(PLACE, params)
         if not rows:
@@ -335,7 +346,6 @@ class OrderService:
             if why
             else _EVENT_TEXT.get(t.event) or _TEXT[t.target].format(who=role)
         )
-        reason = {"reason": why} if why else {}
         params = {
             "id": order["id"],
             "source": t.source,
@@ -353,10 +363,9 @@ class OrderService:
             "event_type": f"order.{t.target}",
             **system_params(text, {"event": f"order.{t.target}", "order_id": order["id"]}),
             **savers("saved.sold", actor_id),
-            **event({"event": t.event, "by": role, "from": t.source} | reason),
+            **event(),
             **owe_params(
                 t.payment,
-                f"order {t.event}" + (f" ({why})" if why else ""),
                 # the seller's share is released after a hold once the order is done
                 release_at=now_ms() + int(self._timers.settings.payout_hold_seconds * 1000)
                 if t.complete

@@ -27,7 +27,7 @@ SWIPES = statement(
     """
     MATCH (me:User {id: $user_id})
     UNWIND $swipes AS sw
-    // (fields taken out of the map first: FalkorDB matches nothing on {id: sw.id})
+    // (fields taken out of the map first: FalkorDB matches nothing on {id: sw.product_id})
     WITH me, sw.product_id AS product_id, sw.dir AS dir, sw.event_id AS event_id,
          sw.event_data AS event_data
     MATCH (p:Product {id: product_id})
@@ -38,14 +38,19 @@ SWIPES = statement(
       AND p.expires_at > $now AND NOT (me)-[:BLOCKED]-(seller)
     OPTIONAL MATCH (me)-[old:LIKED|PASSED]->(p)
     WHERE type(old) = CASE dir WHEN 'right' THEN 'PASSED' ELSE 'LIKED' END
+    WITH me, p, dir, event_id, event_data, old, old IS NOT NULL AS replaced
     DELETE old
-    WITH DISTINCT me, p, dir, event_id, event_data
+    WITH DISTINCT me, p, dir, event_id, event_data, replaced
     FOREACH (_ IN CASE WHEN dir = 'right' THEN [1] ELSE [] END |
       MERGE (me)-[liked:LIKED]->(p) ON CREATE SET liked.at = $now)
     FOREACH (_ IN CASE WHEN dir = 'left' THEN [1] ELSE [] END |
       MERGE (me)-[passed:PASSED]->(p) ON CREATE SET passed.at = $now)
+    // a pass that takes a like back is a decision, kept; other passes are volume, purged by
+    // retention (graph.background.jobs), which a replay after the purge must not undo
     CREATE (e:Event {id: event_id, at: $now, actor_id: $user_id, subject_id: p.id,
-                     type: CASE dir WHEN 'right' THEN 'product.liked' ELSE 'product.passed' END,
+                     type: CASE WHEN dir = 'right' THEN 'product.liked'
+                                WHEN replaced THEN 'product.unliked'
+                                ELSE 'product.passed' END,
                      data: event_data})
     RETURN p.id AS id
     """,
@@ -179,7 +184,7 @@ class FeedService:
         if not last:
             return set()
         # each row its own event id and data (the statement reads them from the row)
-        rows = [{"product_id": pid, "dir": way, **event({"dir": way})} for pid, way in last.items()]
+        rows = [{"product_id": pid, "dir": way, **event()} for pid, way in last.items()]
         await self._decks.note_swiped(user_id, list(last))
         done = await self._store.run(SWIPES, {"user_id": user_id, "swipes": rows, "now": now_ms()})
         swiped = {row["id"] for row in done}
@@ -245,9 +250,7 @@ class FeedService:
         """Replace the tags this person said they are into (what a deck starts from before
         they have liked anything)."""
         names = normalise_all(tags, field="tags")
-        rows = await self._store.run(
-            SET_INTERESTS, {"user_id": user_id, "tags": names, **event({"tags": names})}
-        )
+        rows = await self._store.run(SET_INTERESTS, {"user_id": user_id, "tags": names, **event()})
         if not rows:
             raise NotFound("no such user")
         await self._decks.forget(user_id)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from graph.catalog import Pools
 from graph.infra.errors import Invalid, NotFound
-from graph.infra.ids import event, id_time_ms, iso, new_id
+from graph.infra.ids import event, id_time_ms, iso, new_id, now_ms
 from graph.infra.store import GraphStore, statement
 
 Role = Literal["buyer", "seller"]
@@ -15,11 +15,18 @@ MAX_PAGE = 100
 MISSED_LIMIT = 500
 
 
-def room_merge(src: str = "$", carry: str = "") -> str:
+def room_merge(src: str = "$", carry: str = "", event: str | None = None) -> str:
     """Opens the buyer's room with the seller about `p` once (Room.key is unique), with both
     memberships; expects `buyer`, `seller` and `p` bound and leaves `room_created` beside
     them. The room's key, id and event id come from parameters (`src` "$") or from variables
-    of those names bound beside them (`src` "", carried along by `carry`)."""
+    of those names bound beside them (`src` "", carried along by `carry`). Its 'room.opened'
+    Event is a by-product (`room_event_id`), or, with `event`, the statement's own: `event_id`
+    and `event_data` from parameters (`event` "$") or variables (`event` "", carried)."""
+    event_id, data = (
+        (f"{src}room_event_id", "'{}'")
+        if event is None
+        else (f"{event}event_id", f"{event}event_data")
+    )
     return f"""
 MERGE (r:Room {{key: {src}room_key}})
   ON CREATE SET r.id = {src}room_id, r.created_at = $now, r.last_message_at = $now,
@@ -29,8 +36,8 @@ FOREACH (_ IN CASE WHEN room_created THEN [1] ELSE [] END |
   CREATE (buyer)-[:MEMBER {{role: 'buyer', last_read_at: $now, unread: 0}}]->(r)
   CREATE (seller)-[:MEMBER {{role: 'seller', last_read_at: 0, unread: 0}}]->(r)
   CREATE (r)-[:ABOUT]->(p)
-  CREATE (:Event {{id: {src}room_event_id, type: 'room.opened', at: $now, actor_id: buyer.id,
-                  subject_id: {src}room_id, data: '{{}}'}}))
+  CREATE (:Event {{id: {event_id}, type: 'room.opened', at: $now, actor_id: buyer.id,
+                  subject_id: {src}room_id, data: {data}}}))
 """
 
 
@@ -65,7 +72,7 @@ OPEN_ROOM = statement(
     + """
     WITH buyer, seller, p
     """
-    + ROOM_MERGE
+    + room_merge(event="$")
     + """
     RETURN r.id AS id, room_created AS created
     """,
@@ -78,19 +85,19 @@ OPEN_ROOMS = statement(
     """
     MATCH (buyer:User {id: $buyer_id}) WHERE buyer.status = 'active'
     UNWIND $rooms AS row
-    // (fields taken out of the map first: FalkorDB matches nothing on {id: row.id})
+    // (fields taken out of the map first: FalkorDB matches nothing on a field of a map)
     WITH buyer, row.product_id AS product_id, row.room_key AS room_key,
-         row.room_id AS room_id, row.room_event_id AS room_event_id
+         row.room_id AS room_id, row.event_id AS event_id, row.event_data AS event_data
     MATCH (p:Product {id: product_id})
     // (a step of its own: FalkorDB would otherwise start from every user)
-    WITH buyer, p, room_key, room_id, room_event_id
+    WITH buyer, p, room_key, room_id, event_id, event_data
     MATCH (seller:User)-[:LISTED]->(p)
     """
     + _OPENABLE
     + """
-    WITH buyer, seller, p, room_key, room_id, room_event_id
+    WITH buyer, seller, p, room_key, room_id, event_id, event_data
     """
-    + room_merge("", ", room_id, room_event_id")
+    + room_merge("", ", room_id, event_id, event_data", event="")
     + """
     RETURN p.id AS product_id, r.id AS id, room_created AS created
     """,
@@ -100,7 +107,11 @@ OPEN_ROOMS = statement(
 
 def room_params(buyer_id: str, product_id: str) -> dict[str, Any]:
     """What ROOM_MERGE needs: the room's key, and an id and event id should it be new."""
-    return {"room_key": f"{product_id}:{buyer_id}", "room_id": new_id(), "room_event_id": new_id()}
+    return {**_room_ids(buyer_id, product_id), "room_event_id": new_id()}
+
+
+def _room_ids(buyer_id: str, product_id: str) -> dict[str, str]:
+    return {"room_key": f"{product_id}:{buyer_id}", "room_id": new_id()}
 
 
 def system_params(text: str, data: dict[str, Any], *, extra_unread: int = 0) -> dict[str, Any]:
@@ -296,12 +307,14 @@ class MessagingService:
         params = {
             "buyer_id": buyer_id,
             "product_id": product_id,
-            **room_params(buyer_id, product_id),
-            **event({"product_id": product_id}),
+            **_room_ids(buyer_id, product_id),
+            **event(),
         }
         rows = await self._store.run(OPEN_ROOM, params)
         if not rows:
-            check = (await self._store.run(OPEN_CHECK, params))[0]
+            check = (
+                await self._store.run(OPEN_CHECK, {"buyer_id": buyer_id, "product_id": product_id})
+            )[0]
             if not check["exists"] or check["blocked"]:
                 raise NotFound("no such listing")
             if check["seller_id"] == buyer_id:
@@ -314,8 +327,14 @@ class MessagingService:
         listing, for those still open to the buyer (others are left out, not refused)."""
         if not product_ids:
             return {}
-        rooms = [{"product_id": pid, **room_params(buyer_id, pid)} for pid in product_ids]
-        rows = await self._store.run(OPEN_ROOMS, {"buyer_id": buyer_id, "rooms": rooms, **event()})
+        # each room opened is an Event of its own
+        rooms = [
+            {"product_id": pid, **_room_ids(buyer_id, pid), "event_id": new_id()}
+            for pid in product_ids
+        ]
+        rows = await self._store.run(
+            OPEN_ROOMS, {"buyer_id": buyer_id, "rooms": rooms, "now": now_ms()}
+        )
         by_room = {row["id"]: row["product_id"] for row in rows}
         views = await self._store.run(ROOMS_BY_ID, {"user_id": buyer_id, "room_ids": list(by_room)})
         return {by_room[view["id"]]: view for view in views}
@@ -346,7 +365,7 @@ class MessagingService:
             "room_id": room_id,
             "id": message_id,
             "body": body,
-            **event({"room_id": room_id, "length": len(body)}),
+            **event(),
         }
         rows = await self._store.run(SEND, params)
         if not rows:

@@ -192,7 +192,7 @@ REINSTATE = statement(
     MATCH (u:User {id: $user_id})
     WHERE u.status = 'suspended'
     SET u.status = 'active', u.suspended_at = null, u.suspended_reason = null,
-        u.reinstated_at = $now
+        u.reinstated_at = $now, u.reinstated_reason = $reason
     CREATE (e:Event {id: $event_id, type: 'moderation.reinstate', at: $now,
                      actor_id: 'admin:' + $admin, subject_id: u.id, data: $event_data})
     RETURN u.id AS id
@@ -205,7 +205,7 @@ MARK_TRUSTED = statement(
     """
     MATCH (u:User {id: $user_id})
     WHERE u.status = 'active'
-    SET u.trusted = $trusted
+    SET u.trusted = $trusted, u.trusted_reason = $reason
     CREATE (e:Event {id: $event_id, type: 'moderation.trusted', at: $now,
                      actor_id: 'admin:' + $admin, subject_id: u.id, data: $event_data})
     RETURN u.id AS id
@@ -255,9 +255,7 @@ class Reports:
         report_id = new_id()
         rows = await self._store.run(
             FILE[target],
-            params
-            | {"id": report_id, "reason": reason, "note": note}
-            | event({"target": target, "target_id": target_id, "reason": reason}),
+            params | {"id": report_id, "reason": reason, "note": note} | event(),
         )
         if not rows:
             raise NotFound(f"no such {target}", errors={"id": "not found"})
@@ -322,16 +320,8 @@ class Moderation:
             "reason": reason,
             "action": action,
             "outcome": "dismissed" if action == "dismiss" else "resolved",
-            **mark_params("suspended"),
-            **event(
-                {
-                    "action": action,
-                    "reason": reason,
-                    "report_id": report_id,
-                    "target": target,
-                    "owner_id": report["owner_id"],
-                }
-            ),
+            **(mark_params("suspended") if key == "suspend" else {}),
+            **event(),
         }
         row = (await self._store.run(DECIDE[key], params))[0]
         if action == "suspend" and row["applied"]:
@@ -361,7 +351,7 @@ class Moderation:
         """The account is active again: its listings show again as they are (their units
         given back by the deals the suspension cancelled); those deals stay cancelled."""
         user_id = await self.user_id(ref)
-        params = {"user_id": user_id, "admin": admin, **event({"reason": reason})}
+        params = {"user_id": user_id, "admin": admin, "reason": reason, **event()}
         if not await self._store.run(REINSTATE, params):
             raise Conflict(f"{ref} is not suspended")
         await self._sessions.enable(user_id)
@@ -369,7 +359,7 @@ class Moderation:
 
     async def mark_trusted(self, ref: str, admin: str, reason: str, trusted: bool) -> None:
         user_id = await self.user_id(ref)
-        params = {"user_id": user_id, "admin": admin, "trusted": trusted}
-        params |= event({"reason": reason, "trusted": trusted})
+        params = {"user_id": user_id, "admin": admin, "trusted": trusted, "reason": reason}
+        params |= event()
         if not await self._store.run(MARK_TRUSTED, params):
             raise Conflict(f"{ref} is not an active account")

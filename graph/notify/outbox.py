@@ -210,9 +210,7 @@ class Outbox:
         rows = await self._store.run(SETTINGS_OF, {"user_id": user_id})
         current = kinds.enabled(rows[0]["notify"] if rows else None)
         pairs = kinds.patched(current, changes)
-        await self._store.run(
-            SET_SETTINGS, {"user_id": user_id, "pairs": pairs, **event({"pairs": pairs})}
-        )
+        await self._store.run(SET_SETTINGS, {"user_id": user_id, "pairs": pairs, **event()})
         return kinds.as_table(frozenset(pairs))
 
     # ---- the worker's round ------------------------------------------------------------

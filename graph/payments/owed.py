@@ -10,7 +10,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from graph.infra.ids import event
+from graph.infra.ids import new_id
 from graph.payments.ledger import REFUNDABLE
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ FOREACH (_ IN CASE WHEN owed IS NULL THEN [] ELSE [1] END |
                   type: CASE owed WHEN 'refund' THEN 'payment.refunding'
                                   WHEN 'capture' THEN 'payment.capturing'
                                   ELSE 'payment.cancelled' END,
-                  data: $payment_event_data}))
+                  data: '{}'}))
 FOREACH (_ IN CASE WHEN pay IS NOT NULL AND $release_at IS NOT NULL
                         AND pay.release_at IS NULL THEN [1] ELSE [] END |
   SET pay.release_at = $release_at)
@@ -81,12 +81,7 @@ FOREACH (_ IN CASE WHEN pay IS NOT NULL AND $release_at IS NOT NULL
     )
 
 
-def owe_params(payment: str | None, reason: str, release_at: int | None = None) -> dict[str, Any]:
-    """The parameters `owe_payment` reads."""
-    ev = event({"reason": reason})
-    return {
-        "payment": payment,
-        "release_at": release_at,
-        "payment_event_id": ev["event_id"],
-        "payment_event_data": ev["event_data"],
-    }
+def owe_params(payment: str | None, release_at: int | None = None) -> dict[str, Any]:
+    """The parameters `owe_payment` reads: its payment's Event is a by-product of the deal's,
+    its id a fact of the deal's move (its why is the move itself)."""
+    return {"payment": payment, "release_at": release_at, "payment_event_id": new_id()}

@@ -63,15 +63,38 @@ ACCOUNT_UPDATED = statement(
     write=True,
 )
 
-# the seller's shares of completed orders whose hold is over: pending -> available
+# what may be released: a share whose hold is over, held by no open dispute
+_RELEASABLE = """
+WHERE pay.release_at <= $now AND pay.released_at IS NULL AND pay.captured_amount > 0
+  AND coalesce(pay.dispute_status, '') <> 'open'
+"""
+
+# the seller's shares of completed orders whose hold is over
 RELEASE_DUE = statement(
     "payouts.release_due",
+    "MATCH (pay:Payment)\n"
+    + _RELEASABLE
+    + """
+    RETURN pay.id AS id
+    ORDER BY pay.release_at, pay.id
+    LIMIT $batch
+    """,
+)
+
+# those shares (each re-checked) go from pending to available, each with its Event
+RELEASE = statement(
+    "payouts.release",
     """
-    MATCH (pay:Payment)
-    WHERE pay.release_at <= $now AND pay.released_at IS NULL AND pay.captured_amount > 0
-      AND coalesce(pay.dispute_status, '') <> 'open'
-    WITH pay ORDER BY pay.release_at, pay.id LIMIT $batch
+    UNWIND $rows AS row
+    // (fields taken out of the map first: FalkorDB matches nothing on {id: row.id})
+    WITH row.id AS id, row.event_id AS event_id, row.event_data AS event_data
+    MATCH (pay:Payment {id: id})
+    """
+    + _RELEASABLE
+    + """
     SET pay.released_at = $now, pay.updated_at = $now
+    CREATE (:Event {id: event_id, type: 'payment.released', at: $now, actor_id: 'system',
+                    subject_id: pay.id, data: event_data})
     WITH pay
     """
     + post(
@@ -168,7 +191,7 @@ RETRY_LATER = statement(
     MATCH (po:Payout {id: $id})
     WHERE po.owed = 'transfer'
     SET po.owed_at = $at, po.owed_attempts = coalesce(po.owed_attempts, 0) + 1,
-        po.owed_error = $error, po.updated_at = $now
+        po.owed_error = $error
     RETURN po.id AS id
     """,
     write=True,
@@ -273,7 +296,7 @@ class PayoutService:
                 raise _unavailable(exc) from exc
             rows = await self._store.run(
                 ACCOUNT_OPENED,
-                {"user_id": user_id, "account_id": opened, **event({"account_id": opened})},
+                {"user_id": user_id, "account_id": opened, **event()},
             )
             account_id = rows[0]["account_id"]
         try:
@@ -290,7 +313,7 @@ class PayoutService:
         """The provider's `account.updated`: whether the seller can be paid out to now."""
         rows = await self._store.run(
             ACCOUNT_UPDATED,
-            {"account_id": account_id, "enabled": enabled, **event({"enabled": enabled})},
+            {"account_id": account_id, "enabled": enabled, **event()},
         )
         if not rows:
             return Outcome("ignored", "no seller of Vendr's has this account")
@@ -346,7 +369,7 @@ class PayoutService:
                 "payout_id": new_id(),
                 "trigger": trigger,
                 "actor_id": actor_id,
-                **event({"currency": currency, "trigger": trigger}),
+                **event(),
             },
         )
         return rows[0] if rows else None
@@ -388,7 +411,6 @@ class PayoutService:
                     "id": payout["id"],
                     "at": now_ms() + int(delay * 1000),
                     "error": str(exc)[:300],
-                    "now": now_ms(),
                 },
             )
             return await self.get(payout["id"])
@@ -403,7 +425,7 @@ class PayoutService:
                 "id": payout_id,
                 "transfer_id": transfer_id,
                 "failure": failure,
-                **event({"transfer_id": transfer_id, "failure": failure}),
+                **event(),
             },
         )
         return rows[0] if rows else None
@@ -412,8 +434,13 @@ class PayoutService:
 
     async def release_due(self, batch: int = BATCH) -> int:
         """Shares of completed orders whose hold is over become available: how many."""
-        rows = await self._store.run(RELEASE_DUE, {"now": now_ms(), "batch": batch})
-        return len(rows)
+        now = now_ms()
+        due = await self._store.run(RELEASE_DUE, {"now": now, "batch": batch})
+        if not due:
+            return 0
+        rows = [{"id": row["id"], "event_id": new_id()} for row in due]
+        released = await self._store.run(RELEASE, {"rows": rows, "now": now})
+        return len(released)
 
     async def pay_out_due(self, batch: int = BATCH) -> int:
         """The schedule: every seller who can be paid out with at least the minimum

@@ -227,7 +227,7 @@ class PromotionService:
             "currency": self._currency,
             "due_at": due_at,
             "due_event": due_event,
-            **event({"product_id": product_id, "plan": plan.name, "price": plan.price}),
+            **event(),
         }
         if not await self._store.run(CREATE, params):
             await self._explain(user_id, product_id)
@@ -320,8 +320,8 @@ class PromotionService:
             "due_at": due_at,
             "due_event": due_event,
             "event_type": f"promotion.{t.target}",
-            **event({"event": t.event, "by": role, "from": t.source}),
-            **owe_params(t.payment, f"promotion {t.event}"),
+            **event(),
+            **owe_params(t.payment),
         }
         rows = await self._store.run(MOVE, params)
         if not rows:

@@ -81,6 +81,7 @@ ASK = statement(
       AND coalesce(pay.dispute_status, '') <> 'open'
     SET pay.refund_asked = asked, pay.owed = 'refund', pay.owed_amount = $amount,
         pay.owed_at = $now, pay.owed_attempts = 0, pay.updated_at = $now,
+        pay.refund_reason = $reason,
         pay.status = CASE WHEN asked = pay.captured_amount THEN 'refunding' ELSE pay.status END
     CREATE (:Event {id: $event_id, type: 'payment.refund_asked', at: $now,
                     actor_id: $actor_id, subject_id: pay.id, data: $event_data})
@@ -179,7 +180,7 @@ def parts(payment: dict[str, Any], before: int, after: int) -> dict[str, int]:
     return {"fee_part": fee_part, "seller_part": seller_part}
 
 
-def refunded_params(payment: dict[str, Any], total: int, ev_id: str) -> dict[str, Any]:
+def refunded_params(payment: dict[str, Any], total: int) -> dict[str, Any]:
     before = int(payment["refunded_amount"])
     return {
         "id": payment["id"],
@@ -188,7 +189,7 @@ def refunded_params(payment: dict[str, Any], total: int, ev_id: str) -> dict[str
         "delta": total - before,
         "platform_bucket": platform_bucket(payment),
         **parts(payment, before, total),
-        **event({"event": ev_id, "total": total, "before": before}),
+        **event(),
     }
 
 
@@ -201,5 +202,5 @@ def dispute_params(payment: dict[str, Any], dispute_id: str, amount: int) -> dic
         "before": before,
         "platform_bucket": platform_bucket(payment),
         **parts(payment, before, before + amount),
-        **event({"dispute_id": dispute_id, "amount": amount}),
+        **event(),
     }

@@ -98,8 +98,8 @@ def _open(label: Literal["Order", "Promotion"]) -> Statement:
 
 OPEN = {"order": _open("Order"), "promotion": _open("Promotion")}
 
-# the provider's intent for a payment: a cancelled one (its purpose went while the intent was
-# being made) owes a void
+# the provider's intent for a payment (its id and client secret are the provider's answer): a
+# cancelled one (its purpose went while the intent was being made) owes a void
 INTENT = statement(
     "payments.intent",
     """
@@ -112,6 +112,8 @@ INTENT = statement(
         pay.owed_at = CASE WHEN pay.status = 'cancelled' THEN $now
                            WHEN pay.owed = 'create' THEN null ELSE pay.owed_at END,
         pay.updated_at = $now
+    CREATE (:Event {id: $event_id, type: 'payment.intent_created', at: $now, actor_id: 'system',
+                    subject_id: pay.id, data: $event_data})
     WITH pay
     """
     + PAYMENT_FIELDS,
@@ -248,7 +250,8 @@ OWED_DONE = statement(
     write=True,
 )
 
-# a call still owed (or owed from now: a create that did not reach the provider)
+# a call still owed (or owed from now: a create that did not reach the provider); the
+# provider's refusal is a fact (it makes a call owed), when to try again is not
 OWED_RETRY = statement(
     "payments.owed_retry",
     """
@@ -256,6 +259,8 @@ OWED_RETRY = statement(
     WHERE pay.owed IS NULL OR pay.owed = $owed
     SET pay.owed = $owed, pay.owed_at = $at, pay.owed_attempts = coalesce(pay.owed_attempts, 0) + 1,
         pay.owed_error = $error
+    CREATE (:Event {id: $event_id, type: 'payment.call_failed', at: $now, actor_id: 'system',
+                    subject_id: pay.id, data: $event_data})
     RETURN pay.id AS id
     """,
     write=True,
@@ -328,7 +333,7 @@ class PaymentService:
                 "capture": "manual" if purpose == "order" else "automatic",
                 "payee_id": payee_id,
                 "fee_bps": self.fee_bps if purpose == "order" else 0,
-                **event({"purpose": purpose, "subject_id": subject_id}),
+                **event(),
             },
         )
         if not rows:
@@ -361,7 +366,7 @@ class PaymentService:
                 "id": payment["id"],
                 "intent_id": intent.id,
                 "client_secret": intent.client_secret,
-                "now": now_ms(),
+                **event(),
             },
         )
         if rows and rows[0]["owed"] == "void":
@@ -387,7 +392,6 @@ class PaymentService:
         *,
         actor: str,
         failure: str | None = None,
-        ev: ProviderEvent | None = None,
         owed: str | None = None,
     ) -> dict[str, Any] | None:
         """One move of the PAYMENT table from the state `payment` was read in; None if the
@@ -395,7 +399,6 @@ class PaymentService:
         t = PAYMENT.find(payment["status"], action)
         if t is None:
             return None
-        data = {"from": t.source, "event": ev.id if ev else None, "type": ev.type if ev else None}
         rows = await self._store.run(
             MOVE,
             {
@@ -407,7 +410,7 @@ class PaymentService:
                 "actor_id": actor,
                 "event_type": f"payment.{t.target}",
                 "postings": charge_postings(payment) if t.target == "succeeded" else [],
-                **event(data),
+                **event(),
             },
         )
         return rows[0] if rows else None
@@ -450,7 +453,8 @@ class PaymentService:
                 "id": payment["id"],
                 "amount": amount,
                 "actor_id": actor_id,
-                **event({"amount": amount, "reason": reason}),
+                "reason": reason,
+                **event(),
             },
         )
         if not rows:
@@ -471,7 +475,7 @@ class PaymentService:
             return Outcome("rejected", f"{total} refunded is not within the capture", pid)
         if total <= int(payment["refunded_amount"]):
             return Outcome("stale", f"{total} refunded was booked already", pid)
-        rows = await self._store.run(REFUNDED, refunded_params(payment, total, ev.id))
+        rows = await self._store.run(REFUNDED, refunded_params(payment, total))
         if not rows:
             return Outcome("stale", "the refund changed meanwhile", pid)
         handler = self.handler(payment["purpose"])
@@ -504,7 +508,7 @@ class PaymentService:
                     "dispute_id": ev.dispute_id,
                     "outcome": outcome,
                     "platform_bucket": platform_bucket(payment),
-                    **event({"dispute_id": ev.dispute_id, "event": ev.id}),
+                    **event(),
                 },
             )
         if not rows:
@@ -565,7 +569,7 @@ class PaymentService:
                 "amount": amount,
                 "refund_id": refund_id,
                 "event_type": f"payment.{owed}_sent",
-                **event({"key": key, "refund_id": refund_id}),
+                **event(),
             },
         )
         return True
@@ -578,7 +582,8 @@ class PaymentService:
         delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** int(attempts or 0))
         at = None if final else now_ms() + int(delay * 1000)
         await self._store.run(
-            OWED_RETRY, {"id": payment_id, "owed": owed, "at": at, "error": error[:300]}
+            OWED_RETRY,
+            {"id": payment_id, "owed": owed, "at": at, "error": error[:300], **event()},
         )
 
     async def failed(self, limit: int = 100) -> list[dict[str, Any]]:

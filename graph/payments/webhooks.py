@@ -99,7 +99,6 @@ class Payments(Protocol):
         *,
         actor: str,
         failure: str | None = None,
-        ev: ProviderEvent | None = None,
         owed: str | None = None,
     ) -> dict[str, Any] | None: ...
 
@@ -186,9 +185,7 @@ class Webhooks:
             text = f"amount {ev.amount} {ev.currency} is not the payment's"
             log.error("payment %s: %s: %s", pid, ev.type, text)
             return Outcome("rejected", text, pid)
-        moved = await self._payments.move(
-            payment, action, actor="provider", failure=ev.failure, ev=ev
-        )
+        moved = await self._payments.move(payment, action, actor="provider", failure=ev.failure)
         if moved is None:
             text = f"{action} does not apply to a {payment['status']} payment"
             return Outcome("stale", text, pid)

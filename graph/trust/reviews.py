@@ -88,13 +88,15 @@ WRITE = statement(
     write=True,
 )
 
-# the window closed: what was written is published, and its subject hears of it
+# the window closed: what was written is published, and its subject hears of it. The reviews
+# a batch takes are ordered fully (due_at, id), so a replay takes the same ones; its Event is
+# appended only when there were some.
 PUBLISH_DUE = statement(
     "reviews.publish_due",
     """
     MATCH (rv:Review)
     WHERE rv.due_at <= $now
-    WITH rv ORDER BY rv.due_at LIMIT $batch
+    WITH rv ORDER BY rv.due_at, rv.id LIMIT $batch
     SET rv.published_at = rv.due_at, rv.due_at = null
     WITH rv
     MATCH (rv)-[:FOR]->(o:Order)
@@ -104,7 +106,11 @@ PUBLISH_DUE = statement(
                     note.actor_id = 'system', note.subject_id = rv.id, note.room_id = o.room_id,
                     note.data = '{"order_id":"' + o.id + '"}', note.created_at = $now,
                     note.pending_at = $now
-    RETURN count(rv) AS n
+    WITH count(rv) AS n
+    FOREACH (_ IN CASE WHEN n > 0 THEN [1] ELSE [] END |
+      CREATE (:Event {id: $event_id, type: 'reviews.published', at: $now, actor_id: 'system',
+                      subject_id: 'reviews', data: $event_data}))
+    RETURN n
     """,
     write=True,
 )
@@ -250,7 +256,7 @@ class ReviewService:
             "rating": rating,
             "comment": comment,
             "window_ms": self._window_ms,
-            **event({"order_id": order_id, "rating": rating}),
+            **event(),
             **record(
                 "review",
                 "review.received",
@@ -312,7 +318,8 @@ class ReviewService:
     async def publish_due(self) -> int:
         total = 0
         while True:
-            n = int((await self._store.run(PUBLISH_DUE, {"now": now_ms(), "batch": BATCH}))[0]["n"])
+            rows = await self._store.run(PUBLISH_DUE, {"batch": BATCH, **event()})
+            n = int(rows[0]["n"])
             total += n
             if n < BATCH:
                 return total

@@ -22,7 +22,7 @@ from typing import Any
 
 import networkx as nx
 
-from graph.infra.ids import new_id, now_ms
+from graph.infra.ids import event, new_id, now_ms
 from graph.infra.store import GraphStore, statement
 from graph.trust.rank import Subgraph
 from graph.trust.score import DAY_MS
@@ -49,9 +49,11 @@ FLAG = statement(
                     rep.created_at = $now
     SET rep.evidence = r.evidence, rep.ring_id = r.ring_id, rep.updated_at = $now
     MERGE (rep)-[:ABOUT]->(u)
-    FOREACH (_ IN CASE WHEN rep.id = r.report_id THEN [1] ELSE [] END |
-      CREATE (:Event {id: r.event_id, type: 'report.filed', at: $now, actor_id: 'system',
-                      subject_id: r.report_id, data: r.evidence}))
+    // a refreshed report is a fact too (its evidence changed): an Event either way
+    CREATE (:Event {id: r.event_id,
+                    type: CASE WHEN rep.id = r.report_id THEN 'report.filed'
+                          ELSE 'report.refreshed' END,
+                    at: $now, actor_id: 'system', subject_id: rep.id, data: r.event_data})
     RETURN count(rep) AS n, sum(CASE WHEN rep.id = r.report_id THEN 1 ELSE 0 END) AS created
     """,
     write=True,
@@ -174,10 +176,10 @@ class RingDetector:
                 {
                     "user_id": member,
                     "report_id": new_id(),
-                    "event_id": new_id(),
                     "ring_id": ring_of[member],
                     "note": "flagged by the fraud-ring detector: " + ", ".join(kinds),
                     "evidence": json.dumps(found, separators=(",", ":")),
+                    **event(),
                 }
             )
         created = 0

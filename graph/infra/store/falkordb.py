@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis.asyncio as aioredis
 from falkordb.asyncio import FalkorDB
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -9,6 +11,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from graph.infra.errors import Conflict, Invalid, StoreError, Unavailable
+from graph.infra.events import with_facts
 from graph.infra.store import schema
 from graph.infra.store.cypher import Statement
 from graph.infra.store.dialect import Dialect
@@ -39,7 +42,29 @@ class FalkorStore:
         self._graph = self._db.select_graph(graph_name)
 
     async def run(self, st: Statement, params: Params | None = None) -> list[Row]:
-        return await self.run_text(st.falkordb, params, write=st.write)
+        return await self.run_text(st.falkordb, with_facts(st.name, params), write=st.write)
+
+    async def run_many(self, runs: Sequence[tuple[Statement, Params]]) -> None:
+        """Write statements one after the other on one connection, pipelined: the server runs
+        them in the order sent, each atomic, without a round trip between them."""
+        if not runs:
+            return
+        conn = aioredis.Redis(connection_pool=self._pool)
+        async with conn.pipeline(transaction=False) as pipe:
+            for st, params in runs:
+                # the client's own parameter header (falkordb-py), as `query` builds it
+                text = self._graph._build_params_header(dict(with_facts(st.name, params) or {}))
+                pipe.execute_command(
+                    "GRAPH.QUERY", self.graph_name, text + st.falkordb, "--compact",
+                    "timeout", QUERY_TIMEOUT_MS,
+                )  # fmt: skip
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                raise translate(exc) from exc
+        for result in results:
+            if isinstance(result, Exception):
+                raise translate(result) from result
 
     async def run_text(self, text: str, params: Params | None = None, *, write: bool) -> list[Row]:
         return (await self.run_table(text, params, write=write)).rows

@@ -9,8 +9,16 @@ FalkorDB.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, Query, RoutingControl
+from neo4j import (
+    AsyncDriver,
+    AsyncGraphDatabase,
+    AsyncManagedTransaction,
+    Query,
+    RoutingControl,
+    unit_of_work,
+)
 from neo4j.exceptions import (
     AuthError,
     ConstraintError,
@@ -22,6 +30,7 @@ from neo4j.exceptions import (
 )
 
 from graph.infra.errors import Conflict, Invalid, StoreError, Unavailable
+from graph.infra.events import with_facts
 from graph.infra.store import schema
 from graph.infra.store.cypher import Statement
 from graph.infra.store.dialect import Dialect
@@ -89,7 +98,26 @@ class Neo4jStore:
         return cls(driver, database)
 
     async def run(self, st: Statement, params: Params | None = None) -> list[Row]:
-        return await self.run_text(st.neo4j, params, write=st.write)
+        return await self.run_text(st.neo4j, with_facts(st.name, params), write=st.write)
+
+    async def run_many(self, runs: Sequence[tuple[Statement, Params]]) -> None:
+        """Write statements one after the other in one transaction (a refusal by one of them is
+        an empty result, not an error; an error undoes them all)."""
+        if not runs:
+            return
+
+        # a page of statements: the transaction's bound is the statements' bound times a few
+        @unit_of_work(timeout=QUERY_TIMEOUT_S * 6)
+        async def work(tx: AsyncManagedTransaction) -> None:
+            for st, params in runs:
+                result = await tx.run(st.neo4j, dict(with_facts(st.name, params) or {}))
+                await result.consume()
+
+        try:
+            async with self._driver.session(database=self._database) as session:
+                await session.execute_write(work)
+        except (Neo4jError, DriverError) as exc:
+            raise translate(exc, self._database) from exc
 
     async def run_text(self, text: str, params: Params | None = None, *, write: bool) -> list[Row]:
         return (await self.run_table(text, params, write=write)).rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +26,11 @@ class GraphStore(Protocol):
 
     async def run(self, st: Statement, params: Params | None = None) -> list[Row]:
         """Run a registered statement (read or write as registered). Each statement is atomic."""
+        ...
+
+    async def run_many(self, runs: Sequence[tuple[Statement, Params]]) -> None:
+        """Run write statements in the order given, each as `run` would, without waiting for
+        one before sending the next (a replay's pages); their rows are not returned."""
         ...
 
     async def run_text(self, text: str, params: Params | None = None, *, write: bool) -> list[Row]:
