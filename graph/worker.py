@@ -60,6 +60,13 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         provider = services.payments.provider
         if isinstance(provider, LocalProvider):  # its webhooks, posted to the API
             loops.append(run_deliveries(provider, webhook_url(settings), stop))
+    mirror = None
+    if settings.mirror_graph_url:
+        # imported here: a worker without a mirror does not load the analytics
+        from graph.eventlog.mirror import make_mirror, run_mirror
+
+        mirror = make_mirror(services)
+        loops.append(run_mirror(mirror, settings.mirror_interval_seconds, stop))
     tasks = [asyncio.create_task(loop) for loop in loops]
     await stop.wait()
     # a round in progress is cut short: every step of a round is safe to redo
@@ -67,6 +74,8 @@ async def run(services: Services, stop: asyncio.Event) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+    if mirror is not None:
+        await mirror.close()
 
 
 async def main_async(settings: Settings, *, ensure_schema: bool = True) -> None:

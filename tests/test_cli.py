@@ -136,7 +136,7 @@ CREATE (:Event {id: 'ev-' + toString(1000 + i), type: CASE WHEN i % 3 = 0 THEN '
 async def test_events_export_writes_every_event_once_as_json_lines(
     services, settings, tmp_path: Path
 ) -> None:
-    from graph.analytics import export
+    from graph.eventlog import export
 
     old = now_ms() - 10 * 86_400_000
     await services.store.run_text(PLANT_EVENTS, {"n": 30, "at": old}, write=True)
@@ -173,7 +173,7 @@ def test_events_export_explains_a_bad_since(settings, since: str) -> None:
 
 
 def test_since_reads_spans_and_iso_dates() -> None:
-    from graph.analytics.export import parse_since
+    from graph.eventlog.export import parse_since
 
     now = 1_800_000_000_000
     assert parse_since("7d", now) == now - 7 * 86_400_000

@@ -14,7 +14,7 @@ from falkordb.asyncio import FalkorDB
 from redis.exceptions import ResponseError
 
 import api.app  # noqa: F401  - importing the app registers every statement the app can run
-import graph.analytics.export  # noqa: F401  - and `vendr events export` its own
+import graph.eventlog  # noqa: F401  - and the event log's own (export, replay, mirror)
 import seeds.loader  # noqa: F401  - and the bulk loader its own
 from graph.analytics import admin
 from graph.infra.errors import DomainError, StoreError

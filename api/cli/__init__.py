@@ -12,7 +12,10 @@ from api.cli import graphql, moderation, money
 from api.cli.library import (
     cmd_cypher,
     cmd_cypher_list,
+    cmd_events_dump,
     cmd_events_export,
+    cmd_events_mirror,
+    cmd_events_replay,
     cmd_openapi,
     param,
 )
@@ -79,6 +82,45 @@ def parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", default="-", help="a file, or - for stdout (the default)")
     export.set_defaults(func=cmd_events_export)
+    replay = esub.add_parser(
+        "replay",
+        help="apply an exported log (or another graph's) to this graph, each event once",
+    )
+    replay.add_argument("file", nargs="?", help="a `vendr events export` file, or - for stdin")
+    replay.add_argument(
+        "--from", dest="source", metavar="GRAPH_URL", help="read the log of this graph instead"
+    )
+    replay.add_argument("--from-graph", help="its graph (FalkorDB) or database (Neo4j) name")
+    replay.add_argument("--from-user", help="its Neo4j user (password: VENDR_FROM_PASSWORD)")
+    replay.add_argument(
+        "--blobs-from",
+        metavar="DIR",
+        help="the source's blob dir (DATA_DIR/blobs): the photos the events name are copied",
+    )
+    replay.add_argument(
+        "--entity", metavar="ID", help="only this account (or listing...) and its own events"
+    )
+    replay.add_argument(
+        "--related",
+        action="store_true",
+        help="with --entity: also what it touches (its deals' listings, rooms, the other parties)",
+    )
+    replay.set_defaults(func=cmd_events_replay)
+    dump = esub.add_parser(
+        "dump", help="the graph's facts as sorted JSON Lines: equal dumps, equal marketplaces"
+    )
+    dump.add_argument("--out", default="-", help="a file, or - for stdout (the default)")
+    dump.add_argument(
+        "--no-activity",
+        action="store_true",
+        help="leave out views, passes, logins and read markers (what retention purges)",
+    )
+    dump.set_defaults(func=cmd_events_dump)
+    mirror = esub.add_parser(
+        "mirror", help="the streaming mirror of a sample of accounts (VENDR_MIRROR_GRAPH_URL)"
+    )
+    mirror.add_argument("action", choices=["status", "stop", "start"])
+    mirror.set_defaults(func=cmd_events_mirror)
 
     lab = sub.add_parser("lab", help="JupyterLab on the analysts' notebooks, database started")
     lab.add_argument("--dir", default="notebooks", help="the notebooks' folder")

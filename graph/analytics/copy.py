@@ -16,34 +16,21 @@ same on both, or the copy is reported as different.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from neo4j.spatial import WGS84Point
 
+from graph.eventlog import NODES, RELS, line, pages
 from graph.infra.errors import Invalid
 from graph.infra.store import REGISTRY, GraphStore
-from graph.infra.store.dialect import render
 
 BATCH = 5_000
 MARK = "_Copy"  # the temporary label of copied nodes, indexed on their source id
 DIGEST_MOD = 2**256
 
-# every node and relationship, in pages by internal id (FalkorDB's `id`, Neo4j's `elementId`)
-SOURCE_NODES = """
-MATCH (n) WHERE $after IS NULL OR {{element_id}}(n) > $after
-RETURN {{element_id}}(n) AS id, labels(n) AS labels, properties(n) AS props
-ORDER BY id LIMIT $batch
-"""
-SOURCE_RELS = """
-MATCH (a)-[r]->(b) WHERE $after IS NULL OR {{element_id}}(r) > $after
-RETURN {{element_id}}(r) AS id, type(r) AS type, properties(r) AS props,
-       {{element_id}}(a) AS start, {{element_id}}(b) AS end
-ORDER BY id LIMIT $batch
-"""
 # each relationship with its ends as the check reads them (labels and properties, not ids)
 DIGEST_RELS = """
 MATCH (a)-[r]->(b) WHERE $after IS NULL OR {{element_id}}(r) > $after
@@ -120,24 +107,6 @@ class Check:
         return out
 
 
-def _canonical(value: Any) -> Any:
-    """Properties as the check compares them: points to 7 decimals (a centimetre), whole
-    floats as integers (FalkorDB and Neo4j differ in what `sum` or `round` return)."""
-    if isinstance(value, dict):
-        if set(value) == {"latitude", "longitude"}:
-            return [round(float(value["latitude"]), 7), round(float(value["longitude"]), 7)]
-        return {k: _canonical(v) for k, v in sorted(value.items())}
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _line(*parts: Any) -> str:
-    return json.dumps([_canonical(p) for p in parts], sort_keys=True, separators=(",", ":"))
-
-
 def _for_target(props: dict[str, Any]) -> dict[str, Any]:
     """Points as the driver sends them; the rest as read."""
     return {
@@ -146,16 +115,6 @@ def _for_target(props: dict[str, Any]) -> dict[str, Any]:
         else v
         for k, v in props.items()
     }
-
-
-async def _pages(store: GraphStore, text: str, batch: int) -> AsyncIterator[list[dict[str, Any]]]:
-    text, after = render(text, store.dialect), None
-    while True:
-        rows = await store.run_text(text, {"after": after, "batch": batch}, write=False)
-        if not rows:
-            return
-        yield rows
-        after = rows[-1]["id"]
 
 
 async def copy(
@@ -174,7 +133,7 @@ async def copy(
     await target.ensure_schema()
     await target.run_text(TARGET_INDEX, write=True)
     done = Copied()
-    async for rows in _pages(source, SOURCE_NODES, batch):
+    async for rows in pages(source, NODES, batch):
         unknown = {name for row in rows for name in row["labels"]} - labels
         if unknown:
             raise Invalid(f"labels no statement of the app names: {', '.join(sorted(unknown))}")
@@ -183,7 +142,7 @@ async def copy(
         done.nodes += len(rows)
         if progress:
             progress("nodes", len(rows))
-    async for rows in _pages(source, SOURCE_RELS, batch):
+    async for rows in pages(source, RELS, batch):
         unknown = {row["type"] for row in rows} - types
         if unknown:
             raise Invalid(f"relationship types no statement names: {', '.join(sorted(unknown))}")
@@ -200,11 +159,11 @@ async def copy(
 
 async def read_side(store: GraphStore, batch: int = BATCH) -> Side:
     side = Side()
-    async for rows in _pages(store, SOURCE_NODES, batch):
+    async for rows in pages(store, NODES, batch):
         for row in rows:
             labels = sorted(row["labels"])
-            side.add(":".join(labels), _line(labels, row["props"]))
-    async for rows in _pages(store, DIGEST_RELS, batch):
+            side.add(":".join(labels), line(labels, row["props"]))
+    async for rows in pages(store, DIGEST_RELS, batch):
         for row in rows:
             ends = (
                 sorted(row["a_labels"]),
@@ -212,7 +171,7 @@ async def read_side(store: GraphStore, batch: int = BATCH) -> Side:
                 sorted(row["b_labels"]),
                 row["b_props"],
             )
-            side.add(f"-[:{row['type']}]->", _line(row["type"], row["props"], *ends))
+            side.add(f"-[:{row['type']}]->", line(row["type"], row["props"], *ends))
     return side
 
 

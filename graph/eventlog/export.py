@@ -2,7 +2,9 @@
 
 Events are append-only, so a page is "the next N events after the last one written", ordered by
 (at, id): a keyset, not SKIP, so each page costs the same however far in and an export started
-while the app writes never repeats or skips a row. Each line is one event with its `data` decoded.
+while the app writes never repeats or skips a row. Each line is one event with its `data` decoded:
+for a source event (graph/infra/events.py) its `via` statement, `version` and facts, which
+`vendr events replay` applies to another graph.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.infra.events import parse
 from graph.infra.store.cypher import statement
 from graph.infra.store.port import GraphStore
 
@@ -72,6 +75,18 @@ def _decode(data: Any) -> Any:
     return data
 
 
+def shaped(row: dict[str, Any]) -> dict[str, Any]:
+    """An event as a line of the export: a source event's statement and version beside its
+    type, and its facts as `data`; any other event's `data` as it holds it."""
+    data = _decode(row["data"])
+    source = parse(data)
+    if source is None:
+        return row | {"data": data}
+    via, version, facts = source
+    erased = {"erased": True} if isinstance(data, dict) and data.get("erased") else {}
+    return row | {"version": version, "via": via, "data": facts} | erased
+
+
 def _filters(since_ms: int, types: Sequence[str] | None) -> dict[str, Any]:
     return {"since": since_ms, "types": list(types) if types else None}
 
@@ -92,7 +107,7 @@ async def events(
             _filters(since_ms, types) | {"after_at": after_at, "after_id": after_id, "limit": page},
         )
         for row in rows:
-            yield row | {"data": _decode(row["data"])}
+            yield shaped(row)
         if len(rows) < page:
             return
         after_at, after_id = rows[-1]["at"], rows[-1]["id"]

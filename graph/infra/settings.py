@@ -76,6 +76,18 @@ class Settings(BaseSettings):
         description="high-volume events (views, rooms read, logins) are purged after this; "
         "deals, payments, moderation and account events are kept",
     )
+    mirror_graph_url: str = Field(
+        "",
+        description="a second graph that receives the events of a sample of accounts as they "
+        "happen (a living test environment); empty: no mirror",
+    )
+    mirror_graph_name: str = Field("", description="its graph (FalkorDB) or database (Neo4j)")
+    mirror_neo4j_user: str = "neo4j"
+    mirror_neo4j_password: str = ""
+    mirror_sample_percent: float = Field(
+        1.0, gt=0, le=100, description="the share of accounts mirrored, chosen by a stable hash"
+    )
+    mirror_interval_seconds: float = Field(5.0, gt=0)
     place_cell_km: float = Field(
         1.0,
         ge=0.1,
