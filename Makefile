@@ -57,7 +57,8 @@ test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(CODEGEN_STAMP)  ## the whole suite
 
 # catalog, deals and trust run on the embedded FalkorDB and on Neo4j (heap and page cache 2 GiB
 # each) one after the other in the same run; bench/backends.md puts their headline figures side
-# by side. About 45 minutes on 2 cores, most of it loading 1.1M rows twice into each backend
+# by side; the replay loads the sets once more and replays their logs (8 minutes). About 55
+# minutes on 2 cores, most of it loading 1.1M rows twice into each backend
 bench: $(STAMP) $(NEO4J_STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
 	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.realtime
@@ -65,6 +66,7 @@ bench: $(STAMP) $(NEO4J_STAMP)  ## benchmarks at 10k users / 100k listings / 1M 
 	$(BIN)/python -m bench.searches
 	$(BIN)/python -m bench.graphql
 	$(BIN)/python -m bench.trust scale
+	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.backends
 
 eval: $(STAMP)  ## offline evaluation: the feed against baselines, trust on planted sybil rings
