@@ -19,6 +19,7 @@ from graph.bootstrap import Services, make_store
 from graph.infra import embedded
 from graph.infra.settings import Settings
 from graph.infra.store import GraphStore
+from seeds.loader import seed
 from tests.conftest import Api, read, settings_env
 from tests.test_catalog_api import listing
 from tests.test_cli import ROOT, VENDR
@@ -120,3 +121,28 @@ async def test_one_account_and_what_it_touches_make_a_test_environment(
 
     alone = await asyncio.to_thread(vendr, there, "events", "replay", str(log), "--related")
     assert alone.returncode == 2 and "--entity" in alone.stderr
+
+
+async def test_the_readmes_commands_copy_a_seeded_marketplace(
+    services: Services, settings: Settings, clone: Any, tmp_path: Path
+) -> None:
+    """export, replay into another graph, dump both: the same facts, through the command line
+    (the demo data's batches name the bulk loader's statements)."""
+    await seed(services, users=20, products=60, interactions=300, seed=3)
+    there, _ = clone
+    log, here_dump, there_dump = (tmp_path / n for n in ("log.jsonl", "a.jsonl", "b.jsonl"))
+    for env, args in (
+        (settings, ("events", "export", "--out", str(log))),
+        (there, ("events", "replay", str(log))),
+        (settings, ("events", "dump", "--out", str(here_dump))),
+        (there, ("events", "dump", "--out", str(there_dump))),
+    ):
+        done = await asyncio.to_thread(vendr, env, *args)
+        assert done.returncode == 0, (args, done.stderr)
+    facts = here_dump.read_text()
+    assert facts.count("\n") > 500 and facts == there_dump.read_text()
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "x", "at": 1, "via": "no.such", "version": 1, "data": {}}\n')
+    refused = await asyncio.to_thread(vendr, there, "events", "replay", str(broken))
+    assert refused.returncode == 2 and "no.such" in refused.stderr

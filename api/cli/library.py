@@ -204,6 +204,7 @@ def _source_settings(args: argparse.Namespace, settings: Settings) -> Settings:
 async def _replay(args: argparse.Namespace, settings: Settings, handle: TextIO | None) -> int:
     from tqdm import tqdm
 
+    import seeds.loader  # noqa: F401  - the bulk loader's statements, which its batches name
     from graph.eventlog import file_events, keep_selected, replay, select, store_events
 
     target = make_store(settings)
@@ -260,7 +261,7 @@ def cmd_events_replay(args: argparse.Namespace, settings: Settings) -> int:
                 handle = stack.enter_context(open(args.file, encoding="utf-8"))
             return asyncio.run(_replay(args, settings, handle))
     except (ValueError, KeyError) as exc:
-        print(f"vendr: {exc}", file=sys.stderr)
+        print(f"vendr: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
 
 

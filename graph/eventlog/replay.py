@@ -112,6 +112,10 @@ def _source(row: dict[str, Any]) -> tuple[str, int, dict[str, Any]] | None:
 
 
 def _run_of(row: dict[str, Any], via: str, version: int, facts: dict[str, Any]) -> _Run:
+    if via not in REGISTRY:
+        raise KeyError(
+            f"event {row['id']} names statement {via!r}, which this process has not loaded"
+        )
     src = SOURCES[via]
     facts = upcast(via, version, facts)
     params = replay_params(src, row["id"], int(row["at"]), facts)
