@@ -18,6 +18,7 @@ several workers or after a restart neither skip nor repeat; applying is idempote
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -230,10 +231,8 @@ async def run_mirror(mirror: Mirror, interval_s: float, stop: asyncio.Event) -> 
             await mirror.run_once()
         except Exception:  # a round's failure is logged; the next round starts from the cursor
             log.exception("mirror round failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
-        except TimeoutError:
-            pass
 
 
 def mirror_settings(settings: Settings) -> Settings:

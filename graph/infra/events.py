@@ -23,7 +23,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -164,19 +164,6 @@ def with_facts(statement: str, params: Mapping[str, Any] | None) -> Mapping[str,
         for row in params[src.rows]
     ]
     return {**params, src.rows: rows}
-
-
-@dataclass
-class Recorded:
-    """One source Event as the log holds it, ready to be applied."""
-
-    id: str
-    type: str
-    at: int
-    via: str
-    version: int
-    facts: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse(data: Any) -> tuple[str, int, dict[str, Any]] | None:
