@@ -23,7 +23,7 @@ from typing import Any
 
 from neo4j.spatial import WGS84Point
 
-from graph.eventlog import NODES, RELS, line, pages
+from graph.eventlog import NODES, RELS_FROM, line, pages
 from graph.infra.errors import Invalid
 from graph.infra.store import REGISTRY, GraphStore
 
@@ -31,13 +31,16 @@ BATCH = 5_000
 MARK = "_Copy"  # the temporary label of copied nodes, indexed on their source id
 DIGEST_MOD = 2**256
 
-# each relationship with its ends as the check reads them (labels and properties, not ids)
+# each relationship with its ends as the check reads them (labels and properties, not ids), by
+# pages of start nodes as RELS_FROM
 DIGEST_RELS = """
-MATCH (a)-[r]->(b) WHERE $after IS NULL OR {{element_id}}(r) > $after
-RETURN {{element_id}}(r) AS id, type(r) AS type, properties(r) AS props,
+MATCH (a) WHERE $after IS NULL OR {{element_id}}(a) > $after
+WITH a ORDER BY {{element_id}}(a) LIMIT $batch
+OPTIONAL MATCH (a)-[r]->(b)
+RETURN {{element_id}}(a) AS id, type(r) AS type, properties(r) AS props,
        labels(a) AS a_labels, properties(a) AS a_props,
        labels(b) AS b_labels, properties(b) AS b_props
-ORDER BY id LIMIT $batch
+ORDER BY id
 """
 # writing on a Neo4j target
 TARGET_EMPTY = "MATCH (n) RETURN count(n) > 0 AS found"
@@ -142,11 +145,12 @@ async def copy(
         done.nodes += len(rows)
         if progress:
             progress("nodes", len(rows))
-    async for rows in pages(source, RELS, batch):
+    async for page in pages(source, RELS_FROM, batch):
+        rows = [row for row in page if row["type"] is not None]  # a node nothing starts from
         unknown = {row["type"] for row in rows} - types
         if unknown:
             raise Invalid(f"relationship types no statement names: {', '.join(sorted(unknown))}")
-        rels = [{**row, "props": _for_target(row["props"])} for row in rows]
+        rels = [{**row, "start": row["id"], "props": _for_target(row["props"])} for row in rows]
         await target.run_text(TARGET_RELS, {"rows": rels}, write=True)
         done.relationships += len(rows)
         if progress:
@@ -165,6 +169,8 @@ async def read_side(store: GraphStore, batch: int = BATCH) -> Side:
             side.add(":".join(labels), line(labels, row["props"]))
     async for rows in pages(store, DIGEST_RELS, batch):
         for row in rows:
+            if row["type"] is None:
+                continue
             ends = (
                 sorted(row["a_labels"]),
                 row["a_props"],

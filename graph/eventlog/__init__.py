@@ -5,14 +5,14 @@ May import: bootstrap and everything below it.
 """
 
 from graph.eventlog.clone import Selection, keep_selected, select
-from graph.eventlog.dump import NODES, RELS, canonical, differences, dump, line, pages
+from graph.eventlog.dump import NODES, RELS_FROM, canonical, differences, dump, line, pages
 from graph.eventlog.export import count_events, events, parse_since, shaped
 from graph.eventlog.mirror import Mirror, make_mirror, mirror_settings, run_mirror, sampled
 from graph.eventlog.replay import Replayed, file_events, replay, store_events
 
 __all__ = [
     "NODES",
-    "RELS",
+    "RELS_FROM",
     "Mirror",
     "Replayed",
     "Selection",

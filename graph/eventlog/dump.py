@@ -24,16 +24,10 @@ from graph.infra.events import (
 from graph.infra.store import GraphStore
 from graph.infra.store.dialect import render
 
-# every node and relationship, in pages by internal id (FalkorDB's `id`, Neo4j's `elementId`)
+# every node, in pages by internal id (FalkorDB's `id`, Neo4j's `elementId`)
 NODES = """
 MATCH (n) WHERE $after IS NULL OR {{element_id}}(n) > $after
 RETURN {{element_id}}(n) AS id, labels(n) AS labels, properties(n) AS props
-ORDER BY id LIMIT $batch
-"""
-RELS = """
-MATCH (a)-[r]->(b) WHERE $after IS NULL OR {{element_id}}(r) > $after
-RETURN {{element_id}}(r) AS id, type(r) AS type, properties(r) AS props,
-       {{element_id}}(a) AS start, {{element_id}}(b) AS end
 ORDER BY id LIMIT $batch
 """
 
@@ -99,7 +93,7 @@ def _identity(labels: list[str], props: dict[str, Any]) -> str:
 
 
 # every relationship, by pages of the nodes it starts from: a node's id is a seek in both
-# stores, a relationship's (RELS) only a scan, once a page
+# stores, a relationship's only a scan, once a page (quadratic at a million edges)
 RELS_FROM = """
 MATCH (a) WHERE $after IS NULL OR {{element_id}}(a) > $after
 WITH a ORDER BY {{element_id}}(a) LIMIT $batch
