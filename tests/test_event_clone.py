@@ -65,7 +65,12 @@ def vendr(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# the labels these checks read: the only names spliced into their Cypher
+LABELS = frozenset({"User", "Product", "Order", "Room", "Offer", "Message"})
+
+
 async def ids(store: GraphStore, label: str) -> set[str]:
+    assert label in LABELS, label
     rows = await store.run_text(f"MATCH (n:{label}) RETURN n.id AS id", write=False)
     return {r["id"] for r in rows}
 
@@ -101,6 +106,7 @@ async def test_one_account_and_what_it_touches_make_a_test_environment(
     assert theirs["id"] not in await ids(store, "Product")
     # the buyer's deals, rooms and messages came with them, as they are at the source
     for label in ("Order", "Room", "Offer"):
+        assert label in LABELS
         want = await read(
             services,
             f"MATCH (u:User {{id: $id}})-[*1..2]-(n:{label}) RETURN DISTINCT n.id AS id",

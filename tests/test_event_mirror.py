@@ -57,7 +57,12 @@ async def person(api: Api, *, in_sample: bool) -> tuple[dict[str, Any], str]:
             return user, token
 
 
+# the labels these checks read: the only names spliced into their Cypher
+LABELS = frozenset({"User", "Product", "Offer", "Order"})
+
+
 async def ids(store: GraphStore, label: str) -> set[str]:
+    assert label in LABELS, label
     rows = await store.run_text(f"MATCH (n:{label}) RETURN n.id AS id", write=False)
     return {r["id"] for r in rows}
 

@@ -239,7 +239,7 @@ def repeats(document: DocumentNode) -> int:
 
 
 class _Enough(Exception):
-    pass
+    """Raised inside the walk once the repeats are past the bound: counting stops there."""
 
 
 class _Repeats:
