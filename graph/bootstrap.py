@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from graph.accounts import (
     AccountService,
@@ -89,6 +91,9 @@ RATE_RULES = {
 # query fails with the database's own timeout; connecting waits out a burst of fsynced writes.
 SOCKET_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
+# a replica that hangs holds a read no longer than a statement may run, then the primary has it
+REPLICA_SOCKET_TIMEOUT_S = 12.0
+REPLICA_CONNECT_TIMEOUT_S = 1.0
 
 
 def _pool(url: str) -> aioredis.ConnectionPool:
@@ -167,10 +172,40 @@ def redis_url(settings: Settings) -> str:
     return url
 
 
+def _replica_pool(url: str) -> aioredis.ConnectionPool:
+    """A replica's: connecting gives up sooner and is not retried, and a hung replica is
+    given up after a statement's timeout: the read goes to the primary instead."""
+    return aioredis.ConnectionPool.from_url(
+        url,
+        max_connections=64,
+        socket_timeout=REPLICA_SOCKET_TIMEOUT_S,
+        socket_connect_timeout=REPLICA_CONNECT_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def replica_pools(settings: Settings) -> list[tuple[str, aioredis.ConnectionPool]]:
+    """(host:port, pool) of each FalkorDB replica in VENDR_GRAPH_REPLICA_URLS."""
+    urls = [u.strip() for u in settings.graph_replica_urls.split(",") if u.strip()]
+    return [
+        (
+            f"{urlsplit(url).hostname}:{urlsplit(url).port}",
+            _replica_pool(url.replace("falkordb", "redis", 1)),
+        )
+        for url in urls
+    ]
+
+
 def make_store(settings: Settings) -> GraphStore:
     url = graph_redis_url(settings)
     if url is not None:
-        return FalkorStore(_pool(url), settings.graph_name)
+        return FalkorStore(
+            _pool(url),
+            settings.graph_name,
+            replica_pools(settings),
+            wait_ms=settings.graph_replica_wait_ms,
+            check_seconds=settings.graph_replica_check_seconds,
+        )
     # imported here: the driver takes ~0.7 s to import, paid by every worker process that
     # serves FalkorDB otherwise
     from graph.infra.store.neo4j import Neo4jStore

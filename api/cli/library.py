@@ -191,7 +191,8 @@ async def _copy(settings: Settings, target_settings: Settings) -> int:
 def _source_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """The graph a replay reads from: `--from URL` (with `--from-graph`, `--from-user`, the
     password in VENDR_FROM_PASSWORD), on the same Redis."""
-    update: dict[str, Any] = {"graph_url": args.source}
+    # the replicas are the app graph's, not the source's
+    update: dict[str, Any] = {"graph_url": args.source, "graph_replica_urls": ""}
     if args.from_graph:
         update["graph_name"] = args.from_graph
     if args.from_user:

@@ -240,6 +240,7 @@ def mirror_settings(settings: Settings) -> Settings:
     return settings.model_copy(
         update={
             "graph_url": settings.mirror_graph_url,
+            "graph_replica_urls": "",  # the replicas are the app graph's, not the mirror's
             "graph_name": settings.mirror_graph_name or settings.graph_name,
             "neo4j_user": settings.mirror_neo4j_user,
             "neo4j_password": settings.mirror_neo4j_password,

@@ -88,6 +88,23 @@ class Settings(BaseSettings):
         1.0, gt=0, le=100, description="the share of accounts mirrored, chosen by a stable hash"
     )
     mirror_interval_seconds: float = Field(5.0, gt=0)
+    # read scale (FalkorDB): replicas of the primary serve the read-only statements
+    # (graph.infra.store.falkordb); Neo4j routes its own reads with a `neo4j://` URL
+    graph_replica_urls: str = Field(
+        "",
+        description="comma-separated falkordb://[:password@]host:port of replicas (REPLICAOF the "
+        "graph URL's server) that serve read-only statements; empty: every read on the primary",
+    )
+    graph_replica_wait_ms: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="a write returns once the replicas have it (WAIT), or after this; a replica "
+        "that missed it serves no read until it has caught up",
+    )
+    graph_replica_check_seconds: float = Field(
+        1.0, gt=0, description="how often each replica's health and replication offset are checked"
+    )
     place_cell_km: float = Field(
         1.0,
         ge=0.1,
