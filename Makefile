@@ -7,11 +7,21 @@ NODE_STAMP := node_modules/.installed
 # Neo4j Community from Maven Central (pinned in deploy/neo4j/pom.xml) and its launcher
 NEO4J_DIR := .neo4j
 NEO4J_STAMP := $(NEO4J_DIR)/.installed
+# S3Proxy, an S3-compatible server, from Maven Central (pinned in deploy/s3proxy/pom.xml): the
+# object-storage tests start one (graph/infra/s3proxy_local.py)
+S3PROXY_DIR := .s3proxy
+S3PROXY_STAMP := $(S3PROXY_DIR)/.installed
 # the GraphQL client generator the contract test drives (a venv of its own: see pyproject)
 CODEGEN := .codegen
 CODEGEN_STAMP := $(CODEGEN)/.installed
+# HAProxy for the several-nodes test and `make scale-demo`: Debian's package unpacked here (no
+# root, nothing installed system-wide), unless a `haproxy` is on PATH
+HAPROXY_DIR := .haproxy
+HAPROXY_STAMP := $(HAPROXY_DIR)/.installed
+HAPROXY_DEBS := haproxy liblua5.3-0 libopentracing-c-wrapper0 libopentracing1
 
-.PHONY: run test lint fmt bench eval soak fuzz lab notebooks clean db-stop install neo4j
+.PHONY: run test lint fmt bench eval soak fuzz lab notebooks clean db-stop install neo4j s3proxy
+.PHONY: haproxy scale-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +46,32 @@ $(NEO4J_STAMP): deploy/neo4j/pom.xml deploy/neo4j/VendrNeo4j.java
 	javac -d $(NEO4J_DIR)/classes -cp '$(NEO4J_DIR)/lib/*' deploy/neo4j/VendrNeo4j.java
 	touch $@
 
+$(S3PROXY_STAMP): deploy/s3proxy/pom.xml
+	rm -rf $(S3PROXY_DIR)
+	mvn -q -B -f deploy/s3proxy/pom.xml dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory=$(abspath $(S3PROXY_DIR))/lib
+	touch $@
+
+$(HAPROXY_STAMP):
+	rm -rf $(HAPROXY_DIR)
+	mkdir -p $(HAPROXY_DIR)/debs
+	@if command -v haproxy >/dev/null; then \
+	  echo "using $$(command -v haproxy)"; \
+	else \
+	  cd $(HAPROXY_DIR)/debs && apt-get download $(HAPROXY_DEBS) && cd - >/dev/null && \
+	  for deb in $(HAPROXY_DIR)/debs/*.deb; do dpkg -x $$deb $(HAPROXY_DIR)/root || exit 1; done && \
+	  LD_LIBRARY_PATH=$(HAPROXY_DIR)/root/usr/lib/x86_64-linux-gnu \
+	    $(HAPROXY_DIR)/root/usr/sbin/haproxy -v | head -1; \
+	fi
+	touch $@
+
 install: $(STAMP)
 
 neo4j: $(NEO4J_STAMP)  ## Neo4j Community for the tests and `vendr db start --neo4j`
+
+haproxy: $(HAPROXY_STAMP)  ## HAProxy for tests/test_scale.py and `make scale-demo`
+
+s3proxy: $(S3PROXY_STAMP)  ## S3Proxy (an S3-compatible server) for the object-storage tests
 
 # dev mode: the development shortcuts (stand-in social provider, local payment terminal, demo
 # data) on loopback, announced at start; a bare `vendr serve` is production and has none
@@ -51,7 +84,7 @@ run: $(STAMP)  ## serve the API on the embedded database, with demo data when th
 # seed fixed in pyproject.toml, every run draws the same and meets the same state
 TEST_WORKERS ?= 2
 
-test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(CODEGEN_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
+test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(S3PROXY_STAMP) $(CODEGEN_STAMP) $(HAPROXY_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz"
 	$(BIN)/pytest -q -p no:xdist -m fuzz
 
@@ -59,15 +92,23 @@ test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(CODEGEN_STAMP)  ## the whole suite
 # each) one after the other in the same run; bench/backends.md puts their headline figures side
 # by side; the replay loads the sets once more and replays their logs (8 minutes). About 55
 # minutes on 2 cores, most of it loading 1.1M rows twice into each backend
-bench: $(STAMP) $(NEO4J_STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
+bench: $(STAMP) $(NEO4J_STAMP) $(HAPROXY_STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
 	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.realtime
 	$(BIN)/python -m bench.deals
 	$(BIN)/python -m bench.searches
+	$(BIN)/python -m bench.replicas
 	$(BIN)/python -m bench.graphql
 	$(BIN)/python -m bench.trust scale
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.restore --neo4j
+	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.backends
+
+# three `vendr serve` nodes behind HAProxy, a read load, one node killed -9 mid-load: what the
+# clients saw and how soon HAProxy stopped sending it traffic, in bench/scale.md (~1 minute)
+scale-demo: $(STAMP) $(HAPROXY_STAMP)  ## several API nodes behind HAProxy, one killed under load
+	$(BIN)/python -m bench.scale
 
 eval: $(STAMP)  ## offline evaluation: the feed against baselines, trust on planted sybil rings
 	$(BIN)/python -m bench.eval

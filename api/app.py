@@ -11,7 +11,7 @@ from sanic import Request, Sanic
 from sanic.log import logger
 from sanic.response import HTTPResponse
 
-from api import errors, graphql, headers
+from api import errors, graphql, headers, models
 from api.auth import client_ip
 from api.contract import openapi
 from api.contract import routes as contract
@@ -134,6 +134,13 @@ def create_app(
                 return  # the socket has its own caps; the probes are declared unlimited
         rule = "image_ip" if request.path.startswith("/v1/images/") else "read_ip"
         await app.ctx.services.limiter.hit(rule, client_ip(request))
+
+    if settings.images_base_url:
+
+        @app.on_request
+        async def images_on_cdn(request: Request) -> None:
+            """Image URLs in this request's answers point at the CDN (api.models.image_url)."""
+            models.images_base.set(settings.images_base_url.rstrip("/"))
 
     @app.on_request
     async def refuse_nul(request: Request) -> HTTPResponse | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -275,9 +276,18 @@ class Money(BaseModel):
     currency: str
 
 
+# VENDR_IMAGES_BASE_URL, a CDN in front of the bucket: set for each request by the app
+# (api.app), so every answer built in it, REST or GraphQL, points its image URLs there
+images_base: ContextVar[str] = ContextVar("images_base", default="")
+
+
 def image_url(image_id: str | None, *, thumb: bool = False) -> str | None:
+    """The API's own URL of an image, or with a CDN base the content-addressed object's
+    (`<base>/<sha256>`, `.thumb`), which never changes."""
     if not image_id:
         return None
+    if base := images_base.get():
+        return f"{base}/{image_id}" + (".thumb" if thumb else "")
     return f"/v1/images/{image_id}" + ("?size=thumb" if thumb else "")
 
 

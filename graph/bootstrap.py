@@ -21,11 +21,18 @@ from graph.accounts import (
     make_provider,
 )
 from graph.background import DealScheduler, Jobs
-from graph.catalog import BrowseService, CatalogService, ImageService, Pools, SavedSearches
+from graph.catalog import (
+    BrowseService,
+    CatalogService,
+    ImageService,
+    Pools,
+    SavedSearches,
+    UploadService,
+)
 from graph.deals import CartService, CollectionService, OfferService, OrderService, Pushes
 from graph.feed import FeedService
 from graph.infra import embedded, geo
-from graph.infra.blobs import BlobStore, LocalBlobStore
+from graph.infra.blobs import BlobStore, DirectUploads, LocalBlobStore
 from graph.infra.cache import QueryCache
 from graph.infra.cursors import Cursors
 from graph.infra.machine import Timers
@@ -123,6 +130,7 @@ class Services:
     cursors: Cursors
     accounts: AccountService
     images: ImageService
+    uploads: UploadService
     catalog: CatalogService
     browse: BrowseService
     jobs: Jobs
@@ -215,6 +223,25 @@ def make_store(settings: Settings) -> GraphStore:
     )
 
 
+def make_blobs(settings: Settings) -> tuple[BlobStore, DirectUploads | None]:
+    """The image store, and the same store as a target of direct uploads when it can be one
+    (object storage: VENDR_BLOBS_URL=s3://…); the data dir's, which cannot, otherwise."""
+    if not settings.blobs_url:
+        return LocalBlobStore(settings.blob_dir), None
+    # imported here: boto3 takes a moment to import, paid only by deployments on S3
+    from graph.infra.blobs_s3 import S3BlobStore
+
+    s3 = S3BlobStore.connect(
+        settings.blobs_url,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        public_endpoint_url=settings.s3_public_endpoint_url,
+    )
+    return s3, s3
+
+
 def make_mailer(settings: Settings) -> Mailer:
     if settings.smtp_host:
         return SmtpMailer(
@@ -285,7 +312,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     redis = aioredis.Redis(connection_pool=pool)
     if ensure_schema:
         await store.ensure_schema()
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs, direct = make_blobs(settings)
     sessions = Sessions(redis, settings.redis_prefix, settings.token_ttl_seconds)
     passwords = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -334,6 +361,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     promotions = PromotionService(store, timers, payments, notifier, catalog.changed, settings)
     reviews = ReviewService(store, settings.review_window_days)
     trust = TrustService(store, RingDetector(store))
+    images = ImageService(store, blobs, settings)
     return Services(
         settings=settings,
         store=store,
@@ -346,7 +374,8 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         cache=cache,
         cursors=cursors,
         accounts=AccountService(store, passwords, sessions, cache, login_guard),
-        images=ImageService(store, blobs, settings),
+        images=images,
+        uploads=UploadService(images, direct, redis, settings.redis_prefix, settings),
         catalog=catalog,
         browse=browse,
         jobs=Jobs(store, blobs, cache, pools, redis, settings, reviews, trust),

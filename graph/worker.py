@@ -14,6 +14,7 @@ from typing import Any
 
 from graph.background import run_timers, sweeper
 from graph.bootstrap import Services, bootstrap, shutdown, webhook_url
+from graph.catalog import run_uploads
 from graph.infra.settings import Settings
 from graph.notify import run_outbox
 from graph.payments import LocalProvider, run_deliveries, run_payouts, run_settlements
@@ -60,6 +61,8 @@ async def run(services: Services, stop: asyncio.Event) -> None:
         provider = services.payments.provider
         if isinstance(provider, LocalProvider):  # its webhooks, posted to the API
             loops.append(run_deliveries(provider, webhook_url(settings), stop))
+    if services.uploads.enabled:  # direct uploads to the bucket, checked and re-encoded
+        loops.append(run_uploads(services.uploads, stop))
     mirror = None
     if settings.mirror_graph_url:
         # imported here: a worker without a mirror does not load the analytics

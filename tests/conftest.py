@@ -28,7 +28,7 @@ from sanic_testing.testing import TestingResponse
 
 from api.app import create_app
 from graph.bootstrap import Services, bootstrap, shutdown
-from graph.infra import embedded, neo4j_local
+from graph.infra import embedded, neo4j_local, s3proxy_local
 from graph.infra.settings import Settings
 
 Sanic.test_mode = True
@@ -79,6 +79,14 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServ
         return
     with neo4j_local.running(tmp_path_factory.mktemp("neo4j")) as info:
         yield Neo4jServer(info.url, "neo4j", info.password, "neo4j")
+
+
+@pytest.fixture(scope="session")
+def s3proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3proxy_local.S3ProxyInfo]:
+    """This test process's S3Proxy (`make s3proxy`; objects in memory), started by the first
+    test that needs object storage and stopped, by its pid, when the session ends."""
+    with s3proxy_local.running(tmp_path_factory.mktemp("s3proxy")) as info:
+        yield info
 
 
 @pytest.fixture(scope="session")

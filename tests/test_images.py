@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import struct
 import threading
 import time
@@ -12,6 +13,7 @@ import zlib
 import pytest
 from PIL import Image
 
+import graph.background.jobs
 import graph.catalog.images
 from graph.catalog.images import process, sniff
 from graph.infra.errors import Invalid
@@ -216,3 +218,30 @@ async def test_uploads_decode_a_few_at_a_time(
     results = await asyncio.gather(*(api.call("post", "/v1/images", token, **b) for b in bodies))
     assert [r.status for r in results] == [201] * 6
     assert most == services.settings.image_decodes == 2
+
+
+async def test_the_sweeper_drops_orphan_blobs_past_their_grace_once_an_hour(
+    api: Api, services
+) -> None:
+    """A blob no Image node names (a purge that died half-way, an upload whose node never
+    came) goes once it is older than the grace period; an image's blobs stay; and the listing
+    of every blob is not repeated within the hour."""
+    _, token = await api.signup()
+    kept = (await api.call("post", "/v1/images", token, **upload(png_bytes()))).json["id"]
+    orphan, young = "e" * 64, "f" * 64
+    for key in (orphan, orphan + ".thumb", young):
+        services.blobs.put(key, b"bytes")
+    old = time.time() - graph.background.jobs.BLOB_GRACE_S - 60
+    for key in (orphan, orphan + ".thumb"):
+        path = services.blobs._path(key)
+        os.utime(path, (old, old))
+    jobs = services.jobs
+    jobs._orphans_swept_at = -float(graph.background.jobs.ORPHAN_SWEEP_S)
+    assert await jobs.purge_orphan_blobs() == 2
+    assert services.blobs.get(orphan) is None and services.blobs.get(orphan + ".thumb") is None
+    assert services.blobs.get(young) == b"bytes"  # within its grace: an upload on its way
+    assert services.blobs.get(kept) is not None and services.blobs.get(kept + ".thumb")
+    services.blobs.put(orphan, b"again")
+    os.utime(services.blobs._path(orphan), (old, old))
+    assert await jobs.purge_orphan_blobs() == 0  # not again within the hour
+    assert services.blobs.get(orphan) == b"again"

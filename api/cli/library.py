@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 from graph.analytics import admin
-from graph.bootstrap import make_store
+from graph.bootstrap import make_blobs, make_store
 from graph.infra.blobs import LocalBlobStore
 from graph.infra.settings import Settings
 
@@ -230,7 +230,8 @@ async def _replay(args: argparse.Namespace, settings: Settings, handle: TextIO |
             )
         blobs = None
         if args.blobs_from:
-            blobs = (LocalBlobStore(Path(args.blobs_from)), LocalBlobStore(settings.blob_dir))
+            # into this deployment's store: its data dir's, or its bucket (VENDR_BLOBS_URL)
+            blobs = (LocalBlobStore(Path(args.blobs_from)), make_blobs(settings)[0])
         with tqdm(unit="event", file=sys.stderr, disable=None) as bar:
             done = await replay(target, log(), keep=keep, progress=bar.update, blobs=blobs)
     finally:

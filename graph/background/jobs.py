@@ -29,6 +29,7 @@ DAY_MS = 86_400_000
 BATCH = 1000
 IMAGE_GRACE_MS = DAY_MS  # an upload not yet attached to a listing survives this long
 BLOB_GRACE_S = 3600  # a blob written before its graph node (uploads do that) survives this long
+ORPHAN_SWEEP_S = 3600  # how often the sweeper looks for blobs no image node names
 HYPE_TAU_MS = 3 * DAY_MS  # engagement counts e^(-age / 3 days)
 HYPE_WINDOW_MS = 30 * DAY_MS
 
@@ -228,6 +229,7 @@ class Jobs:
         self._trust = trust
         self._trust_every_s = settings.trust_interval_seconds
         self._blobs = blobs
+        self._orphans_swept_at = -float(ORPHAN_SWEEP_S)
         self._purge_after_ms = settings.purge_after_days * DAY_MS
         self._events_kept_ms = int(settings.event_retention_days * DAY_MS)
         self._cache = cache
@@ -283,7 +285,12 @@ class Jobs:
         self._blobs.delete(image_id + ".thumb")
 
     async def purge_orphan_blobs(self) -> int:
-        """Blobs whose graph node is gone (a purge that died half-way) or never came."""
+        """Blobs whose graph node is gone (a purge that died half-way) or never came. Once an
+        hour at most (the first round of a process always): it lists every blob, which on
+        object storage is a request per thousand objects."""
+        if time.monotonic() - self._orphans_swept_at < ORPHAN_SWEEP_S:
+            return 0
+        self._orphans_swept_at = time.monotonic()
         keys = sorted(await asyncio.to_thread(self._blobs.keys))
         dropped = 0
         for start in range(0, len(keys), BATCH):
@@ -291,8 +298,10 @@ class Jobs:
             ids = sorted({k.split(".")[0] for k in chunk})
             known = set((await self._store.run(KNOWN_IMAGES, {"ids": ids}))[0]["ids"])
             for key in chunk:
-                age = time.time() - self._blobs.modified_at(key)
-                if key.split(".")[0] not in known and age > BLOB_GRACE_S:
+                if key.split(".")[0] in known:
+                    continue
+                age = time.time() - await asyncio.to_thread(self._blobs.modified_at, key)
+                if age > BLOB_GRACE_S:
                     await asyncio.to_thread(self._blobs.delete, key)
                     dropped += 1
         return dropped

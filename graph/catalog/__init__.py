@@ -10,6 +10,7 @@ from graph.catalog.places import place_listings
 from graph.catalog.pools import Item, Pools
 from graph.catalog.searches import SavedSearches
 from graph.catalog.tags import normalise_all
+from graph.catalog.uploads import UploadService, run_uploads
 from graph.catalog.windows import by_expiry
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "Item",
     "Pools",
     "SavedSearches",
+    "UploadService",
     "by_expiry",
     "normalise_all",
     "place_listings",
+    "run_uploads",
 ]

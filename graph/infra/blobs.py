@@ -1,14 +1,16 @@
-"""Content-addressed blob store port and its local-directory adapter."""
+"""Content-addressed blob store port and its local-directory adapter (the S3 one is in
+graph.infra.blobs_s3), and the port of direct uploads, which only object storage offers."""
 
 from __future__ import annotations
 
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-_KEY = re.compile(r"^[0-9a-f]{64}(\.[a-z]+)?$")
+KEY_PATTERN = re.compile(r"^[0-9a-f]{64}(\.[a-z]+)?$")
 
 
 class BlobStore(Protocol):
@@ -19,6 +21,27 @@ class BlobStore(Protocol):
     def modified_at(self, key: str) -> float: ...
 
 
+@dataclass(frozen=True)
+class RawUpload:
+    """What the store says of an object a client uploaded straight to it."""
+
+    size: int
+    content_type: str
+    modified_at: float  # seconds since the epoch (the store's clock, to the second)
+
+
+class DirectUploads(Protocol):
+    """A store a client uploads to itself, with a pre-signed form (graph.infra.blobs_s3)."""
+
+    def presign_upload(
+        self, upload_id: str, content_type: str, max_bytes: int, expires_s: int
+    ) -> dict[str, Any]: ...
+    def head_upload(self, upload_id: str) -> RawUpload | None: ...
+    def get_upload(self, upload_id: str, max_bytes: int) -> bytes | None: ...
+    def delete_upload(self, upload_id: str) -> None: ...
+    def stale_uploads(self, older_than: float) -> list[str]: ...
+
+
 class LocalBlobStore:
     """Blobs as files under root/ab/cd/<key>; writes are atomic (temp file + rename)."""
 
@@ -26,7 +49,7 @@ class LocalBlobStore:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key):
+        if not KEY_PATTERN.match(key):
             raise ValueError(f"bad blob key {key!r}")
         return self.root / key[:2] / key[2:4] / key
 
@@ -65,4 +88,31 @@ class LocalBlobStore:
     def keys(self) -> list[str]:
         if not self.root.exists():
             return []
-        return [p.name for p in self.root.glob("*/*/*") if _KEY.match(p.name)]
+        return [p.name for p in self.root.glob("*/*/*") if KEY_PATTERN.match(p.name)]
+
+
+@dataclass
+class Moved:
+    copied: int = 0
+    present: int = 0  # already in the target: a move run again copies nothing twice
+    deleted: int = 0  # removed from the source once the target had them
+
+
+def move_blobs(source: BlobStore, target: BlobStore, *, delete: bool = False) -> Moved:
+    """Copy every blob of `source` that `target` lacks (content-addressed: a key present is
+    the same bytes); with `delete`, remove each from the source once the target has it."""
+    there = set(target.keys())
+    done = Moved()
+    for key in sorted(source.keys()):
+        if key in there:
+            done.present += 1
+        else:
+            data = source.get(key)
+            if data is None:  # gone meanwhile (a purge)
+                continue
+            target.put(key, data)
+            done.copied += 1
+        if delete:
+            source.delete(key)
+            done.deleted += 1
+    return done

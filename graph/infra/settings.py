@@ -153,6 +153,33 @@ class Settings(BaseSettings):
     image_decodes: int = Field(2, ge=1, description="images decoded at once, per worker")
     image_max_side: int = 2048
     thumb_side: int = 320
+    # object storage for the images (graph.infra.blobs_s3): the data dir, or an S3-compatible
+    # bucket every API node shares, with pre-signed direct uploads and a CDN in front of it
+    blobs_url: str = Field(
+        "",
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?)?$",
+        description="empty: image files under data_dir/blobs; s3://bucket[/prefix]: objects in "
+        "an S3-compatible bucket (AWS, MinIO, S3Proxy) with the s3_* settings",
+    )
+    s3_endpoint_url: str = Field(
+        "", description="the S3 API's URL (MinIO, S3Proxy, …); empty: AWS's for s3_region"
+    )
+    s3_public_endpoint_url: str = Field(
+        "",
+        description="where clients reach the same storage when not at s3_endpoint_url (a "
+        "private network's name): pre-signed upload forms point there",
+    )
+    s3_region: str = "us-east-1"
+    s3_access_key: str = Field("", description="empty: boto3's own chain (environment, role)")
+    s3_secret_key: str = ""
+    images_base_url: str = Field(
+        "",
+        description="a CDN (or the bucket's public URL) in front of the blobs: image URLs in "
+        "answers are this + `/<sha256>` (`.thumb`); empty: /v1/images/<sha256>",
+    )
+    upload_ttl_seconds: int = Field(
+        900, ge=1, le=7 * 24 * 3600, description="a pre-signed direct upload is valid this long"
+    )
     token_ttl_seconds: int = 30 * 24 * 3600
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
