@@ -151,7 +151,10 @@ async def copy(
         if unknown:
             raise Invalid(f"relationship types no statement names: {', '.join(sorted(unknown))}")
         rels = [{**row, "start": row["id"], "props": _for_target(row["props"])} for row in rows]
-        await target.run_text(TARGET_RELS, {"rows": rels}, write=True)
+        # a page is `batch` start nodes, and a person's hundreds of likes and views come with
+        # them: written `batch` relationships a statement, or one statement is too long to run
+        for start in range(0, len(rels), batch):
+            await target.run_text(TARGET_RELS, {"rows": rels[start : start + batch]}, write=True)
         done.relationships += len(rows)
         if progress:
             progress("relationships", len(rows))
