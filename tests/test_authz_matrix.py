@@ -7,10 +7,16 @@ owner's has changed afterwards."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
-from tests.conftest import Api, read
+import pytest
+
+from graph.infra.blobs_s3 import S3BlobStore
+from graph.infra.s3proxy_local import S3ProxyInfo
+from tests.conftest import Api, png_bytes, read
 from tests.test_deals_api import offer, order, parties
+from tests.test_image_uploads import ask, send
 from tests.test_moderation import report
 
 # path parameters that are not someone's thing: the caller's own channel or provider, a
@@ -86,6 +92,19 @@ def routes_with_ids(api: Api) -> list[tuple[str, str, list[str]]]:
     return sorted(out)
 
 
+@pytest.fixture
+def settings_overrides(s3proxy: S3ProxyInfo) -> dict[str, Any]:
+    """Images in a bucket (a real S3Proxy): the direct-upload routes take an upload's id."""
+    values = s3proxy.settings(f"authz-{uuid.uuid4().hex[:12]}", "images")
+    S3BlobStore.connect(
+        values["blobs_url"],
+        endpoint_url=s3proxy.endpoint_url,
+        access_key=s3proxy.access_key,
+        secret_key=s3proxy.secret_key,
+    ).ensure_bucket()
+    return dict(values)
+
+
 async def world(api: Api) -> dict[str, Any]:
     """The owner (a shop) and the things of theirs the routes take ids of, with a buyer as
     the other party in a room, an offer, an order and a review."""
@@ -109,6 +128,8 @@ async def world(api: Api) -> dict[str, Any]:
         "post", f"/v1/products/{product['id']}/promotions", owner, json={"plan": "day"}
     )
     search = await api.call("post", "/v1/users/me/searches", owner, json={"q": "lamp"})
+    upload = await ask(api, owner, png_bytes())  # sent, not yet confirmed: a stranger may not
+    assert send(upload, png_bytes()) == 204
     ids = {
         "product_id": product["id"],
         "user_id": owner_id,
@@ -120,6 +141,7 @@ async def world(api: Api) -> dict[str, Any]:
         "promotion_id": promotion.json["id"],
         "search_id": search.json["id"],
         "image_id": product["images"][0]["id"],
+        "upload_id": upload["id"],
     }
     assert all(ids.values()), ids
     return {"owner": owner, "party": party, "stranger": stranger, "ids": ids}
@@ -197,4 +219,15 @@ async def snapshot(services, ids: dict[str, str]) -> dict[str, Any]:
         order=ids["order_id"],
         collection=ids["collection_id"],
     )
-    return {"product": product, "messages": messages, "states": states}
+    uploads = await read(
+        services,
+        "MATCH (p:Product {id: $id})<-[:LISTED]-(u:User) RETURN u.id AS owner",
+        id=ids["product_id"],
+    )
+    upload = await services.uploads.status(uploads[0]["owner"], ids["upload_id"])
+    return {
+        "product": product,
+        "messages": messages,
+        "states": states,
+        "upload": upload["status"],
+    }
