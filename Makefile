@@ -19,9 +19,14 @@ CODEGEN_STAMP := $(CODEGEN)/.installed
 HAPROXY_DIR := .haproxy
 HAPROXY_STAMP := $(HAPROXY_DIR)/.installed
 HAPROXY_DEBS := haproxy liblua5.3-0 libopentracing-c-wrapper0 libopentracing1
+# wrk, the HTTP load generator of bench/http.py, the same way: Debian's package and the LuaJIT
+# it links (libssl and libc are the system's), unless a `wrk` is on PATH
+WRK_DIR := .wrk
+WRK_STAMP := $(WRK_DIR)/.installed
+WRK_DEBS := wrk libluajit2-5.1-2
 
 .PHONY: run test lint fmt bench eval soak fuzz lab notebooks clean db-stop install neo4j s3proxy
-.PHONY: haproxy scale-demo
+.PHONY: haproxy scale-demo wrk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,11 +70,26 @@ $(HAPROXY_STAMP):
 	fi
 	touch $@
 
+$(WRK_STAMP):
+	rm -rf $(WRK_DIR)
+	mkdir -p $(WRK_DIR)/debs
+	@if command -v wrk >/dev/null; then \
+	  echo "using $$(command -v wrk)"; \
+	else \
+	  cd $(WRK_DIR)/debs && apt-get download $(WRK_DEBS) && cd - >/dev/null && \
+	  for deb in $(WRK_DIR)/debs/*.deb; do dpkg -x $$deb $(WRK_DIR)/root || exit 1; done && \
+	  LD_LIBRARY_PATH=$(WRK_DIR)/root/usr/lib/x86_64-linux-gnu \
+	    $(WRK_DIR)/root/usr/bin/wrk -v | head -1; \
+	fi
+	touch $@
+
 install: $(STAMP)
 
 neo4j: $(NEO4J_STAMP)  ## Neo4j Community for the tests and `vendr db start --neo4j`
 
 haproxy: $(HAPROXY_STAMP)  ## HAProxy for tests/test_scale.py and `make scale-demo`
+
+wrk: $(WRK_STAMP)  ## wrk (the HTTP load generator of bench/http.py)
 
 s3proxy: $(S3PROXY_STAMP)  ## S3Proxy (an S3-compatible server) for the object-storage tests
 
@@ -84,15 +104,18 @@ run: $(STAMP)  ## serve the API on the embedded database, with demo data when th
 # seed fixed in pyproject.toml, every run draws the same and meets the same state
 TEST_WORKERS ?= 2
 
-test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(S3PROXY_STAMP) $(CODEGEN_STAMP) $(HAPROXY_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
+test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(S3PROXY_STAMP) $(CODEGEN_STAMP) $(HAPROXY_STAMP) $(WRK_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz"
 	$(BIN)/pytest -q -p no:xdist -m fuzz
 
 # catalog, deals and trust run on the embedded FalkorDB and on Neo4j (heap and page cache 2 GiB
 # each) one after the other in the same run; bench/backends.md puts their headline figures side
-# by side; the replay loads the sets once more and replays their logs (8 minutes). About 55
-# minutes on 2 cores, most of it loading 1.1M rows twice into each backend
-bench: $(STAMP) $(NEO4J_STAMP) $(HAPROXY_STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
+# by side; the replay loads the sets once more and replays their logs (8 minutes). bench.http
+# drives each route of issue 39 with wrk beside a bare endpoint and profiles the costliest with
+# py-spy (bench/http.md, ~9 minutes for both backends). About 65 minutes on 2 cores, most of it
+# loading 1.1M rows twice into each backend
+bench: $(STAMP) $(NEO4J_STAMP) $(HAPROXY_STAMP) $(WRK_STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
+	$(BIN)/python -m bench.http --backends falkordb,neo4j
 	$(BIN)/python -m bench.catalog
 	$(BIN)/python -m bench.realtime
 	$(BIN)/python -m bench.deals
