@@ -11,7 +11,7 @@ from sanic import Request, Sanic
 from sanic.log import logger
 from sanic.response import HTTPResponse
 
-from api import errors, graphql, headers, models
+from api import errors, graphql, headers, models, pages
 from api.auth import client_ip
 from api.contract import openapi
 from api.contract import routes as contract
@@ -62,6 +62,10 @@ def create_app(
         if getattr(app.ctx, "owns_services", False):
             # the browse planner's sample costs one scan: take it before the first request does
             app.add_task(app.ctx.services.browse.warm(), name="warm-browse")
+        # resolved tokens are held only while this worker hears every revocation
+        app.add_task(app.ctx.services.sessions.follow(), name="token-revocations")
+
+    pages.install(app)  # after the services: the page cache leans on them
 
     @app.main_process_ready
     async def start_background(app: Sanic) -> None:
@@ -108,6 +112,8 @@ def create_app(
         # in its shutdown, can leave the worker spinning
         with contextlib.suppress(Exception):
             await app.cancel_task("warm-browse", raise_exception=False)
+        with contextlib.suppress(Exception):
+            await app.cancel_task("token-revocations", raise_exception=False)
         app.purge_tasks()
         hub: Hub | None = getattr(app.ctx, "hub", None)
         if hub is not None:

@@ -313,7 +313,13 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     if ensure_schema:
         await store.ensure_schema()
     blobs, direct = make_blobs(settings)
-    sessions = Sessions(redis, settings.redis_prefix, settings.token_ttl_seconds)
+    sessions = Sessions(
+        redis,
+        settings.redis_prefix,
+        settings.token_ttl_seconds,
+        settings.token_cache_seconds,
+        settings.token_cache_size,
+    )
     passwords = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )

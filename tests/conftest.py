@@ -125,6 +125,18 @@ def make_settings(
     return Settings(**(base | overrides))
 
 
+async def drop_all(graph: Settings) -> None:
+    """Empty what real servers started on `graph`'s settings left: its graph and its keys."""
+    services = await bootstrap(graph, ensure_schema=False)
+    try:
+        await services.store.drop_all()
+        keys = [k async for k in services.redis.scan_iter(match=graph.redis_prefix + "*")]
+        if keys:
+            await services.redis.delete(*keys)
+    finally:
+        await shutdown(services)
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a `vendr` command needs to work on the same graph and keys."""
     env = {

@@ -24,7 +24,7 @@ from graph.bootstrap import bootstrap, shutdown
 from graph.infra import embedded, s3proxy_local
 from graph.infra.blobs_s3 import S3BlobStore
 from graph.infra.settings import Settings
-from tests.conftest import BACKENDS, backend_settings, png_bytes, settings_env
+from tests.conftest import BACKENDS, backend_settings, drop_all, png_bytes, settings_env
 
 OFFER_TTL_S = 4  # offers made in the timer test expire this soon after
 
@@ -117,19 +117,8 @@ def scaled(
             assert all(len(n.pids) >= 2 for n in group.nodes), [n.pids for n in group.nodes]
             yield Scaled(group, graph, blobs)
     finally:
-        asyncio.run(_drop(graph))
+        asyncio.run(drop_all(graph))
     assert pids and living(pids) == set()  # nodes, their workers, HAProxy, S3Proxy: stopped
-
-
-async def _drop(graph: Settings) -> None:
-    services = await bootstrap(graph, ensure_schema=False)
-    try:
-        await services.store.drop_all()
-        keys = [k async for k in services.redis.scan_iter(match=graph.redis_prefix + "*")]
-        if keys:
-            await services.redis.delete(*keys)
-    finally:
-        await shutdown(services)
 
 
 async def read(graph: Settings, text: str, **params: Any) -> list[dict[str, Any]]:

@@ -60,7 +60,9 @@ async def _pushes(context: Context, user_id: str) -> AsyncGenerator[dict[str, An
     queue = await hub.subscribe(channel)
     try:
         # read after subscribing: a revocation from here on is in the queue
-        if not context.token or await context.services.sessions.resolve(context.token) != user_id:
+        # from Redis, not the worker's cache: the socket stays open on what it reads here
+        sessions = context.services.sessions
+        if not context.token or await sessions.resolve(context.token, fresh=True) != user_id:
             await _revoked(context)
             return
         while True:

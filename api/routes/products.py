@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
+from api import pages
 from api.auth import authenticated, limit_writes, optional_user, services
 from api.contract import openapi, refusals
 from api.parsing import json_body, query_args
@@ -20,9 +24,12 @@ from api.routes.products_models import (
 )
 from graph.catalog.commands import Browse, CreateProduct, Shipping, UpdateProduct
 from graph.infra.geo import Place
+from graph.infra.ids import now_ms
 from graph.infra.money import Money
 
 bp = Blueprint("products", url_prefix="/v1")
+
+NOT_MODIFIED = "the page is the one the `If-None-Match` ETag names: no body"
 
 
 def _place(value: object) -> Place | None:
@@ -110,26 +117,63 @@ async def create(request: Request) -> HTTPResponse:
 @openapi.query(BrowseQuery)
 @openapi.summary("Browse and search listings; every filter combines")
 @openapi.response(200, {"application/json": ProductPage})
+@openapi.response(304, None, NOT_MODIFIED)
 @optional_user
 async def browse(request: Request) -> HTTPResponse:
     query = query_args(request, BrowseQuery, lists=("tags",))
-    rows, cursor = await services(request).browse.browse(browse_command(request.ctx.user_id, query))
-    return json({"items": [products_models.product(r) for r in rows], "next_cursor": cursor})
+    svc = services(request)
+    cmd = browse_command(request.ctx.user_id, query)
+
+    async def render() -> tuple[bytes, int | None]:
+        rows, cursor = await svc.browse.browse(cmd)
+        page = {"items": [products_models.product(r) for r in rows], "next_cursor": cursor}
+        return orjson.dumps(page), _holds_until(rows)
+
+    # a page is everyone's unless the viewer hides sellers (blocks): then it is theirs alone
+    shared = cmd.viewer_id is None or not await svc.browse.hidden_sellers(cmd.viewer_id)
+    return await pages.answer(
+        request, "browse-page", query.model_dump(mode="json") if shared else None, render
+    )
 
 
 @bp.get("/products/<product_id:str>")
 @openapi.query(ProductQuery)
 @openapi.summary("One listing with seller, images, tags, hype; distance when `near` is given")
 @openapi.response(200, {"application/json": ProductOut})
+@openapi.response(304, None, NOT_MODIFIED)
 @optional_user
 async def get(request: Request, product_id: str) -> HTTPResponse:
     query = query_args(request, ProductQuery)
     svc = services(request)
     viewer = request.ctx.user_id
-    row = await svc.catalog.get(product_id, viewer_id=viewer, near=_place(query.near))
-    if viewer and viewer != row["seller_id"]:
+    seen: dict[str, str] = {}
+
+    async def render() -> tuple[bytes, int | None]:
+        row = await svc.catalog.get(product_id, viewer_id=viewer, near=_place(query.near))
+        seen["seller_id"] = row["seller_id"]
+        owner = viewer == row["seller_id"]
+        return orjson.dumps(products_models.product(row, owner=owner)), _holds_until([row])
+
+    if viewer is None:  # the same for everyone without a token: kept
+        parts = {"id": product_id, "near": query.model_dump(mode="json")["near"]}
+        return await pages.answer(request, "product-page", parts, render)
+    # with one, what it shows depends on who asks (their own listing, blocks), and it counts
+    response = await pages.answer(request, "product-page", None, render)
+    if viewer != seen["seller_id"]:
         await svc.feed.viewed(viewer, product_id)  # views feed hype and recommendations
-    return json(products_models.product(row, owner=viewer == row["seller_id"]))
+    return response
+
+
+def _holds_until(rows: list[dict[str, Any]]) -> int | None:
+    """When a rendered page stops being true by itself: its first listing's expiry, or the
+    end of a promotion it shows as running (None: nothing on it ends)."""
+    now = now_ms()
+    ends = [int(r["expires_at"]) for r in rows if r.get("expires_at") is not None]
+    for r in rows:
+        until = int(r.get("promoted_until") or 0)
+        if until > now:
+            ends.append(until)
+    return min(ends, default=None)
 
 
 @bp.patch("/products/<product_id:str>")

@@ -154,7 +154,8 @@ async def ws(request: Request, ws: Websocket) -> None:
         except DomainError as exc:  # the code says which: 4400 the shape, 4422 a NUL byte
             await ws.close(code=4000 + exc.status, reason=exc.detail[:100])
             return
-        user_id = await svc.sessions.resolve(token) if token else None
+        # from Redis, not the worker's cache: the socket stays open on what it reads here
+        user_id = await svc.sessions.resolve(token, fresh=True) if token else None
         if not user_id:
             await ws.close(code=4401, reason="unauthorized")
             return

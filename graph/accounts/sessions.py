@@ -3,7 +3,11 @@
 A token resolves only to an account that may act: suspension and deletion mark the account
 off (beside revoking its tokens), and the check runs in the same round trip as the lookup, so
 no token is issued to an account marked off (a login racing a suspension), and one that
-slipped out just before the mark is revoked with the rest."""
+slipped out just before the mark is revoked with the rest.
+
+An HTTP worker holds what a token resolved to for a few seconds (`graph.accounts.tokens`):
+every revocation here is published in the MULTI that makes it, and each worker forgets it as
+the push arrives."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import secrets
 
 import redis.asyncio as aioredis
 
+from graph.accounts.tokens import TokenCache, follow
 from graph.infra.errors import Forbidden
 
 
@@ -23,12 +28,13 @@ def session_digest(token: str) -> str:
 _digest = session_digest
 
 
-# KEYS[1]: the session; ARGV[1]: the prefix of the accounts-off markers. One round trip.
+# KEYS[1]: the session; ARGV[1]: the prefix of the accounts-off markers. One round trip:
+# the account and the milliseconds the session has left (a cached answer never outlives it).
 RESOLVE = """
 local user_id = redis.call('GET', KEYS[1])
 if not user_id then return false end
 if redis.call('EXISTS', ARGV[1] .. user_id) == 1 then return false end
-return user_id
+return {user_id, redis.call('PTTL', KEYS[1])}
 """
 
 
@@ -42,13 +48,34 @@ return 1
 """
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class Sessions:
-    def __init__(self, redis: aioredis.Redis, prefix: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        ttl_seconds: int,
+        cache_seconds: float = 0.0,
+        cache_size: int = 10_000,
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl_seconds
         self._resolve = redis.register_script(RESOLVE)
         self._issue = redis.register_script(ISSUE)
+        # used only while `follow` runs in this process (an HTTP worker's), else bypassed
+        self.cache = TokenCache(cache_seconds, cache_size)
+
+    @property
+    def channel(self) -> str:
+        return f"{self._prefix}sessions:revoked"
+
+    async def follow(self) -> None:
+        """Apply every worker's revocations to this process's cache, until cancelled."""
+        await follow(self._redis, self.channel, self.cache)
 
     def _off_key(self, user_id: str) -> str:
         return f"{self._prefix}account-off:{user_id}"
@@ -67,25 +94,42 @@ class Sessions:
             raise Forbidden("this account is not active")
         return token
 
-    async def resolve(self, token: str) -> str | None:
+    async def resolve(self, token: str, *, fresh: bool = False) -> str | None:
+        """The account the token acts for, or None. `fresh`: from Redis, not this process's
+        cache (a socket's handshake: it stays open on what it read)."""
         if not token or len(token) > 128:
             return None
-        value = await self._resolve(keys=[self._key(_digest(token))], args=[self._off_key("")])
-        return value.decode() if isinstance(value, bytes) else value
+        digest = _digest(token)
+        cache = self.cache
+        if not fresh and (held := cache.get(digest)) is not None:
+            return held
+        generation = cache.generation
+        value = await self._resolve(keys=[self._key(digest)], args=[self._off_key("")])
+        if not value:
+            return None
+        user_id, ttl_ms = _text(value[0]), int(value[1])
+        cache.put(digest, user_id, ttl_ms, generation)
+        return user_id
 
     async def revoke(self, token: str) -> None:
         digest = _digest(token)
-        user_id = await self.resolve(token)
+        user_id = await self.resolve(token, fresh=True)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self._key(digest))
             if user_id:
                 pipe.srem(self._user_key(user_id), digest)
+            pipe.publish(self.channel, f"s:{digest}")
             await pipe.execute()
+        self.cache.forget(f"s:{digest}")
 
     async def revoke_all(self, user_id: str) -> None:
         digests = await self._redis.smembers(self._user_key(user_id))
-        keys = [self._key(d.decode() if isinstance(d, bytes) else d) for d in digests]
-        await self._redis.delete(*keys, self._user_key(user_id))
+        keys = [self._key(_text(d)) for d in digests]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*keys, self._user_key(user_id))
+            pipe.publish(self.channel, f"u:{user_id}")
+            await pipe.execute()
+        self.cache.forget(f"u:{user_id}")
 
     async def disable(self, user_id: str) -> None:
         """The account may no longer act (suspended, deleted): mark it off, then revoke."""

@@ -181,6 +181,16 @@ class Settings(BaseSettings):
         900, ge=1, le=7 * 24 * 3600, description="a pre-signed direct upload is valid this long"
     )
     token_ttl_seconds: int = 30 * 24 * 3600
+    token_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="an HTTP worker holds a resolved token this long (0: off); revocations "
+        "are pushed to every worker, which forgets them at once",
+    )
+    token_cache_size: int = Field(
+        10_000, ge=1, description="resolved tokens an HTTP worker holds at most (LRU)"
+    )
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 2
