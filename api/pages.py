@@ -1,7 +1,7 @@
 """Answers served as the bytes first sent, with their ETag: browse pages and anonymous listings.
 
 What is the same for everyone is rendered once per catalog version and kept as bytes
-(`graph.infra.cache.PageCache`: this worker's memory, then Redis); a hit is written out as it
+(`graph.infra.pages.PageCache`: this worker's memory, then Redis); a hit is written out as it
 is, and a client that already holds it (`If-None-Match`) gets a 304 without a body. Every
 answer of these routes carries its ETag, cached or not (a hash of the bytes: it changes when
 the page does, and only then)."""
@@ -15,7 +15,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from api import models
-from graph.infra.cache import Page, PageCache, Versions, etag_of
+from graph.infra.pages import Page, PageCache, Versions, etag_of
 
 VERSIONED_BY = "catalog"
 RENDERING = 1  # part of every key: a change to what the routes render leaves old bytes unread

@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("auth", (f"{V}/api/auth.py", f"{V}/graph/accounts/sessions.py")),
     ("JSON encode/decode", ("/json/", "orjson", "ujson")),
     ("models, validation (pydantic)", ("/pydantic/", "/pydantic_core/")),
-    ("cache (pages, versions)", (f"{V}/graph/infra/cache.py",)),
+    ("cache (pages, versions)", (f"{V}/graph/infra/cache.py", f"{V}/graph/infra/pages.py")),
     ("Vendr code (handlers, services, shaping)", (f"{V}/api/", f"{V}/graph/", f"{V}/bench/")),
     (
         "Sanic (HTTP, routing, responses)",
@@ -47,7 +47,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 REDIS_CALLERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("graph queries (driver, statements, records)", ("/falkordb/", f"{V}/graph/infra/store")),
     ("Redis: auth (token → account)", (f"{V}/api/auth.py", f"{V}/graph/accounts/")),
-    ("Redis: cache (pages, versions)", (f"{V}/graph/infra/cache.py",)),
+    ("Redis: cache (pages, versions)", (f"{V}/graph/infra/cache.py", f"{V}/graph/infra/pages.py")),
     ("Redis: rate limits", (f"{V}/graph/infra/ratelimit.py",)),
 )
 PASSED_OVER = (

@@ -1,6 +1,6 @@
 """Browse pages and anonymous listings served as stored bytes with their ETag, from each
 worker's memory kept honest by the catalog version pushed over Redis (api.pages,
-graph.infra.cache.PageCache and Versions)."""
+graph.infra.pages.PageCache and Versions)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 from api.pages import CACHE_HEADER
 from graph.bootstrap import Services
-from graph.infra.cache import PageCache
+from graph.infra.pages import PageCache
 from graph.infra.settings import Settings
 from tests.conftest import Api, live_server, png_bytes
 
