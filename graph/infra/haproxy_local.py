@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -224,15 +223,7 @@ def launch(
 def terminate(balancer: Balancer, timeout: float = STOP_TIMEOUT_S) -> None:
     """Stop it by its pid: SIGTERM (HAProxy's hard stop: open connections end at once), then
     SIGKILL if it has not gone after `timeout` seconds."""
-    proc = balancer.proc
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    processes.terminate(balancer.proc, timeout)
     balancer.socket_path.unlink(missing_ok=True)
 
 

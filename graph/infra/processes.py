@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 
 
@@ -45,3 +46,16 @@ def stop(pid: int, timeout: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         reap(pid)
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a server this process launched: SIGTERM (its clean shutdown), then SIGKILL after
+    `timeout` seconds; collected either way, so it leaves no zombie."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -149,10 +149,8 @@ def launch(
 
 
 def terminate(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_S) -> None:
-    """Stop a server this process launched (SIGTERM, then SIGKILL), by its pid."""
-    processes.stop(proc.pid, timeout)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=1)
+    """Stop a server this process launched (SIGTERM, then SIGKILL)."""
+    processes.terminate(proc, timeout)
 
 
 @contextlib.contextmanager
