@@ -30,7 +30,7 @@ from graph.catalog import (
     UploadService,
 )
 from graph.deals import CartService, CollectionService, OfferService, OrderService, Pushes
-from graph.feed import FeedService
+from graph.feed import FeedService, Learner
 from graph.infra import embedded, geo
 from graph.infra.blobs import BlobStore, DirectUploads, LocalBlobStore
 from graph.infra.cache import QueryCache
@@ -137,6 +137,7 @@ class Services:
     pools: Pools
     messaging: MessagingService
     feed: FeedService
+    learner: Learner
     notifier: Notifier
     orders: OrderService
     offers: OfferService
@@ -367,6 +368,16 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     promotions = PromotionService(store, timers, payments, notifier, catalog.changed, settings)
     reviews = ReviewService(store, settings.review_window_days)
     trust = TrustService(store, RingDetector(store))
+    learner = Learner(
+        store,
+        pools,
+        redis,
+        settings.redis_prefix,
+        browse.pickup_m,
+        people=settings.feed_fit_people,
+        min_people=settings.feed_fit_min_people,
+        experiment=settings.feed_experiment,
+    )
     images = ImageService(store, blobs, settings)
     return Services(
         settings=settings,
@@ -384,7 +395,8 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         uploads=UploadService(images, direct, redis, settings.redis_prefix, settings),
         catalog=catalog,
         browse=browse,
-        jobs=Jobs(store, blobs, cache, pools, redis, settings, reviews, trust),
+        jobs=Jobs(store, blobs, cache, pools, redis, settings, reviews, trust, learner),
+        learner=learner,
         messaging=MessagingService(store, pools),
         pools=pools,
         feed=FeedService(
@@ -397,6 +409,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
             cache=cache,
             limiter=limiter,
             view_period_s=settings.view_period_seconds,
+            learner=learner,
         ),
         notifier=notifier,
         orders=orders,

@@ -338,6 +338,7 @@ async def load(services: Services, data: Dataset, *, per_category: int = 4) -> L
     # a bulk load goes around the catalog's write-through: rebuild the feed's pools, and trust
     await services.trust.recompute()
     await services.pools.rebuild(wait=True)
+    await services.learner.request()  # the deck's blend, fitted to what was loaded
     return LoadReport(
         users,
         loaded,

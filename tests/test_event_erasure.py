@@ -10,6 +10,8 @@ from typing import Any
 
 from graph.bootstrap import Services
 from graph.eventlog import events
+from graph.feed import flush_impressions
+from graph.infra.settings import Settings
 from tests.conftest import Api, read
 from tests.test_catalog_api import listing
 
@@ -95,3 +97,21 @@ async def test_an_erasure_cut_short_is_finished_by_the_worker(api: Api, services
     assert await read(
         services, "MATCH (u:User {id: $id}) RETURN u.deals_end_at AS at", id=user_id
     ) == [{"at": None}]
+
+
+async def test_a_deleted_persons_impressions_go_and_others_stay(
+    api: Api, services: Services, settings: Settings
+) -> None:
+    """What the feed dealt a person (`feed.dealt`, operational) goes with their account."""
+    c = await a_conversation(api)
+    _, other_token = await api.signup(display_name="Third")
+    for token in (c["token"], other_token):
+        deck = await api.call("get", "/v1/feed?limit=5", token)
+        assert deck.status == 200 and deck.json["items"], deck.text
+    await flush_impressions(services.store, services.redis, settings.redis_prefix)
+    dealt = "MATCH (e:Event {type: 'feed.dealt'}) RETURN e.actor_id AS actor ORDER BY actor"
+    assert c["me"]["id"] in [r["actor"] for r in await read(services, dealt)]
+    gone = await api.call("delete", "/v1/users/me", c["token"], json={"password": PASSWORD})
+    assert gone.status == 204, gone.text
+    left = [r["actor"] for r in await read(services, dealt)]
+    assert left and c["me"]["id"] not in left

@@ -49,9 +49,31 @@ ERASE = statement(
 )
 
 
+# what the feed dealt a person (graph.feed.impressions): operational records of what they were
+# shown, no fact a replay needs: gone with the account, a batch at a time
+FORGET_DEALT = statement(
+    "lifecycle.forget_dealt",
+    """
+    MATCH (e:Event {actor_id: $user_id})
+    WHERE e.type = 'feed.dealt'
+    WITH e LIMIT $batch
+    DELETE e
+    RETURN count(*) AS n
+    """,
+    write=True,
+)
+
+
 async def erase_events(store: GraphStore, user_id: str) -> int:
-    """Erase the personal facts from the Events by and about `user_id`; how many changed."""
+    """Erase the personal facts from the Events by and about `user_id`, and the decks they
+    were dealt; how many changed."""
     erased = 0
+    while True:
+        rows = await store.run(FORGET_DEALT, {"user_id": user_id, "batch": BATCH})
+        gone = int(rows[0]["n"]) if rows else 0
+        erased += gone
+        if gone < BATCH:
+            break
     for by in PAGES:
         after_at, after_id = -1, ""
         while True:

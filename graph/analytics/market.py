@@ -141,7 +141,7 @@ class Market:
         feed = self.services.feed
 
         async def deal(user_id: str) -> list[dict[str, Any]]:
-            cards = await feed.deck(user_id, None, None, size)
+            cards = await feed.deck(user_id, None, None, size, record=False)
             return [
                 {
                     "user_id": user_id,

@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from graph.catalog import Pools, by_expiry, place_listings
+from graph.feed import Learner, flush_impressions
 from graph.infra.blobs import BlobStore
 from graph.infra.cache import QueryCache
 from graph.infra.ids import new_id, now_ms
@@ -32,6 +33,7 @@ BLOB_GRACE_S = 3600  # a blob written before its graph node (uploads do that) su
 ORPHAN_SWEEP_S = 3600  # how often the sweeper looks for blobs no image node names
 HYPE_TAU_MS = 3 * DAY_MS  # engagement counts e^(-age / 3 days)
 HYPE_WINDOW_MS = 30 * DAY_MS
+FIT_LOCK_S = 900  # a fit takes under a minute; a worker that died holding the lock frees it
 
 # The sweeper's writes that change listings and images are facts like a person's: each found
 # first (a bounded batch), then written by id, re-checked, with an Event per row whose id is a
@@ -99,7 +101,13 @@ PURGE_PRODUCTS = statement(
 # event_retention_days, for the log's size and for privacy: a replay after the purge rebuilds
 # every other fact, and this activity for the window kept (graph.infra.events ACTIVITY_*). A
 # pass that takes a like back is a decision, `product.unliked`, and is kept.
-VOLUME_EVENTS = ("product.viewed", "product.passed", "room.read", "user.logged_in")
+VOLUME_EVENTS = (
+    "product.viewed",
+    "product.passed",
+    "room.read",
+    "user.logged_in",
+    "feed.dealt",  # the feed's impressions (graph.feed.impressions)
+)
 
 PURGE_EVENTS = statement(
     "jobs.purge_events",
@@ -201,6 +209,7 @@ class RoundReport:
     purged_images: int = 0
     purged_blobs: int = 0
     purged_events: int = 0
+    impressions: int = 0  # deck pages the feed dealt, moved from Redis into the log
     hyped: int = 0
     rescored: int = 0
     reviews_published: int = 0
@@ -208,6 +217,7 @@ class RoundReport:
     rings_flagged: int = 0
     placed: int = 0
     pools_rebuilt: bool = False
+    feed_fit: str | None = None  # the deck's blend fitted this round: the decision
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -223,7 +233,10 @@ class Jobs:
         settings: Settings,
         reviews: ReviewService | None = None,
         trust: TrustService | None = None,
+        learner: Learner | None = None,
     ) -> None:
+        self._learner = learner
+        self._fit_every_s = settings.feed_fit_seconds
         self._store = store
         self._reviews = reviews
         self._trust = trust
@@ -324,6 +337,22 @@ class Jobs:
             total += len(ids)
         return total
 
+    async def fit_blend(self) -> str | None:
+        """Fit the deck's blend from the log when it is due or a bulk load asked for it (after
+        the pools' rebuild: the fit ranks what they hold). One worker at a time."""
+        if self._learner is None:
+            return None
+        requested = await self._learner.take_request()
+        if not (await self._due("feed_fit", self._fit_every_s) or requested):
+            return None
+        lock = f"{self._prefix}jobs:feed_fit:lock"
+        if not await self._redis.set(lock, "1", nx=True, ex=FIT_LOCK_S):
+            return None
+        try:
+            return (await self._learner.fit()).reason
+        finally:
+            await self._redis.delete(lock)
+
     async def _due(self, name: str, every_s: float) -> bool:
         """True once every `every_s` across workers (and the first time)."""
         key = f"{self._prefix}jobs:{name}"
@@ -345,6 +374,8 @@ class Jobs:
         report.purged_products = await self.purge_products()
         report.purged_images = await self.purge_images()
         report.purged_blobs = await self.purge_orphan_blobs()
+        # the decks' impressions, queued in Redis as they are dealt: into the log, all of them
+        report.impressions = await flush_impressions(self._store, self._redis, self._prefix)
         report.purged_events = await self.purge_events()
         # hype in full now and then (decay alone changes no order), and every round for what
         # people engaged with; the feed's pools follow, and are rebuilt now and then too
@@ -359,6 +390,7 @@ class Jobs:
         await self._cache.bump("catalog")  # hype moved, listings expired or went
         if await self._due("pools", self._pools_every_s) or full:
             report.pools_rebuilt = await self._pools.rebuild()
+        report.feed_fit = await self.fit_blend()
         report.seconds = round(time.monotonic() - started, 3)
         return report
 

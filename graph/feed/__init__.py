@@ -2,6 +2,8 @@
 May import: catalog, infra.
 """
 
+from graph.feed.impressions import flush_all as flush_impressions
+from graph.feed.learning import Learner
 from graph.feed.service import FeedService
 
-__all__ = ["FeedService"]
+__all__ = ["FeedService", "Learner", "flush_impressions"]

@@ -8,6 +8,7 @@ tags you said you are into, which weigh them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +29,13 @@ PROFILE = statement(
     MATCH (me:User {id: $user_id})
     {{scope me}}
       MATCH (me)-[r:LIKED|SAVED]->(p:Product)
+      WHERE $before IS NULL OR r.at < $before
       WITH p, r.at AS at ORDER BY at DESC LIMIT 30
       RETURN collect({id: p.id, at: at, liked: true}) AS liked
     }
     {{scope me}}
       MATCH (me)-[r:VIEWED]->(p:Product)
+      WHERE $before IS NULL OR r.at < $before
       WITH p, r.at AS at ORDER BY at DESC LIMIT 30
       RETURN collect({id: p.id, at: at, liked: false}) AS viewed
     }
@@ -61,16 +64,17 @@ COLIKED = statement(
     MATCH (me:User {id: $user_id})
     {{scope me}}
       MATCH (me)-[r:LIKED]->(seed:Product)
+      WHERE $before IS NULL OR r.at < $before
       RETURN seed ORDER BY r.at DESC LIMIT $seeds
     }
     {{scope me, seed}}
-      MATCH (seed)<-[:LIKED]-(other:User)
-      WHERE other.id <> me.id
+      MATCH (seed)<-[l:LIKED]-(other:User)
+      WHERE other.id <> me.id AND ($before IS NULL OR l.at < $before)
       RETURN other LIMIT $likers
     }
     {{scope other, seed}}
-      MATCH (other)-[:LIKED]->(c:Product)
-      WHERE c.id <> seed.id AND c.status = 'active'
+      MATCH (other)-[l:LIKED]->(c:Product)
+      WHERE c.id <> seed.id AND c.status = 'active' AND ($before IS NULL OR l.at < $before)
       RETURN c LIMIT $their_likes
     }
     WITH c, seed, count(*) AS n
@@ -85,8 +89,8 @@ COLIKED = statement(
 SEEN = statement(
     "feed.seen",
     """
-    MATCH (me:User {id: $user_id})-[:LIKED|PASSED|SAVED]->(p:Product)
-    WHERE p.id IN $ids
+    MATCH (me:User {id: $user_id})-[r:LIKED|PASSED|SAVED]->(p:Product)
+    WHERE p.id IN $ids AND ($before IS NULL OR r.at < $before)
     RETURN collect(DISTINCT p.id) AS ids
     """,
 )
@@ -117,9 +121,15 @@ async def gather(
     skip: set[str],
     now: int,
     pickup_m: float,
+    *,
+    before: int | None = None,
+    extra: Sequence[str] = (),
 ) -> Gathered:
+    """The session's candidates and what weighs them. `before`: as this person's likes, saves,
+    views and co-likes stood before that time (what `learning` fits on: the like that followed
+    not yet made); `extra`: listings to take as candidates too (the cards a person was dealt)."""
     profile, interests, colikes = await asyncio.gather(
-        store.run(PROFILE, {"user_id": user_id}),
+        store.run(PROFILE, {"user_id": user_id, "before": before}),
         store.run(INTERESTS, {"user_id": user_id}),
         store.run(
             COLIKED,
@@ -129,6 +139,7 @@ async def gather(
                 "likers": LIKERS,
                 "their_likes": THEIR_LIKES,
                 "most": COLIKED_MAX,
+                "before": before,
             },
         ),
     )
@@ -146,14 +157,14 @@ async def gather(
     seeds = {row["id"]: [row["seed_id"], row["seed_title"]] for row in colikes}
     top_tags = sorted(weights, key=lambda t: (-weights[t], t))[:TOP_TAGS]
     radius_m = (radius_km or DEFAULT_RADIUS_KM) * 1000.0
-    pooled = await pools.candidates(near, radius_m, top_tags, paths, now, pickup_m)
+    pooled = await pools.candidates(near, radius_m, top_tags, [*paths, *extra], now, pickup_m)
     items = {
         pid: item
         for pid, item in pooled.items()
         if item.seller_id not in hidden_sellers and pid not in skip
     }
     if items:
-        seen = await store.run(SEEN, {"user_id": user_id, "ids": list(items)})
+        seen = await store.run(SEEN, {"user_id": user_id, "ids": list(items), "before": before})
         for pid in seen[0]["ids"] if seen else ():
             items.pop(pid, None)
     rough = {

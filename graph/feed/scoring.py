@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,10 @@ class Candidate:
     row: dict[str, Any]
     colike_paths: int = 0
     colike_seed: tuple[str, str] | None = None  # (product id, title) you liked
+
+
+# a candidate and the top tag weight -> its score and the parts the card's reasons read
+Scorer = Callable[[Candidate, float], tuple[float, dict[str, float]]]
 
 
 @dataclass
@@ -128,13 +132,17 @@ def ranked(
     per_seller: int = MAX_PER_SELLER,
     *,
     far: float,
+    scorer: Scorer | None = None,
 ) -> list[tuple[float, Candidate, dict[str, float]]]:
     """Best first, at most `per_seller` per seller and `promoted_cap` promoted, at most
-    `limit`; `far` as `score` takes it."""
+    `limit`; `far` as `score` takes it; `scorer` in place of `score` (a blend's)."""
     top = max(weights.values(), default=0.0)
     scored = []
     for cand in candidates.values():
-        value, parts = score(cand, weights, top, now, far)
+        if scorer is None:
+            value, parts = score(cand, weights, top, now, far)
+        else:
+            value, parts = scorer(cand, top)
         scored.append((value, cand.row["id"], cand, parts))
     scored.sort(key=lambda s: (-s[0], s[1]))
     out = []

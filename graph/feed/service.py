@@ -11,6 +11,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from graph.catalog import PRODUCT_VIEW, BrowseService, Pools, normalise_all
+from graph.feed.blend import Blend
+from graph.feed.learning import Learner
 from graph.feed.scoring import Card
 from graph.feed.sessions import Decks
 from graph.infra.cache import QueryCache
@@ -163,6 +165,7 @@ class FeedService:
         cache: QueryCache,
         limiter: RateLimiter | None = None,
         view_period_s: float = 3600.0,
+        learner: Learner | None = None,
     ) -> None:
         self._limiter = limiter
         self._view_period_ms = max(1, int(view_period_s * 1000))
@@ -170,7 +173,7 @@ class FeedService:
         self._pools = pools
         self._redis = redis
         self._prefix = prefix
-        self._decks = Decks(store, browse, pools, redis, prefix, promoted_cap, cache)
+        self._decks = Decks(store, browse, pools, redis, prefix, promoted_cap, cache, learner)
 
     async def swipe(self, user_id: str, product_id: str, direction: str) -> None:
         if not await self.swipes(user_id, [(product_id, direction)]):
@@ -263,10 +266,14 @@ class FeedService:
         radius_km: float | None,
         limit: int,
         fresh: bool = False,
+        blend: Blend | None = None,
+        record: bool = True,
     ) -> list[Card]:
         """The next `limit` cards of this person's session (a new session when there is none,
-        the place or radius asked for changed, or `fresh`)."""
-        return await self._decks.deck(user_id, near, radius_km, limit, fresh)
+        the place or radius asked for changed, or `fresh`); `blend` ranks it in place of the
+        learner's (evaluation); `record` False leaves the cards out of the impressions (an
+        analyst's sample deck)."""
+        return await self._decks.deck(user_id, near, radius_km, limit, fresh, blend, record)
 
     async def ranking(self, user_id: str) -> list[str]:
         """The ids the person's current session ranked, best first (evaluation, debugging)."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from graph.catalog import PRODUCT_VIEW, BrowseService, Pools
+from graph.feed import impressions
+from graph.feed.blend import HANDSET, Blend, blended
 from graph.feed.candidates import gather, seed_pair
 from graph.feed.explanations import reasons
 from graph.feed.scoring import (
@@ -28,12 +30,14 @@ from graph.feed.scoring import (
     distance_floor,
     promoted,
     ranked,
-    score,
 )
 from graph.infra.cache import QueryCache
 from graph.infra.geo import Place, haversine_m
 from graph.infra.ids import now_ms
 from graph.infra.store import GraphStore, statement
+
+if TYPE_CHECKING:
+    from graph.feed.learning import Learner
 
 SESSION_SIZE = 120  # candidates a session ranks at once: six pages of 20
 SESSION_PER_SELLER = 6  # in a session's ranking (a page still deals at most MAX_PER_SELLER)
@@ -69,7 +73,10 @@ class Decks:
         prefix: str,
         promoted_cap: int,
         cache: QueryCache,
+        learner: Learner | None = None,
     ) -> None:
+        self._learner = learner
+        self._prefix = prefix
         self._store = store
         self._browse = browse
         self._pools = pools
@@ -103,9 +110,14 @@ class Decks:
         radius_km: float | None,
         limit: int,
         fresh: bool = False,
+        blend: Blend | None = None,
+        record: bool = True,
     ) -> list[Card]:
         """The next `limit` cards of this person's session (a new session when there is none,
-        the place or radius asked for changed, or `fresh`)."""
+        the place or radius asked for changed, or `fresh`), ranked with the blend the learner
+        gives this person (or `blend`: evaluation). The cards dealt are noted as impressions
+        in the same round trip that keeps the session (unless not to `record`: analysts'
+        sample decks are not what people were shown)."""
         now = now_ms()
         key, dealt_key = self._p + user_id, self._p + user_id + ":dealt"
         where = [[near.lat, near.lon] if near else None, radius_km]
@@ -121,14 +133,20 @@ class Decks:
         swiped = {_text(x) for x in swiped_raw}
         skip = swiped | {_text(x) for x in dealt_raw}  # what this session may not deal
         computed = False
+        if blend is not None and session is not None and session.get("blend") != blend.as_dict():
+            session = None  # asked for another blend than the session ranks with
         if fresh or session is None or session["where"] != where:
             skip, computed = swiped, True
-            session = await self._session(user_id, near, radius_km, hidden_sellers, skip, now)
+            session = await self._session(
+                user_id, near, radius_km, hidden_sellers, skip, now, blend
+            )
             session["where"] = where
         cards, gone = await self._deal(session, skip, hidden_sellers, limit, now, [])
         if len(cards) < limit and not computed:  # ran dry: rank again, without what was dealt
             skip = skip | gone | {c.product["id"] for c in cards}
-            session = await self._session(user_id, near, radius_km, hidden_sellers, skip, now)
+            session = await self._session(
+                user_id, near, radius_km, hidden_sellers, skip, now, blend
+            )
             session["where"] = where
             more, more_gone = await self._deal(
                 session, skip, hidden_sellers, limit - len(cards), now, cards
@@ -142,6 +160,17 @@ class Decks:
         if taken:
             pipe.sadd(dealt_key, *taken)
         pipe.expire(dealt_key, SESSION_TTL_S)
+        if cards and record:
+            impressions.note(
+                pipe,
+                self._prefix,
+                user_id,
+                [c.product["id"] for c in cards],
+                blend=session.get("blend", {}).get("version", HANDSET.version),
+                experiment=session.get("experiment"),
+                arm=session.get("arm"),
+                now=now,
+            )
         await pipe.execute()
         return cards
 
@@ -153,9 +182,17 @@ class Decks:
         hidden_sellers: set[str],
         skip: set[str],
         now: int,
+        blend: Blend | None = None,
     ) -> dict[str, Any]:
         """Rank up to SESSION_SIZE candidates on what the pools know of them, leaving out
-        `hidden_sellers`' listings (yours, blocked either way) and `skip` (swiped, dealt)."""
+        `hidden_sellers`' listings (yours, blocked either way) and `skip` (swiped, dealt), with
+        `blend` or the one the learner gives this person."""
+        experiment = arm = None
+        if blend is None:
+            if self._learner is not None:
+                blend, experiment, arm = await self._learner.blend_for(user_id)
+            else:
+                blend = HANDSET
         got = await gather(
             self._store,
             self._pools,
@@ -169,12 +206,29 @@ class Decks:
         )
         near, weights, paths, seeds, items = got.near, got.weights, got.paths, got.seeds, got.items
         far = distance_floor(got.profile, near, got.radius_m)
-        best = ranked(got.rough, weights, now, SESSION_SIZE, per_seller=SESSION_PER_SELLER, far=far)
+        use = blend
+
+        def scorer(cand: Candidate, top: float) -> tuple[float, dict[str, float]]:
+            return blended(use, cand, weights, top, now, far, got.radius_m)
+
+        best = ranked(
+            got.rough,
+            weights,
+            now,
+            SESSION_SIZE,
+            per_seller=SESSION_PER_SELLER,
+            far=far,
+            scorer=scorer,
+        )
         order = [cand.row["id"] for _, cand, _ in best]
         return {
             "at": now,
             "near": _point(near),
             "far": far,
+            "radius_m": got.radius_m,
+            "blend": blend.as_dict(),
+            "experiment": experiment,
+            "arm": arm,
             "weights": weights,
             "liked_tags": got.liked_tags,
             "order": order,
@@ -198,6 +252,8 @@ class Decks:
         weights, liked_tags = session["weights"], session["liked_tags"]
         top = max(weights.values(), default=0.0)
         far = session.get("far", FAR_MAX)  # (a session kept from before it was stored)
+        blend = Blend.from_dict(session["blend"]) if session.get("blend") else HANDSET
+        radius_m = float(session.get("radius_m") or 0.0)
         order = [pid for pid in session["order"] if pid not in skip]
         per_seller = Counter(c.product["seller_id"] for c in already)
         promotions = sum(promoted(c.product, now) for c in already)
@@ -224,9 +280,10 @@ class Decks:
                 cand = Candidate(
                     row, int(session["paths"].get(pid, 0)), seed_pair(session["seeds"].get(pid))
                 )
-                value, parts = score(cand, weights, top, now, far)
+                value, parts = blended(blend, cand, weights, top, now, far, radius_m)
                 why = reasons(cand, parts, weights, liked_tags, now, pickup_m)
-                out.append((value, Card(row, round(value, 4), why)))
+                shown = round(value, 4) if blend.handset else float(f"{value:.4g}")
+                out.append((value, Card(row, shown, why)))
                 if len(out) == limit:
                     break
             if len(out) == limit:

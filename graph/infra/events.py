@@ -365,6 +365,7 @@ source("socials.verify", "social.verified", SocialVerified, personal=("key",))
 source("socials.unlink", "social.unlinked", SocialUnlinked)
 not_sourced("lifecycle.notice", "operational: an account notice (a code) in the outbox alone")
 not_sourced("lifecycle.erase_events", "operational: erasure of a deleted account's personal facts")
+not_sourced("lifecycle.forget_dealt", "operational: a deleted account's impressions go")
 not_sourced("ending.clear", "operational: the mark of an account whose deals have all ended")
 not_sourced("ending.postpone", "operational: when the worker tries a marked account's deals again")
 
@@ -496,11 +497,33 @@ class InterestsSet(Facts):
 # one Event per listing swiped: 'product.liked', 'product.unliked' (a pass that takes a like
 # back: kept) or 'product.passed' (volume, purged by retention: their PASSED edges stay)
 source("feed.swipes", "product.liked", Swiped, rows="swipes")
+# the feed's impressions (graph.feed.impressions), written by the worker in batches: a log of
+# what decks showed, for the learner and the experiment report, that changes nothing in the
+# marketplace, so a replay has nothing to rebuild from them (volume, purged by retention)
+not_sourced(
+    "feed.dealt",
+    "operational: the feed's impression log (cards dealt, under which blend and arm)",
+)
 source("feed.save", "product.saved", FeedTarget)
 source("feed.unsave", "product.unsaved", FeedTarget)
 # volume: purged by retention; leaves VIEWED edges (at, count)
 source("feed.view", "product.viewed", FeedTarget)
 source("feed.set_interests", "user.interests", InterestsSet)
+
+
+class BlendFitted(Facts):
+    blend_id: str
+    version: str
+    weights: str  # JSON: feature -> weight (graph.feed.blend.FEATURES)
+    fitted_at: int
+    shipped: bool
+    reason: str
+    figures: str  # JSON: the shadow evaluation's figures
+
+
+# the background worker's fit of the deck's blend and its decision (shipped or kept), with the
+# figures it was judged on: a fact (the blend decks ranked with), so replay rebuilds it
+source("feed.blend_fitted", "feed.blend_fitted", BlendFitted)
 
 DERIVED_PROPERTIES.update(
     {

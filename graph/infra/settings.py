@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -16,6 +17,35 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 def networks(setting: str) -> tuple[IPv4Network | IPv6Network, ...]:
     """`10.0.0.0/8, 192.0.2.7` as networks; a ValueError names a bad entry."""
     return tuple(ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip())
+
+
+EXPERIMENT_ARMS = ("current", "previous", "handset")  # the blends an experiment's arms deal
+_EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@lru_cache(maxsize=8)
+def experiment_arms(spec: str) -> tuple[str, tuple[tuple[str, int], ...]] | None:
+    """VENDR_FEED_EXPERIMENT (`NAME:ARM=SHARE,ARM=SHARE`) as (name, ((arm, share), ...)), None
+    when it is empty; a ValueError says what is wrong with it."""
+    if not spec.strip():
+        return None
+    name, colon, arms_text = spec.strip().partition(":")
+    form = "NAME:ARM=SHARE,ARM=SHARE, e.g. blend-test:current=50,previous=50"
+    if not colon or not _EXPERIMENT_NAME.fullmatch(name.strip()):
+        raise ValueError(f"an experiment is {form} (a name of letters, digits, '.', '_', '-')")
+    arms: list[tuple[str, int]] = []
+    for part in arms_text.split(","):
+        arm, eq, share = (x.strip() for x in part.partition("="))
+        if arm not in EXPERIMENT_ARMS:
+            raise ValueError(f"arm {arm!r} is not one of {', '.join(EXPERIMENT_ARMS)} ({form})")
+        if not eq or not share.isdigit() or int(share) <= 0:
+            raise ValueError(f"arm {arm}'s share must be a positive whole number, not {share!r}")
+        if arm in dict(arms):
+            raise ValueError(f"arm {arm} is named twice")
+        arms.append((arm, int(share)))
+    if len(arms) < 2:
+        raise ValueError(f"an experiment needs at least two arms ({form})")
+    return name.strip(), tuple(arms)
 
 
 class Settings(BaseSettings):
@@ -61,6 +91,21 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = 30.0
     hype_full_seconds: float = 600.0
     feed_pools_rebuild_seconds: float = 900.0
+    feed_fit_seconds: float = Field(
+        21_600.0,
+        gt=0,
+        description="the background worker fits the deck's blend from the log this often "
+        "(and after a bulk load); a fit ships only when it beats the current blend",
+    )
+    feed_fit_people: int = Field(
+        1500, ge=50, le=100_000, description="people a fit samples (each one held-out like)"
+    )
+    feed_fit_min_people: int = Field(
+        200,
+        ge=1,
+        description="people with three likes before anything is fitted: until then the "
+        "hand-set blend ranks",
+    )
     pickup_radius_km: float = Field(
         50.0,
         gt=0,
@@ -70,6 +115,19 @@ class Settings(BaseSettings):
     view_period_seconds: float = Field(
         3600.0, gt=0, description="a person's views of one listing count once per this period"
     )
+    feed_experiment: str = Field(
+        "",
+        description="an online experiment over the feed's blends, 'NAME:ARM=SHARE,ARM=SHARE' "
+        "(arms: current, previous, handset; e.g. 'blend-test:current=50,previous=50'): each "
+        "person's decks come from one arm (graph.feed.experiments); empty for none",
+    )
+
+    @field_validator("feed_experiment")
+    @classmethod
+    def _experiment(cls, value: str) -> str:
+        experiment_arms(value)  # refused at start-up, with what is wrong
+        return value
+
     event_retention_days: float = Field(
         90.0,
         gt=0,
