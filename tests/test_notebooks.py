@@ -17,14 +17,17 @@ from scipy import stats
 from graph.analytics import notebooks
 from graph.analytics.market import Market, median_ci, median_survival, rate_ci, survival
 from graph.bootstrap import bootstrap, shutdown
+from graph.feed import flush_impressions
 from graph.infra.ids import now_ms
 from graph.infra.settings import Settings
 from seeds.loader import seed
 from tests.conftest import make_settings, read
+from tests.test_experiments import run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = notebooks.all_notebooks(ROOT / "notebooks")
 RING = ["ringa", "ringb", "ringc", "ringd"]
+EXPERIMENT = "blend-test:current=50,handset=50"
 
 # Four fresh accounts that sell to each other round and round, both ways, many times: the
 # pattern a rating ring leaves in the deal graph. Written here the way the seed loader writes
@@ -50,10 +53,14 @@ CREATE (b)-[:PLACED]->(:Order {id: 'ring-r-' + toString(i) + '-' + toString(roun
 
 @pytest.fixture(scope="module")
 async def market_settings(data_dir: Path) -> AsyncIterator[Settings]:
-    settings = make_settings(data_dir)
+    settings = make_settings(data_dir, feed_experiment=EXPERIMENT)
     services = await bootstrap(settings)
     await seed(services, users=100, products=400, interactions=4000, seed=13)
     await services.store.run_text(PLANT_RING, {"handles": RING, "now": now_ms()}, write=True)
+    # an experiment's decks, dealt by the feed, and what people did with them (the notebook's)
+    people = await read(services, "MATCH (u:User {kind: 'person'}) RETURN u.id AS id LIMIT 40")
+    await run_experiment(services, sorted(row["id"] for row in people), size=10)
+    await flush_impressions(services.store, services.redis, settings.redis_prefix)
     yield settings
     await services.store.drop_all()
     keys = [k async for k in services.redis.scan_iter(match=settings.redis_prefix + "*")]
@@ -189,6 +196,7 @@ def test_survival_matches_scipy_on_random_censored_data() -> None:
 def test_there_are_notebooks_for_every_question_the_analysts_asked() -> None:
     names = {p.stem for p in NOTEBOOKS}
     assert {"prices", "supply_demand", "funnel", "trust_and_fraud", "recommendations"} <= names
+    assert "experiments" in names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -232,6 +240,12 @@ EXPECTED = {
         "RETURN 6 AS n",
         r"of sampled decks were full; together {n} decks reached [\d.]+% of the \d+ active",
     ),
+    # the experiment run_experiment plants: people in `current` like more of their cards
+    "experiments": (
+        "MATCH (e:Event {type: 'feed.dealt'}) RETURN count(DISTINCT e.actor_id) AS n",
+        r"\*\*blend-test\*\*: {n} people in 2 arms(.|\n)*liked per card: current \*\*[\d.]+%\*\* "
+        r"\(95% CI [\d.]+–[\d.]+%\); handset(.|\n)*handset vs current: -[\d.]+ pt .*\*\*stop",
+    ),
 }
 
 
@@ -242,6 +256,9 @@ async def test_every_notebook_runs_and_concludes_from_the_data(
     params = notebook_parameters(market_settings)
     if path.stem == "recommendations":
         params |= {"sample_users": 6, "deck_size": 10}
+    if path.stem == "experiments":  # its cards' windows closed: as of eight days on
+        params |= {"experiment": "blend-test", "min_people": 5}
+        params |= {"as_of_ms": now_ms() + 8 * 86_400_000}
     report = notebooks.execute(path, tmp_path, params)
     assert report.html.exists() and report.html.stat().st_size > 10_000
     assert "Traceback" not in report.html.read_text()

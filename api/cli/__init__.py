@@ -8,7 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
-from api.cli import blobs, feed, graphql, moderation, money
+from api.cli import blobs, experiments, feed, graphql, moderation, money
 from api.cli.library import (
     cmd_cypher,
     cmd_cypher_list,
@@ -161,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     moderation.add_parsers(sub)
     blobs.add_parsers(sub)
     feed.add_parsers(sub)
+    experiments.add_parsers(sub)
 
     jobs = sub.add_parser("jobs", help="background upkeep")
     jsub = jobs.add_subparsers(dest="jobs_command", required=True)
