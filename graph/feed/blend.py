@@ -19,9 +19,11 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("handset", "log of the hand-set score (fit x wanted x new x close x trusted + co-likes)"),
     ("affinity", "log(0.05 + share of your tag weight the listing's tags carry)"),
     ("top_tag", "the listing's best tag's weight over your best tag's"),
+    ("share", "log(0.001 + the share of all your tag weight the listing's tags carry)"),
     ("hype", "log(1 + hype): decayed engagement, unsaturated"),
     ("fresh", "e^(-age / 3 days)"),
     ("age", "log(1 + age in days)"),
+    ("days", "age in days / 10 (a weight of -2: e^(-age / 5 days))"),
     ("near", "1 when within the session's radius, else 0 (no place: 0)"),
     ("distance", "log(1 + distance in km) (no place: 0)"),
     ("colike", "log(1 + co-like paths from what you liked)"),
@@ -69,6 +71,14 @@ class Blend:
 HANDSET = Blend("handset")
 
 
+def weights_of(**named: float) -> tuple[float, ...]:
+    """A blend's weights by feature name (the rest 0)."""
+    unknown = set(named) - set(NAMES)
+    if unknown:
+        raise ValueError(f"no such features: {sorted(unknown)}")
+    return tuple(float(named.get(name, 0.0)) for name in NAMES)
+
+
 def features(
     cand: Candidate,
     weights: dict[str, float],
@@ -83,15 +93,19 @@ def features(
     handset, parts = score(cand, weights, top, now, far)
     tags = p.get("tags") or []
     best = max((weights.get(t, 0.0) for t in tags), default=0.0)
+    total = sum(weights.values())
+    share = sum(weights.get(t, 0.0) for t in tags) / total if total else 0.0
     age_days = max(0.0, (now - p["created_at"]) / DAY_MS)
     distance = p.get("distance_m")
     values = [
         math.log(max(handset, 1e-12)),
         math.log(FLOOR["affinity"] + parts["affinity"]),
         best / top if top else 0.0,
+        math.log(0.001 + share),
         math.log1p(max(0.0, float(p.get("hype") or 0.0))),
         parts["fresh"],
         math.log1p(age_days),
+        age_days / 10.0,
         1.0 if distance is not None and distance <= radius_m else 0.0,
         math.log1p(distance / 1000.0) if distance is not None else 0.0,
         math.log1p(cand.colike_paths),

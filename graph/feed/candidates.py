@@ -29,13 +29,13 @@ PROFILE = statement(
     MATCH (me:User {id: $user_id})
     {{scope me}}
       MATCH (me)-[r:LIKED|SAVED]->(p:Product)
-      WHERE $before IS NULL OR r.at < $before
+      WHERE ($before IS NULL OR r.at < $before) AND NOT p.id IN $hide
       WITH p, r.at AS at ORDER BY at DESC LIMIT 30
       RETURN collect({id: p.id, at: at, liked: true}) AS liked
     }
     {{scope me}}
       MATCH (me)-[r:VIEWED]->(p:Product)
-      WHERE $before IS NULL OR r.at < $before
+      WHERE ($before IS NULL OR r.at < $before) AND NOT p.id IN $hide
       WITH p, r.at AS at ORDER BY at DESC LIMIT 30
       RETURN collect({id: p.id, at: at, liked: false}) AS viewed
     }
@@ -124,12 +124,15 @@ async def gather(
     *,
     before: int | None = None,
     extra: Sequence[str] = (),
+    hide: Sequence[str] = (),
 ) -> Gathered:
     """The session's candidates and what weighs them. `before`: as this person's likes, saves,
     views and co-likes stood before that time (what `learning` fits on: the like that followed
-    not yet made); `extra`: listings to take as candidates too (the cards a person was dealt)."""
+    not yet made); `extra`: listings to take as candidates too (the cards a person was dealt);
+    `hide`: listings whose likes, saves and views are left out of the profile and that stay
+    candidates (the one `learning` holds out: its view just before the like would tell)."""
     profile, interests, colikes = await asyncio.gather(
-        store.run(PROFILE, {"user_id": user_id, "before": before}),
+        store.run(PROFILE, {"user_id": user_id, "before": before, "hide": list(hide)}),
         store.run(INTERESTS, {"user_id": user_id}),
         store.run(
             COLIKED,
@@ -166,7 +169,8 @@ async def gather(
     if items:
         seen = await store.run(SEEN, {"user_id": user_id, "ids": list(items), "before": before})
         for pid in seen[0]["ids"] if seen else ():
-            items.pop(pid, None)
+            if pid not in hide:
+                items.pop(pid, None)
     rough = {
         pid: Candidate(_row(item, near), paths.get(pid, 0), seed_pair(seeds.get(pid)))
         for pid, item in items.items()
