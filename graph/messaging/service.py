@@ -376,9 +376,11 @@ class MessagingService:
     async def messages(
         self, user_id: str, room_id: str, before: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        await self.room(user_id, room_id)  # 404 for non-members before anything else
         params = {"user_id": user_id, "room_id": room_id, "before": before, "limit": limit}
-        return await self._store.run(MESSAGES, params)
+        rows = await self._store.run(MESSAGES, params)  # (only a member's room has rows)
+        if not rows:
+            await self.room(user_id, room_id)  # 404 for non-members; a member's page is empty
+        return rows
 
     async def read(self, user_id: str, room_id: str) -> None:
         rows = await self._store.run(READ, {"user_id": user_id, "room_id": room_id, **event()})
