@@ -13,6 +13,11 @@ Both score a listing by the probability it is the person's next like: P(seen) x 
 x P(that happens after their latest like). The generator times an interaction uniformly between
 the listing's creation and now, and the held-out like is the latest, so a listing of age a
 counts min(1, g / a), g being the time since the person's latest like in the training data.
+Listings' ages are read from the data, so where everything was listed at once (the generator's
+`listed_days` a narrow window long ago) that factor is the same for every listing, as it is in
+the generator. Where people stop after a quota of likes (`likes_per_user`), neither ceiling
+models the stopping: it decides how many listings a person likes, hardly which, so the
+ceilings are approximate there.
 Neither uses the fact that a held-out like can never be a listing the person viewed without
 liking (the generator shows nobody the same listing twice, and the hold-out removes the view):
 that is a property of the protocol, not of a marketplace.

@@ -176,6 +176,7 @@ CONDITIONS = ("new", "used", "used", "used", "not_specified")
 LOCAL_SHARE = 0.7  # of what people look at is in their own city
 LIKE_RATE = 0.12  # chance that a person likes a listing they look at, at average interest
 LIKE_CAP = 0.8  # ...and at most this, however interested
+LISTED_DAYS = (0.0, 25.0)  # listings were listed between this many days ago
 
 
 @dataclass
@@ -232,11 +233,19 @@ def generate(
     local_share: float = LOCAL_SHARE,
     quality: float = 0.0,
     style: float = 0.0,
+    listed_days: tuple[float, float] = LISTED_DAYS,
+    likes_per_user: tuple[int, int] | None = None,
 ) -> Dataset:
     """A marketplace whose people like by hidden tastes. `local_share` of what they look at is
     in their own city (the rest is what ships). With `quality` > 0 listings differ in appeal
     (log-normal spread: better ones are seen and liked more); with `style` in (0, 1] people
-    prefer two of each category's tags (how strongly their likes follow them)."""
+    prefer two of each category's tags (how strongly their likes follow them).
+
+    Listings are listed uniformly between `listed_days` days ago (the default spreads them over
+    25 days, so what people like next is mostly new; a narrow window, such as an hour 20 days
+    ago, lists everything at once: a listing's age tells nothing). With `likes_per_user`
+    (low, high) each person stops looking once they liked a number drawn in that range (or
+    after their share of `interactions`): a marketplace of people with few likes."""
     rng = random.Random(seed)
     data = Dataset(tastes=tastes(seed, users))
     city_weights = [c[3] for c in CITIES]
@@ -276,7 +285,7 @@ def generate(
         low, high = cat.price_range
         price = int(round(math.exp(rng.uniform(math.log(low), math.log(high))) / 50) * 50)
         _, lat, lon = homes[owner]
-        created = now - int(rng.uniform(0, 25) * DAY_MS)
+        created = now - int(rng.uniform(*listed_days) * DAY_MS)
         tags = sorted({cat.name, *rng.sample(cat.tags, rng.randint(1, 3))})
         business = data.users[owner]["kind"] == "business"
         data.products.append(
@@ -307,7 +316,11 @@ def generate(
         by_category[cat_index].append(j)
     _shipping(data.products, data.users, seed)
     structure = Structure.draw(data, seed, quality, style)
-    _interactions(rng, data, homes, by_category, interactions, now, local_share, structure)
+    quotas = None
+    if likes_per_user is not None:  # a stream of its own: the rest does not change with it
+        quota_rng = random.Random(f"likes-{seed}")
+        quotas = [quota_rng.randint(*likes_per_user) for _ in data.users]
+    _interactions(rng, data, homes, by_category, interactions, now, local_share, structure, quotas)
     verify(data.users, seed)
     if deals:  # some likes became offers and orders (they change stock and statuses)
         data.deals = generate_deals(data.products, data.interactions["LIKED"], seed=seed, now=now)
@@ -395,12 +408,14 @@ def _interactions(
     now: int,
     local_share: float = LOCAL_SHARE,
     structure: Structure | None = None,
+    quotas: list[int] | None = None,
 ) -> None:
     """Each user looks at listings from categories drawn from their taste, mostly in their own
     city (a local marketplace); they like what fits their taste, pass on the rest, and save some
     of what they like. Views come first in time. With a structure drawn, what they look at
     further away is what ships, appealing listings are seen and liked more, and likes follow
-    each person's preferred tags."""
+    each person's preferred tags. With `quotas`, each person stops once they liked their
+    quota."""
     if not data.users or not data.products:
         return
     structure = structure or Structure()
@@ -423,9 +438,12 @@ def _interactions(
     for u in range(len(data.users)):
         taste = data.tastes[u]
         start = data.users[u]["created_at"]
+        liked = 0
         for _ in range(per_user):
             if emitted >= total:
                 return
+            if quotas is not None and liked >= quotas[u]:
+                break
             cat = rng.choices(range(len(TAXONOMY)), weights=taste)[0]
             nearby = local.get((data.users[u]["city"], cat))
             pool = nearby if nearby and rng.random() < local_share else far[cat]
@@ -449,6 +467,7 @@ def _interactions(
                     {"u": data.users[u]["id"], "p": product["id"], "at": at + 1000}
                 )
                 emitted += 1
+                liked += 1
                 if rng.random() < 0.3:
                     data.interactions["SAVED"].append(
                         {"u": data.users[u]["id"], "p": product["id"], "at": at + 2000}
