@@ -108,15 +108,17 @@ test: $(STAMP) $(NODE_STAMP) $(NEO4J_STAMP) $(S3PROXY_STAMP) $(CODEGEN_STAMP) $(
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz"
 	$(BIN)/pytest -q -p no:xdist -m fuzz
 
-# catalog, deals and trust run on the embedded FalkorDB and on Neo4j (heap and page cache 2 GiB
-# each) one after the other in the same run; bench/backends.md puts their headline figures side
-# by side; the replay loads the sets once more and replays their logs (8 minutes). bench.http
-# drives each route of issue 39 with wrk beside a bare endpoint and profiles the costliest with
-# py-spy (bench/http.md, ~9 minutes for both backends). About 65 minutes on 2 cores, most of it
-# loading 1.1M rows twice into each backend
+# catalog, learning, deals and trust run on the embedded FalkorDB and on Neo4j (heap and page
+# cache 2 GiB each) one after the other in the same run; bench/backends.md puts their headline
+# figures side by side; the replay loads the sets once more and replays their logs (8 minutes).
+# bench.learning times the feed's fit from the log and decks ranked with it (~10 minutes).
+# bench.http drives each route of issue 39 with wrk beside a bare endpoint and profiles the
+# costliest with py-spy (bench/http.md, ~9 minutes for both backends). About 75 minutes on 2
+# cores, most of it loading 1.1M rows into each backend several times
 bench: $(STAMP) $(NEO4J_STAMP) $(HAPROXY_STAMP) $(WRK_STAMP)  ## benchmarks at 10k users / 100k listings / 1M interactions; reports in bench/
 	$(BIN)/python -m bench.http --backends falkordb,neo4j
 	$(BIN)/python -m bench.catalog
+	$(BIN)/python -m bench.learning
 	$(BIN)/python -m bench.realtime
 	$(BIN)/python -m bench.deals
 	$(BIN)/python -m bench.searches
@@ -133,6 +135,8 @@ bench: $(STAMP) $(NEO4J_STAMP) $(HAPROXY_STAMP) $(WRK_STAMP)  ## benchmarks at 1
 scale-demo: $(STAMP) $(HAPROXY_STAMP)  ## several API nodes behind HAProxy, one killed under load
 	$(BIN)/python -m bench.scale
 
+# the feed (learnt and hand-set blends) against baselines in seven generated marketplaces (~17
+# minutes), then trust on planted sybil rings
 eval: $(STAMP)  ## offline evaluation: the feed against baselines, trust on planted sybil rings
 	$(BIN)/python -m bench.eval
 	$(BIN)/python -m bench.trust eval

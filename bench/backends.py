@@ -1,5 +1,5 @@
-"""The headline figures of the catalog, deals and trust benchmarks on both graph backends, in
-one table: FalkorDB, Neo4j and their ratio, to choose a backend from numbers.
+"""The headline figures of the catalog, learning, deals and trust benchmarks on both graph
+backends, in one table: FalkorDB, Neo4j and their ratio, to choose a backend from numbers.
 
 Each of those benchmarks records its headline figures in bench/backends.json as it finishes
 (`record`); `python -m bench.backends`, the last step of `make bench`, writes bench/backends.md
@@ -19,8 +19,13 @@ from bench.common import RATIO_NOTE, ROOT, Figure, compare, machine
 
 RESULTS = ROOT / "bench" / "backends.json"
 REPORT = ROOT / "bench" / "backends.md"
-ORDER = ("catalog", "deals", "trust")
-REPORTS = {"catalog": "catalog.md", "deals": "deals.md", "trust": "trust.md"}
+ORDER = ("catalog", "learning", "deals", "trust")
+REPORTS = {
+    "catalog": "catalog.md",
+    "learning": "learning.md",
+    "deals": "deals.md",
+    "trust": "trust.md",
+}
 
 
 def record(bench: str, size: str, setup: str, figures: list[Figure], path: Path = RESULTS) -> None:
