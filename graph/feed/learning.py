@@ -181,12 +181,29 @@ def _stack(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x, starts, targets
 
 
-def fit_weights(examples: Sequence[Example], prior: np.ndarray, lam: float) -> np.ndarray:
+class Stacked:
+    """Examples as one matrix, for scoring many blends fast: each example's candidates a run of
+    rows, its liked one marked."""
+
+    def __init__(self, examples: Sequence[Example]) -> None:
+        self.x, self.starts, self.targets = _stack(examples)
+        sizes = np.diff(np.append(self.starts, len(self.x)))
+        self.group = np.repeat(np.arange(len(examples)), sizes)
+
+    def hits(self, weights: np.ndarray, k: int = K) -> np.ndarray:
+        """Each example's HR@k under `weights`, ties broken at random (as `hit_rate`)."""
+        s = self.x @ weights
+        mine = s[self.targets][self.group]
+        above = np.add.reduceat((s > mine).astype(np.int64), self.starts)
+        tied = np.add.reduceat((s == mine).astype(np.int64), self.starts) - 1
+        return np.clip((k - above) / (tied + 1), 0.0, 1.0)
+
+
+def fit_weights(examples: Sequence[Example] | Stacked, prior: np.ndarray, lam: float) -> np.ndarray:
     """The conditional logit's weights: each example's liked candidate against the rest,
     plus `lam` |w - prior|^2."""
-    x, starts, targets = _stack(examples)
-    sizes = np.diff(np.append(starts, len(x)))
-    group = np.repeat(np.arange(len(examples)), sizes)
+    data = examples if isinstance(examples, Stacked) else Stacked(examples)
+    x, starts, targets, group = data.x, data.starts, data.targets, data.group
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         s = x @ w
@@ -221,24 +238,6 @@ PRIORS: dict[str, tuple[float, ...]] = {
 }
 
 
-class Stacked:
-    """Examples as one matrix, for scoring many blends fast: each example's candidates a run of
-    rows, its liked one marked."""
-
-    def __init__(self, examples: Sequence[Example]) -> None:
-        self.x, self.starts, self.targets = _stack(examples)
-        sizes = np.diff(np.append(self.starts, len(self.x)))
-        self.group = np.repeat(np.arange(len(examples)), sizes)
-
-    def hits(self, weights: np.ndarray, k: int = K) -> np.ndarray:
-        """Each example's HR@k under `weights`, ties broken at random (as `hit_rate`)."""
-        s = self.x @ weights
-        mine = s[self.targets][self.group]
-        above = np.add.reduceat((s > mine).astype(np.int64), self.starts)
-        tied = np.add.reduceat((s == mine).astype(np.int64), self.starts) - 1
-        return np.clip((k - above) / (tied + 1), 0.0, 1.0)
-
-
 @dataclass(frozen=True)
 class Choice:
     prior: str
@@ -246,7 +245,7 @@ class Choice:
     check_hr10: float | None  # cross-validated on the fit set (None: too few to split)
 
 
-def _weights(examples: Sequence[Example], prior: str, lam: float | None) -> np.ndarray:
+def _weights(examples: Sequence[Example] | Stacked, prior: str, lam: float | None) -> np.ndarray:
     start = np.array(PRIORS[prior])
     return start if lam is None else fit_weights(examples, start, lam)
 
@@ -266,7 +265,7 @@ def choose(examples: Sequence[Example]) -> Choice:
     ]
     if min(len(check) for _, check in splits) < 10:
         return Choice("handset", LAMBDAS[-1], None)
-    judges = [(inner, Stacked(check)) for inner, check in splits]
+    judges = [(Stacked(inner), Stacked(check)) for inner, check in splits]
     scored: list[tuple[float, float, int, Choice]] = []
     for rank, name in enumerate(PRIORS):
         for lam in (None, *LAMBDAS):
