@@ -16,7 +16,7 @@ from graph.bootstrap import Services, bootstrap, shutdown
 from graph.eventlog import replay
 from graph.feed import impressions
 from graph.feed.blend import FEATURES, HANDSET, NAMES, Blend, blended, features
-from graph.feed.learning import (
+from graph.feed.fitting import (
     BASELINES,
     PRIORS,
     Example,
