@@ -56,7 +56,7 @@ def test_the_learning_bench_fits_as_the_worker_does_and_times_first_decks(
     # its steps were timed inside it, and the learner's functions are its own again
     assert set(STEPS) | {"fit", "worker"} <= set(run.steps)
     assert sum(run.steps[s] for s in STEPS) <= run.steps["fit"] <= run.steps["worker"]
-    for name in ("choose_lambda", "fit_weights", "shadow"):
+    for name, _ in learning.MODULE_STEPS:
         assert getattr(learner_module, name).__name__ == name
 
     # every measured person's first deck, through the API and in process
