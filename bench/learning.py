@@ -170,7 +170,7 @@ METHOD_STEPS = (("fit", "fit"), ("_examples", "examples"), ("_record", "record")
 STEP_LABELS = {
     "people": "current blend and people with 3 likes read",
     "examples": "held-out likes, impressions, candidates and features gathered",
-    "penalty": "start and penalty chosen (a fit per candidate on an inner split)",
+    "penalty": "start and penalty chosen (12 candidates, 5-fold cross-validation)",
     "weights": "weights fitted",
     "shadow": "shadow evaluation on held-out people",
     "record": "decision recorded (FeedBlend node and Event)",
