@@ -72,6 +72,7 @@ async def test_swipes_saves_and_views(api: Api, services) -> None:
     await api.call("get", f"/v1/products/{product['id']}", token)
     await api.call("get", f"/v1/products/{product['id']}", token)
     await api.call("get", f"/v1/products/{product['id']}", seller_token)  # the seller's own look
+    assert await services.jobs.flush_views() == 1  # the worker's round counts the queued views
     views = await read(
         services,
         "MATCH (u:User)-[v:VIEWED]->(:Product {id: $id}) RETURN u.id AS u, v.count AS n",

@@ -11,6 +11,7 @@ from tests.test_catalog_api import listing
 
 
 async def views_of(services, product_id: str) -> tuple[int, int]:
+    await services.jobs.flush_views()  # views are queued, and counted by the worker's round
     edges = await read(
         services,
         "MATCH (:User)-[v:VIEWED]->(:Product {id: $id}) RETURN coalesce(sum(v.count), 0) AS n",

@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from graph.catalog import Pools, by_expiry, place_listings
-from graph.feed import Learner, flush_impressions
+from graph.feed import Learner, flush_impressions, flush_views
 from graph.infra.blobs import BlobStore
 from graph.infra.cache import QueryCache
 from graph.infra.ids import new_id, now_ms
@@ -210,6 +210,7 @@ class RoundReport:
     purged_blobs: int = 0
     purged_events: int = 0
     impressions: int = 0  # deck pages the feed dealt, moved from Redis into the log
+    views: int = 0  # listing views counted (queued in Redis as they happen)
     hyped: int = 0
     rescored: int = 0
     reviews_published: int = 0
@@ -327,6 +328,10 @@ class Jobs:
             total += _count(rows)
         return total
 
+    async def flush_views(self) -> int:
+        """The views queued since the last round, counted in the graph and marked for hype."""
+        return await flush_views(self._store, self._redis, self._pools, self._prefix)
+
     async def rescore(self) -> int:
         """Listings people engaged with since the last round: their hype now, then their place
         in the feed's pools. Between full passes, hype elsewhere only lags its decay."""
@@ -376,6 +381,8 @@ class Jobs:
         report.purged_blobs = await self.purge_orphan_blobs()
         # the decks' impressions, queued in Redis as they are dealt: into the log, all of them
         report.impressions = await flush_impressions(self._store, self._redis, self._prefix)
+        # views, queued as they happen: counted before the hype of what people engaged with
+        report.views = await self.flush_views()
         report.purged_events = await self.purge_events()
         # hype in full now and then (decay alone changes no order), and every round for what
         # people engaged with; the feed's pools follow, and are rebuilt now and then too

@@ -506,8 +506,23 @@ not_sourced(
 )
 source("feed.save", "product.saved", FeedTarget)
 source("feed.unsave", "product.unsaved", FeedTarget)
-# volume: purged by retention; leaves VIEWED edges (at, count)
+# volume: purged by retention; leaves VIEWED edges (at, count). Views are queued and written in
+# batches (graph.feed.views): one Event per view, at the time it was seen; `feed.view` wrote
+# them one at a time before, and replays the log's older ones
 source("feed.view", "product.viewed", FeedTarget)
+
+
+class FeedView(Facts):
+    user_id: str
+    product_id: str
+    at: int
+
+
+class Viewed(Facts):
+    rows: list[FeedView]
+
+
+source("feed.views", "product.viewed", Viewed, rows="rows")
 source("feed.set_interests", "user.interests", InterestsSet)
 
 

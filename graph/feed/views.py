@@ -1,0 +1,131 @@
+"""Views, counted off the request path. Opening a listing queues one record in Redis (`note`,
+one round trip, after the view period's and the view rate's checks); the background worker
+writes the queue into the graph in batches (`flush`: one statement for up to BATCH views, each
+its own `product.viewed` Event and the VIEWED edge's count), then marks the listings for the
+round's hype. A view reaches hype and recommendations within a round, as it did before (hype
+was recomputed by the round anyway), and no request waits for a graph write.
+
+Like the impressions, the queue is capped (CAP, the newest kept: what a long-down worker drops
+is views, volume events the retention purge drops anyway), a failed write puts its records back
+at the head, and each record carries its Event's id, so a batch written again after a lost
+answer counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from graph.catalog import Pools
+from graph.infra.ids import event
+from graph.infra.store import GraphStore, statement
+
+log = logging.getLogger("vendr.feed")
+
+KEY = "feed:views"
+CAP = 200_000  # views queued at most: about 30 MB of Redis at worst
+BATCH = 500  # views a flush writes in one statement
+
+# Each row a view as it happened (who, what, when) with its own Event: the edge counts it, the
+# Event logs it. Views of one's own listing, by an account no longer active, or of a listing
+# that is gone from the graph count nothing; a row whose Event is already there (a batch tried
+# again) neither.
+WRITE = statement(
+    "feed.views",
+    """
+    UNWIND $rows AS r
+    // (fields taken out of the map first: FalkorDB matches nothing on {id: r.user_id})
+    WITH r.user_id AS user_id, r.product_id AS product_id, r.at AS at,
+         r.event_id AS event_id, r.event_data AS event_data
+    OPTIONAL MATCH (done:Event {id: event_id})
+    WITH user_id, product_id, at, event_id, event_data, done
+    WHERE done IS NULL
+    MATCH (me:User {id: user_id})
+    WHERE me.status = 'active'
+    WITH me, product_id, at, event_id, event_data
+    MATCH (seller:User)-[:LISTED]->(p:Product {id: product_id})
+    WHERE seller.id <> me.id
+    MERGE (me)-[v:VIEWED]->(p)
+      ON CREATE SET v.at = at, v.count = 1
+      ON MATCH SET v.at = at, v.count = v.count + 1
+    CREATE (e:Event {id: event_id, type: 'product.viewed', at: at, actor_id: me.id,
+                     subject_id: p.id, data: event_data})
+    RETURN p.id AS id
+    """,
+    write=True,
+)
+
+
+def key(prefix: str) -> str:
+    return prefix + KEY
+
+
+async def note(redis: aioredis.Redis, prefix: str, user_id: str, product_id: str, at: int) -> None:
+    """Queue one view (one round trip)."""
+    record = {"event_id": event()["event_id"], "user_id": user_id, "product_id": product_id}
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.rpush(key(prefix), orjson.dumps(record | {"at": at}))
+        pipe.ltrim(key(prefix), -CAP, -1)
+        await pipe.execute()
+
+
+def _row(raw: bytes | str) -> dict[str, Any] | None:
+    try:
+        record = orjson.loads(raw)
+        row = {
+            "event_id": str(record["event_id"]),
+            "user_id": str(record["user_id"]),
+            "product_id": str(record["product_id"]),
+            "at": int(record["at"]),
+        }
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return row
+
+
+async def flush(
+    store: GraphStore, redis: aioredis.Redis, pools: Pools, prefix: str, batch: int = BATCH
+) -> int:
+    """Take up to `batch` queued views (oldest first, atomically: two workers never take the
+    same), write them in one statement and mark their listings for the round's hype; on a
+    failed write they go back to the head of the queue, in order, and the error is raised.
+    How many views were counted."""
+    popped = await redis.lpop(key(prefix), batch)
+    taken: list[bytes | str] = list(popped) if isinstance(popped, list) else []
+    if not taken:
+        return 0
+    rows = []
+    for raw in taken:
+        row = _row(raw)
+        if row is None:  # not one `note` wrote: kept out, or it would block the queue
+            log.warning("views: dropped a malformed record %r", raw[:200])
+        else:
+            rows.append(row)
+    try:
+        written = await store.run(WRITE, {"rows": rows}) if rows else []
+    except BaseException:  # cancelled too: nothing taken may be lost
+        await redis.lpush(key(prefix), *reversed(taken))
+        raise
+    await pools.mark_engaged(*{row["id"] for row in written})
+    return len(written)
+
+
+async def flush_all(
+    store: GraphStore, redis: aioredis.Redis, pools: Pools, prefix: str, batch: int = BATCH
+) -> int:
+    """Flush batch after batch until the queue is empty; at most the cap's worth, so views
+    queued faster than they are written cannot hold a round forever."""
+    total = 0
+    for _ in range(CAP // batch + 1):
+        if await redis.llen(key(prefix)) == 0:
+            return total
+        total += await flush(store, redis, pools, prefix, batch)
+    return total
+
+
+async def queued(redis: aioredis.Redis, prefix: str) -> int:
+    """Views noted and not yet written."""
+    return int(await redis.llen(key(prefix)))
