@@ -19,8 +19,11 @@ from tests.conftest import BACKENDS
 async def test_acknowledged_orders_survive_the_database_being_killed(
     tmp_path: Path, backend: str
 ) -> None:
-    report = await crash_loop(tmp_path, cycles=2, seed=11, backend=backend)
-    assert len(report.cycles) == 2
+    # two crashes on FalkorDB (the second after a recovery); one on Neo4j, whose restart and
+    # recovery take a minute a crash here (`make soak` runs twenty)
+    cycles = 1 if backend == "neo4j" else 2
+    report = await crash_loop(tmp_path, cycles=cycles, seed=11, backend=backend)
+    assert len(report.cycles) == cycles
     assert all(c.acknowledged > 0 for c in report.cycles)  # each crash met orders in flight
     assert report.missing == []
     assert report.half_written == 0

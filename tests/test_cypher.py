@@ -47,9 +47,13 @@ def test_the_registry_is_not_empty_and_names_are_namespaced() -> None:
     assert all("." in name for name in REGISTRY)
 
 
-LINT_PARTS = 2  # the linter takes ~0.4 s a statement: halves spread it over the test workers
+# The linter takes ~0.4 s a statement (four minutes for them all): `make lint` runs it. `make
+# test` leaves it out, as it has something stronger: a real Neo4j 5 plans every statement
+# (test_every_statement_is_planned_by_its_backend) and the API tests run them.
+LINT_PARTS = 2  # halves, spread over the test workers
 
 
+@pytest.mark.cypherlint
 @pytest.mark.parametrize("part", range(LINT_PARTS), ids=lambda i: f"part{i + 1}of{LINT_PARTS}")
 def test_every_neo4j_statement_lints_clean(part: int) -> None:
     texts = all_neo4j_texts()
@@ -61,6 +65,7 @@ def test_every_neo4j_statement_lints_clean(part: int) -> None:
     assert not failures, json.dumps(failures, indent=2)
 
 
+@pytest.mark.cypherlint
 def test_the_linter_does_catch_falkordb_only_cypher() -> None:
     report = neo4j_lint(
         {
