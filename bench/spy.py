@@ -50,6 +50,7 @@ REDIS_CALLERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Redis: cache (pages, versions)", (f"{V}/graph/infra/cache.py", f"{V}/graph/infra/pages.py")),
     ("Redis: rate limits", (f"{V}/graph/infra/ratelimit.py",)),
 )
+REDIS_OTHER = "Redis: other Vendr code (feed sessions, pools, queues)"
 PASSED_OVER = (
     "/asyncio/",  # the standard library's (redis-py has an asyncio/ of its own)
     "<frozen",
@@ -105,10 +106,14 @@ def _group(frames: list[tuple[str, str]]) -> str:
             continue
         if layer != "Redis":
             return layer
+        # the nearest Vendr frame below decides: a feed's Redis reads made under the route's
+        # auth wrapper are the feed's, not auth's
         for _, below in reversed(frames[:depth]):
-            for name, marks in REDIS_CALLERS:
-                if any(m in below for m in marks):
-                    return name
+            if below.startswith(V + "/") and not below.startswith(V + "/.venv/"):
+                return next(
+                    (name for name, marks in REDIS_CALLERS if any(m in below for m in marks)),
+                    REDIS_OTHER,
+                )
         return "Redis: caller not on the stack (under asyncio.wait_for)"
     return EVENT_LOOP
 

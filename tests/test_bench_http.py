@@ -74,10 +74,19 @@ def test_redis_is_told_apart_by_its_caller_and_the_loop_s_own_time_is_the_loop_s
                 ("AbstractConnection._send_packed_command", f"{SITE}/redis/asyncio/connection.py"),
                 count=1,
             ),
+            # a route's own Redis reads under the auth wrapper are the route's, not auth's
+            _stack(
+                ("wrapper", f"{V}/api/auth.py"),
+                ("feed", f"{V}/api/routes/feed.py"),
+                ("Pools.candidates", f"{V}/graph/catalog/pools.py"),
+                ("Pipeline.execute", f"{SITE}/redis/asyncio/client.py"),
+                count=5,
+            ),
             _stack(("_run_server_forever", f"{SITE}/sanic/server/runners.py"), count=4),
         ]
     )
     groups = spy.parse(text).groups
     assert groups["Redis: auth (token → account)"] == 2
     assert groups["Redis: caller not on the stack (under asyncio.wait_for)"] == 1
+    assert groups[spy.REDIS_OTHER] == 5
     assert groups[spy.EVENT_LOOP] == 4
