@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from api.routes.rooms_models import (
 )
 from graph.accounts.sessions import session_digest
 from graph.infra.errors import DomainError
+from graph.notify import Notifier
 
 bp = Blueprint("rooms", url_prefix="/v1")
 
@@ -101,11 +103,55 @@ async def send(request: Request, room_id: str) -> HTTPResponse:
     row = await svc.messaging.send(request.ctx.user_id, room_id, body.text)
     message = rooms_models.message(row)
     # the graph has it: now tell both members' connections, wherever they are
-    await svc.notifier.publish(
+    await _pushes(request).publish(
+        svc.notifier,
         [row["recipient_id"], request.ctx.user_id],
         {"type": "message.created", "room_id": room_id, "message": message},
     )
     return json(message, status=201)
+
+
+class _Pushes:
+    """The pushes of the messages this worker has just written, published together. The
+    senders of a batch of messages (graph.messaging's group commit) are answered in one turn of
+    the loop, so their pushes are queued together and go to Redis in one round trip; one round
+    trip at a time, so in the order the messages were written. Each send still answers only
+    once its push has been published (or has failed: clients catch up from history)."""
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[Notifier, list[str], dict[str, Any], asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def publish(self, notifier: Notifier, user_ids: list[str], push: dict[str, Any]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((notifier, user_ids, push, done))
+        sender = self._sender
+        if sender is None or sender.done() or sender.get_loop() is not done.get_loop():
+            self._sender = asyncio.create_task(self._send(), name="message-pushes")
+        await done
+
+    async def _send(self) -> None:
+        while self._queued:
+            queued, self._queued = self._queued, []
+            try:
+                for notifier, group in itertools.groupby(queued, key=lambda q: q[0]):
+                    await notifier.publish_many([(users, push) for _, users, push, _ in group])
+            except Exception as exc:  # each sender gets what went wrong
+                for *_, done in queued:
+                    if not done.done():
+                        done.set_exception(exc)
+            finally:
+                for *_, done in queued:
+                    if not done.done():
+                        done.set_result(None)
+
+
+def _pushes(request: Request) -> _Pushes:
+    ctx = request.app.ctx
+    pushes = getattr(ctx, "message_pushes", None)
+    if pushes is None:
+        pushes = ctx.message_pushes = _Pushes()
+    return pushes
 
 
 @bp.post("/rooms/<room_id:str>/read")
@@ -190,31 +236,43 @@ def _push(message: dict[str, Any]) -> str:
     return orjson.dumps(payload).decode()
 
 
+# put on a socket's queue when its client goes: told apart by identity, never equal to a push
+_CLOSED = bytes(bytearray(b"\x00closed"))
+
+
 async def _pump(ws: Websocket, queue: asyncio.Queue[bytes], last_id: str, session: str) -> None:
-    """Forward pushes until the client goes; skip what the replay already sent."""
+    """Forward pushes until the client goes; skip what the replay already sent. A push is
+    read as JSON only when it may need to be acted on (a revocation, or a replay to skip)."""
     closed = asyncio.create_task(_until_closed(ws))
+
+    def wake(_: asyncio.Task[None]) -> None:
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(_CLOSED)
+
+    closed.add_done_callback(wake)
     try:
         while not closed.done():
-            getter = asyncio.create_task(queue.get())
-            done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
+            raw = await queue.get()
+            if raw is _CLOSED:
                 break
-            raw = getter.result()
-            payload = orjson.loads(raw)
-            if payload.get("type") == "session.revoked" and payload.get("session") in (
-                None,
-                session,
-            ):
-                # signed out (this token, or every session): the socket goes with the token
-                await ws.send(raw.decode() if isinstance(raw, bytes) else raw)
-                await ws.close(code=4401, reason="session revoked")
-                break
-            message_id = payload.get("message", {}).get("id", "")
-            if message_id and message_id <= last_id:
-                continue
-            await ws.send(raw.decode() if isinstance(raw, bytes) else raw)
+            text = raw.decode() if isinstance(raw, bytes) else raw
+            if last_id or "session.revoked" in text:
+                payload = orjson.loads(raw)
+                if payload.get("type") == "session.revoked" and payload.get("session") in (
+                    None,
+                    session,
+                ):
+                    # signed out (this token, or every session): the socket goes with the token
+                    await ws.send(text)
+                    await ws.close(code=4401, reason="session revoked")
+                    break
+                message_id = payload.get("message", {}).get("id", "")
+                if message_id and message_id <= last_id:
+                    continue
+            await ws.send(text)
     finally:
+        closed.remove_done_callback(wake)
         closed.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await closed

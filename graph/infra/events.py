@@ -762,6 +762,11 @@ not_sourced("jobs.hype_of", "derived: Product.hype, as jobs.hype, for listings j
 source("messaging.open_room", "room.opened", RoomOpened)
 source("messaging.open_rooms", "room.opened", RoomsOpened, rows="rooms")
 source("messaging.send", "message.sent", MessageSent)
+not_sourced(
+    "messaging.send_many",
+    "by-product: messaging.send for several rooms at once (a worker's group commit); each "
+    "row appends messaging.send's own Event with that message's facts, replayed one by one",
+)
 source("messaging.read", "room.read", RoomRead)
 
 DERIVED_PROPERTIES.update({"Product.hype", "Product.place", "Product.place_cell"})

@@ -25,11 +25,16 @@ class Notifier:
         return f"{self._prefix}user:{user_id}"
 
     async def publish(self, user_ids: list[str], payload: dict[str, Any]) -> bool:
-        raw = orjson.dumps(payload)
+        return await self.publish_many([(user_ids, payload)])
+
+    async def publish_many(self, pushes: list[tuple[list[str], dict[str, Any]]]) -> bool:
+        """Several pushes in one round trip, published in the order given."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for user_id in dict.fromkeys(user_ids):
-                    pipe.publish(self.channel(user_id), raw)
+                for user_ids, payload in pushes:
+                    raw = orjson.dumps(payload)
+                    for user_id in dict.fromkeys(user_ids):
+                        pipe.publish(self.channel(user_id), raw)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("publish failed, clients will catch up from history: %s", exc)
