@@ -160,8 +160,10 @@ KNOWN_IMAGES = statement(
 # engagement (views 1, likes 3, saves 4, offers 5, messages 2) with exponential decay, plus
 # any paid boost; six decimals, so the value survives a
 # text round trip exactly and hype cursors compare equal
+# (no label on the engaging end: only people view, like and save, and FalkorDB pays for the
+# label check on every edge)
 _HYPE = """
-    OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-(:User)
+    OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-()
     WHERE r.at >= $since
     WITH p, sum(coalesce(
       CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
