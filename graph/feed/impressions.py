@@ -13,17 +13,15 @@ write that landed but whose answer was lost is not logged twice when tried again
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
+from graph.infra import writebehind
 from graph.infra.ids import new_id
 from graph.infra.store import GraphStore, statement
-
-log = logging.getLogger("vendr.feed")
 
 KEY = "feed:impressions"
 CAP = 200_000  # records queued at most (a page each): about 100 MB of Redis at worst
@@ -74,8 +72,7 @@ def note(
         "experiment": experiment,
         "arm": arm,
     }
-    pipe.rpush(key(prefix), orjson.dumps(record))
-    pipe.ltrim(key(prefix), -CAP, -1)
+    writebehind.push(pipe, key(prefix), orjson.dumps(record), CAP)
 
 
 def _row(raw: bytes | str) -> dict[str, Any] | None:
@@ -92,37 +89,22 @@ async def flush(store: GraphStore, redis: aioredis.Redis, prefix: str, batch: in
     """Take up to `batch` queued pages (oldest first, atomically: two workers never take the
     same) and write them as Events in one statement; on a failed write they go back to the
     head of the queue, in order, and the error is raised. How many were written."""
-    popped = await redis.lpop(key(prefix), batch)
-    taken: list[bytes | str] = list(popped) if isinstance(popped, list) else []
-    if not taken:
-        return 0
-    rows = []
-    for raw in taken:
-        row = _row(raw)
-        if row is None:  # not one `note` wrote: kept out, or it would block the queue
-            log.warning("impressions: dropped a malformed record %r", raw[:200])
-        else:
-            rows.append(row)
-    try:
-        if rows:
-            await store.run(WRITE, {"rows": rows})
-    except BaseException:  # cancelled too: nothing taken may be lost
-        await redis.lpush(key(prefix), *reversed(taken))
-        raise
-    return len(rows)
+    return await writebehind.flush(redis, key(prefix), batch, _row, _writer(store))
 
 
 async def flush_all(
     store: GraphStore, redis: aioredis.Redis, prefix: str, batch: int = BATCH
 ) -> int:
-    """Flush batch after batch until the queue is empty; at most the cap's worth, so decks
-    dealt faster than they are written cannot hold a round forever."""
-    total = 0
-    for _ in range(CAP // batch + 1):
-        if await redis.llen(key(prefix)) == 0:
-            return total
-        total += await flush(store, redis, prefix, batch)
-    return total
+    """Flush batch after batch until the queue is empty (at most the cap's worth)."""
+    return await writebehind.flush_all(redis, key(prefix), batch, CAP, _row, _writer(store))
+
+
+def _writer(store: GraphStore) -> Callable[[list[dict[str, Any]]], Awaitable[int]]:
+    async def write(rows: list[dict[str, Any]]) -> int:
+        await store.run(WRITE, {"rows": rows})
+        return len(rows)
+
+    return write
 
 
 async def queued(redis: aioredis.Redis, prefix: str) -> int:

@@ -13,17 +13,16 @@ answer counts nothing twice.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from graph.catalog import Pools
+from graph.infra import writebehind
 from graph.infra.ids import event
 from graph.infra.store import GraphStore, statement
-
-log = logging.getLogger("vendr.feed")
 
 KEY = "feed:views"
 CAP = 200_000  # views queued at most: about 30 MB of Redis at worst
@@ -67,8 +66,7 @@ async def note(redis: aioredis.Redis, prefix: str, user_id: str, product_id: str
     """Queue one view (one round trip)."""
     record = {"event_id": event()["event_id"], "user_id": user_id, "product_id": product_id}
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.rpush(key(prefix), orjson.dumps(record | {"at": at}))
-        pipe.ltrim(key(prefix), -CAP, -1)
+        writebehind.push(pipe, key(prefix), orjson.dumps(record | {"at": at}), CAP)
         await pipe.execute()
 
 
@@ -93,37 +91,24 @@ async def flush(
     same), write them in one statement and mark their listings for the round's hype; on a
     failed write they go back to the head of the queue, in order, and the error is raised.
     How many views were counted."""
-    popped = await redis.lpop(key(prefix), batch)
-    taken: list[bytes | str] = list(popped) if isinstance(popped, list) else []
-    if not taken:
-        return 0
-    rows = []
-    for raw in taken:
-        row = _row(raw)
-        if row is None:  # not one `note` wrote: kept out, or it would block the queue
-            log.warning("views: dropped a malformed record %r", raw[:200])
-        else:
-            rows.append(row)
-    try:
-        written = await store.run(WRITE, {"rows": rows}) if rows else []
-    except BaseException:  # cancelled too: nothing taken may be lost
-        await redis.lpush(key(prefix), *reversed(taken))
-        raise
-    await pools.mark_engaged(*{row["id"] for row in written})
-    return len(written)
+    return await writebehind.flush(redis, key(prefix), batch, _row, _writer(store, pools))
 
 
 async def flush_all(
     store: GraphStore, redis: aioredis.Redis, pools: Pools, prefix: str, batch: int = BATCH
 ) -> int:
-    """Flush batch after batch until the queue is empty; at most the cap's worth, so views
-    queued faster than they are written cannot hold a round forever."""
-    total = 0
-    for _ in range(CAP // batch + 1):
-        if await redis.llen(key(prefix)) == 0:
-            return total
-        total += await flush(store, redis, pools, prefix, batch)
-    return total
+    """Flush batch after batch until the queue is empty (at most the cap's worth)."""
+    write = _writer(store, pools)
+    return await writebehind.flush_all(redis, key(prefix), batch, CAP, _row, write)
+
+
+def _writer(store: GraphStore, pools: Pools) -> Callable[[list[dict[str, Any]]], Awaitable[int]]:
+    async def write(rows: list[dict[str, Any]]) -> int:
+        written = await store.run(WRITE, {"rows": rows})
+        await pools.mark_engaged(*{row["id"] for row in written})
+        return len(written)
+
+    return write
 
 
 async def queued(redis: aioredis.Redis, prefix: str) -> int:
