@@ -227,7 +227,7 @@ def _edges(kind: str) -> Statement:
         "                subject_id: null, data: $event_data})\n"
         "WITH 1 AS _\n"
         "UNWIND $rows AS row\n"
-        "WITH row.u AS uid, collect(row) AS theirs\n"
+        "WITH row.u AS uid, collect({p: row.p, at: row.at}) AS theirs\n"
         "MATCH (u:User {id: uid})\n"
         "UNWIND theirs AS r\n"
         "MATCH (p:Product {id: r.p})\n"
