@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from graph.catalog import Pools
 from graph.infra import writebehind
-from graph.infra.ids import event
+from graph.infra.ids import new_id
 from graph.infra.store import GraphStore, statement
 
 KEY = "feed:views"
@@ -64,9 +64,9 @@ def key(prefix: str) -> str:
 
 async def note(redis: aioredis.Redis, prefix: str, user_id: str, product_id: str, at: int) -> None:
     """Queue one view (one round trip)."""
-    record = {"event_id": event()["event_id"], "user_id": user_id, "product_id": product_id}
+    record = {"event_id": new_id(), "user_id": user_id, "product_id": product_id, "at": at}
     async with redis.pipeline(transaction=False) as pipe:
-        writebehind.push(pipe, key(prefix), orjson.dumps(record | {"at": at}), CAP)
+        writebehind.push(pipe, key(prefix), orjson.dumps(record), CAP)
         await pipe.execute()
 
 
