@@ -275,6 +275,8 @@ MESSAGES = statement(
     WHERE """
     + ROOM_SHOWN
     + """
+    // the room checked once, before its messages (FalkorDB would check blocks per message)
+    WITH me, r
     MATCH (msg:Message)-[:IN]->(r)
     WHERE ($before IS NULL OR msg.id < $before) AND msg.hidden_at IS NULL
     WITH msg ORDER BY msg.id DESC LIMIT $limit
@@ -307,6 +309,7 @@ MISSED = statement(
     WHERE r.last_message_at >= $since AND """
     + ROOM_SHOWN
     + """
+    WITH me, r  // each room checked once, before its messages
     MATCH (msg:Message)-[:IN]->(r)
     WHERE msg.id > $after AND msg.hidden_at IS NULL
     WITH msg ORDER BY msg.id ASC LIMIT $limit
