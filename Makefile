@@ -101,11 +101,12 @@ run: $(STAMP)  ## serve the API on the embedded database, with demo data when th
 # two pytest workers, each with its own embedded FalkorDB and its own Neo4j (Community has one
 # database: a server per worker keeps them apart); TEST_WORKERS=0 runs it in one process.
 # The fuzz tests run after the rest, in one process, in order against one server: with the
-# seed fixed in pyproject.toml, every run draws the same and meets the same state
+# seed fixed in pyproject.toml, every run draws the same and meets the same state. The 25
+# slowest tests are listed at the end (what to look at when the suite grows slow)
 TEST_WORKERS ?= 2
 
 test: $(STAMP) $(NEO4J_STAMP) $(S3PROXY_STAMP) $(CODEGEN_STAMP) $(HAPROXY_STAMP) $(WRK_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz and not cypherlint"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz and not cypherlint" --durations=25
 	$(BIN)/pytest -q -p no:xdist -m fuzz
 
 # catalog, learning, deals and trust run on the embedded FalkorDB and on Neo4j (heap and page
