@@ -7,6 +7,7 @@ import asyncio
 import math
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 from graph.bootstrap import Services
 from graph.catalog.pools import LEVELS, SCAN, Item, cell_of, cells_around
 from graph.catalog.windows import by_expiry
+from graph.feed.blend import NAMES, features
+from graph.feed.candidates import gather
 from graph.infra.geo import EARTH_RADIUS_M, Place
 from graph.infra.ids import now_ms
 from tests.conftest import Api, read
@@ -83,6 +86,42 @@ async def test_catalog_writes_and_engagement_keep_the_pools_as_a_rebuild_would(
     assert moved["id"] in {m for m, _ in pools[f"hot:{paris}:lamps"]}
     assert (await services.pools.rebuild()) is True
     assert await snapshot(services) == (items, pools)
+
+
+async def test_likes_count_every_like_while_hype_forgets_the_old_ones(
+    api: Api, services: Services
+) -> None:
+    """A listing's `likes` (the feed's steady popularity) counts every like it has had, however
+    old; hype counts only the last 30 days', decayed."""
+    _, seller = await api.signup()
+    item = await listing(api, seller, tags=["bikes"])
+    buyers = [await api.signup() for _ in range(3)]
+    for _, token in buyers:
+        swipe = {"dir": "right"}
+        response = await api.call("post", f"/v1/products/{item['id']}/swipe", token, json=swipe)
+        assert response.status == 200
+    long_ago = now_ms() - 40 * 86_400_000
+    old = [buyers[0][0]["id"], buyers[1][0]["id"]]
+    await services.store.run_text(
+        "MATCH (u:User)-[r:LIKED]->(:Product {id: $id}) WHERE u.id IN $old SET r.at = $at",
+        {"id": item["id"], "old": old, "at": long_ago},
+        write=True,
+    )
+    await services.jobs.hype()
+    assert await services.pools.rebuild()
+    items, _ = await snapshot(services)
+    assert items[item["id"]].likes == 3
+    # one like within the window (3 e^(-age / 3 days), age a few seconds) and no boost
+    assert 2.99 < items[item["id"]].hype <= 3.0
+    # and the feed's gathering reads it so: its `likes` feature is log(1 + 3)
+    newcomer, _ = await api.signup()
+    pickup_m = services.settings.pickup_radius_km * 1000
+    got = await gather(
+        services.store, services.pools, newcomer["id"], None, 50, set(), set(), now_ms(), pickup_m
+    )
+    cand = got.rough[item["id"]]
+    values, _ = features(cand, got.weights, 1.0, now_ms(), 1000.0, got.radius_m)
+    assert values[NAMES.index("likes")] == pytest.approx(math.log(4))
 
 
 async def test_a_rebuild_replaces_the_generation_and_retires_the_old_one(
@@ -198,3 +237,12 @@ async def test_expiry_windows_visit_every_active_listing_once(services: Services
     async for page in by_expiry(services.store, SCAN, {}, target=4):
         seen += [r["id"] for r in page]
     assert sorted(seen) == [f"w{i:03d}" for i in range(len(expiries))]
+
+
+def test_an_item_packed_by_an_older_generation_unpacks_without_its_newer_fields() -> None:
+    item = Item("p1", "s1", 1, 2, 0.5, 48.0, 2.0, ("bikes",), 0.7, True, 12)
+    assert Item.unpack("p1", item.pack()) == item
+    before_likes = orjson.dumps(["s1", 1, 2, 0.5, 48.0, 2.0, ["bikes"], 0.7, True])
+    assert Item.unpack("p1", before_likes) == Item(
+        "p1", "s1", 1, 2, 0.5, 48.0, 2.0, ("bikes",), 0.7, True, 0
+    )

@@ -159,15 +159,19 @@ KNOWN_IMAGES = statement(
 
 # engagement (views 1, likes 3, saves 4, offers 5, messages 2) with exponential decay, plus
 # any paid boost; six decimals, so the value survives a
-# text round trip exactly and hype cursors compare equal
+# text round trip exactly and hype cursors compare equal. Beside it, every like the listing
+# has had, undecayed (`likes`: the feed's steady popularity, where hype is its recent one).
 # (no label on the engaging end: only people view, like and save, and FalkorDB pays for the
 # label check on every edge)
 _HYPE = """
     OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-()
-    WHERE r.at >= $since
-    WITH p, sum(coalesce(
-      CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
-      * exp(toFloat(r.at - $now) / $tau), 0.0)) AS engagement
+    WITH p,
+         sum(CASE WHEN r.at >= $since THEN coalesce(
+           CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
+           * exp(toFloat(r.at - $now) / $tau), 0.0) ELSE 0.0 END) AS engagement,
+         sum(CASE WHEN type(r) = 'LIKED' THEN 1 ELSE 0 END) AS likes
+    SET p.likes = likes
+    WITH p, engagement
     // (each sum in a projection of its own: FalkorDB gives null for `grouping key + sum()`)
     OPTIONAL MATCH (p)<-[:FOR]-(offer:Offer)
     WHERE offer.created_at >= $since

@@ -5,7 +5,7 @@ near them, the best in each of their tags near them and anywhere. Asked of the g
 deck that is several 30-50 ms queries at 100k listings; read from sorted sets it is one round
 trip. Each listing belongs to a handful of pools (world, its grid cell at three sizes, its tags
 there and world-wide), each pool keeps only its best few hundred, and a hash holds the few
-facts ranking needs (seller, times, hype, place, tags, seller trust).
+facts ranking needs (seller, times, hype, likes, place, tags, seller trust).
 
 Pools are derived data: Redis never holds the only copy. They are rebuilt from the graph when
 missing, after a bulk load and every `VENDR_FEED_POOLS_REBUILD_SECONDS`, into a new generation
@@ -53,7 +53,7 @@ MATCH (s:User)-[:LISTED]->(p)
 OPTIONAL MATCH (p)-[:TAGGED]->(t:Tag)
 RETURN p.id AS id, p.status AS status, s.id AS seller_id, s.status AS seller_status,
        s.trust_score AS trust, p.created_at AS created_at, p.expires_at AS expires_at,
-       p.hype AS hype, p.place.latitude AS lat, p.place.longitude AS lon,
+       p.hype AS hype, p.likes AS likes, p.place.latitude AS lat, p.place.longitude AS lon,
        p.local_pickup AND NOT coalesce(p.ships, false) AS pickup_only,
        collect(t.name) AS tags
 """
@@ -94,6 +94,7 @@ class Item:
     tags: tuple[str, ...]
     trust: float
     pickup_only: bool = False  # local pickup, not shipped
+    likes: int = 0  # every like it has had (the hype pass counts them)
 
     def pack(self) -> bytes:
         return orjson.dumps(
@@ -107,13 +108,17 @@ class Item:
                 self.tags,
                 self.trust,
                 self.pickup_only,
+                self.likes,
             ]
         )
 
     @classmethod
     def unpack(cls, item_id: str, raw: bytes | str) -> Item:
-        s, c, x, h, la, lo, t, tr, *rest = orjson.loads(raw)  # generations before pickup_only
-        return cls(item_id, s, c, x, h, la, lo, tuple(t), tr, bool(rest and rest[0]))
+        # generations before pickup_only and likes have fewer fields
+        s, c, x, h, la, lo, t, tr, *rest = orjson.loads(raw)
+        pickup_only = bool(rest and rest[0])
+        likes = int(rest[1]) if len(rest) > 1 else 0
+        return cls(item_id, s, c, x, h, la, lo, tuple(t), tr, pickup_only, likes)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Item | None:
@@ -131,6 +136,7 @@ class Item:
             tags=tuple(sorted(row.get("tags") or ())),
             trust=float(row.get("trust") or 0.0),
             pickup_only=bool(row.get("pickup_only")),
+            likes=int(row.get("likes") or 0),
         )
 
     def pools(self) -> list[tuple[str, str, float]]:

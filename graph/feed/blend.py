@@ -1,9 +1,10 @@
 """The deck's blend: how a candidate's features make its score. The hand-set score
 (`scoring.score`) is one feature; the rest are the raw signals it blends by hand (fit to your
-tags, popularity, age, distance, co-likes, trust). A blend is a weight per feature and a
-candidate scores `weights . features`: the hand-set blend weighs its own score alone, so ranks
-exactly as `scoring` does, and a fitted one (`graph.feed.learning`) may weigh anything the
-platform's own log says counts. Pure functions over the rows `scoring` ranks.
+tags, popularity, age, distance, co-likes, trust) and one it does not (every like a listing
+has had, where hype is recent engagement). A blend is a weight per feature and a candidate
+scores `weights . features`: the hand-set blend weighs its own score alone, so ranks exactly
+as `scoring` does, and a fitted one (`graph.feed.learning`) may weigh anything the platform's
+own log says counts. Pure functions over the rows `scoring` ranks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("top_tag", "the listing's best tag's weight over your best tag's"),
     ("share", "log(0.001 + the share of all your tag weight the listing's tags carry)"),
     ("hype", "log(1 + hype): decayed engagement, unsaturated"),
+    ("likes", "log(1 + likes): every like the listing has had, undecayed"),
     ("fresh", "e^(-age / 3 days)"),
     ("age", "log(1 + age in days)"),
     ("days", "age in days / 10 (a weight of -2: e^(-age / 5 days))"),
@@ -103,6 +105,7 @@ def features(
         best / top if top else 0.0,
         math.log(0.001 + share),
         math.log1p(max(0.0, float(p.get("hype") or 0.0))),
+        math.log1p(max(0.0, float(p.get("likes") or 0.0))),
         parts["fresh"],
         math.log1p(age_days),
         age_days / 10.0,

@@ -193,6 +193,7 @@ def _row(item: Item, near: Place | None) -> dict[str, Any]:
         "tags": list(item.tags),
         "created_at": item.created_at,
         "hype": item.hype,
+        "likes": item.likes,
         "seller_trust": item.trust,
         "distance_m": distance,
     }

@@ -15,10 +15,11 @@ that is is reported as the reach.
 
 Shadow evaluation: a share of the people (by a stable hash) are kept out of the fit; on them
 the fit, the blend that ranks now, the hand-set one and simple baselines that see the same
-context (most liked near you; tag affinity x popularity near you, with and without recency)
-rank each person's candidates, and HR@10 decides. A fit ships only when it beats the current
-blend there and is not below the best baseline; either way a `(:FeedBlend)` node and an Event
-`feed.blend_fitted` record the decision with its figures (`vendr feed blends`). Until
+context (most liked near you; tag affinity x popularity near you, with and without recency;
+popularity is every like a listing has had, the held-out one left out) rank each person's
+candidates, and HR@10 decides. A fit ships only when it beats the current blend there and no
+baseline ranks better beyond chance (`fitting.decide`); either way a `(:FeedBlend)` node and an
+Event `feed.blend_fitted` record the decision with its figures (`vendr feed blends`). Until
 FIT_MIN_PEOPLE people have three likes, nothing is fitted: a fresh install ranks with the
 hand-set blend.
 """
@@ -356,6 +357,7 @@ class Learner:
             if when is not None and int(when) >= now - HYPE_WINDOW_MS:
                 own += weight * math.exp((int(when) - now) / HYPE_TAU_MS)
         row["hype"] = max(0.0, float(row.get("hype") or 0.0) - own)
+        row["likes"] = max(0, int(row.get("likes") or 0) - 1)  # nor the like itself
         far = distance_floor(got.profile, got.near, got.radius_m)
         top = max(got.weights.values(), default=0.0)
         total = sum(got.weights.values())
@@ -370,7 +372,7 @@ class Learner:
             values, _ = features(cand, got.weights, top, at, far, got.radius_m)
             x[i] = values
             p = cand.row
-            popularity[i] = 1.0 + float(p.get("hype") or 0.0)
+            popularity[i] = 1.0 + float(p.get("likes") or 0.0)
             share[i] = (
                 sum(got.weights.get(t, 0.0) for t in p.get("tags") or []) / total if total else 1.0
             )

@@ -235,6 +235,7 @@ class Decks:
             "paths": {pid: paths[pid] for pid in order if pid in paths},
             "seeds": {pid: seeds[pid] for pid in order if pid in seeds},
             "sellers": {pid: items[pid].seller_id for pid in order},
+            "likes": {pid: items[pid].likes for pid in order if items[pid].likes},
         }
 
     async def _deal(
@@ -262,6 +263,7 @@ class Decks:
         gone: set[str] = set()
         pickup_m = self._browse.pickup_m
         near = session["near"]
+        likes = session.get("likes") or {}
         for start in range(0, len(order), chunk):
             ids = order[start : start + chunk]
             cards = await self._cards(ids, session.get("sellers") or {})
@@ -277,8 +279,10 @@ class Decks:
                         continue  # paid boosts do not crowd out the rest of the page
                     promotions += 1
                 per_seller[row["seller_id"]] += 1
+                # the listing as the graph has it, its like count as the pools had it
+                scored = row | {"likes": likes.get(pid, 0)}
                 cand = Candidate(
-                    row, int(session["paths"].get(pid, 0)), seed_pair(session["seeds"].get(pid))
+                    scored, int(session["paths"].get(pid, 0)), seed_pair(session["seeds"].get(pid))
                 )
                 value, parts = blended(blend, cand, weights, top, now, far, radius_m)
                 why = reasons(cand, parts, weights, liked_tags, now, pickup_m)

@@ -756,8 +756,13 @@ not_sourced(
     "operational: retention deletes volume Events (views, passes, reads, logins): the log's "
     "own upkeep; what they left in the graph is activity (ACTIVITY_*)",
 )
-not_sourced("jobs.hype", "derived: Product.hype, from engagement edges, offers and messages")
-not_sourced("jobs.hype_of", "derived: Product.hype, as jobs.hype, for listings just engaged")
+not_sourced(
+    "jobs.hype",
+    "derived: Product.hype and Product.likes, from engagement edges, offers and messages",
+)
+not_sourced(
+    "jobs.hype_of", "derived: Product.hype and Product.likes, as jobs.hype, for listings engaged"
+)
 
 source("messaging.open_room", "room.opened", RoomOpened)
 source("messaging.open_rooms", "room.opened", RoomsOpened, rows="rooms")
@@ -769,7 +774,7 @@ not_sourced(
 )
 source("messaging.read", "room.read", RoomRead)
 
-DERIVED_PROPERTIES.update({"Product.hype", "Product.place", "Product.place_cell"})
+DERIVED_PROPERTIES.update({"Product.hype", "Product.likes", "Product.place", "Product.place_cell"})
 # the words saved searches watch: an index MERGEd and never removed, whose nodes an erased
 # account's search (its words nulled in the log) would not make again
 OPERATIONAL_LABELS.update({"Word"})
