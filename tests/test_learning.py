@@ -124,10 +124,16 @@ def test_a_fit_may_start_from_a_baseline_where_the_handset_blend_is_far_off() ->
     assert hits(train, np.array(HANDSET.weights)).mean() < 0.6
 
 
-def _judged(fitted: float, current: float, baseline: float) -> dict[str, dict[str, float]]:
+def _judged(
+    fitted: float, current: float, baseline: float, ahead: tuple[float, float] | None = None
+) -> dict[str, dict[str, float]]:
+    """`ahead`: the interval of the best baseline's paired difference to the fit."""
     out = {"fitted": {"hr10": fitted}, "current": {"hr10": current}}
     for name in BASELINES:
         out[name] = {"hr10": baseline if name == BASELINES[1] else 0.0}
+    if ahead is not None:
+        out["best baseline - fitted"] = {"hr10": baseline - fitted, "low": ahead[0]}
+        out["best baseline - fitted"]["high"] = ahead[1]
     return out
 
 
@@ -145,6 +151,14 @@ def test_the_decision_ships_a_fit_better_than_the_current_blend_and_no_worse_tha
     assert not shipped and "(0.300)" in why
     shipped, why = decide(_judged(0.40, 0.30, 0.45), "handset", 80)
     assert not shipped and BASELINES[1] in why and "(0.450)" in why
+    shipped, why = decide(_judged(0.40, 0.30, 0.45, (0.01, 0.09)), "handset", 80)
+    assert not shipped and "beyond chance" in why
+    # a baseline ahead by chance only (its paired interval reaches 0) does not keep a worse
+    # current blend
+    shipped, why = decide(_judged(0.197, 0.147, 0.199, (-0.012, 0.016)), "handset", 300)
+    assert shipped and "by chance only" in why
+    shipped, _ = decide(_judged(0.197, 0.199, 0.199, (-0.012, 0.016)), "fit-a", 300)
+    assert not shipped
 
 
 @pytest.fixture

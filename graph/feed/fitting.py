@@ -97,15 +97,15 @@ def hits(examples: Sequence[Example], weights: np.ndarray) -> np.ndarray:
 
 
 # Where a fit starts from and is pulled towards: the hand-set blend, and the simple baselines the
-# shadow evaluation judges against written as blends (popularity x your tags' share, what lies
+# shadow evaluation judges against written as blends (likes x your tags' share, what lies
 # within the radius first: NEAR_WEIGHT outweighs any spread of the rest; with recency, e^(-age /
 # 5 days)). Where the hand-set blend is far off (everything listed at once), the fit starts from
 # what already ranks well there.
 NEAR_WEIGHT = 30.0
 PRIORS: dict[str, tuple[float, ...]] = {
     "handset": HANDSET.weights,
-    "popularity in your tags near you": weights_of(share=1.0, hype=1.0, near=NEAR_WEIGHT),
-    "... x recency": weights_of(share=1.0, hype=1.0, near=NEAR_WEIGHT, days=-2.0),
+    "popularity in your tags near you": weights_of(share=1.0, likes=1.0, near=NEAR_WEIGHT),
+    "... x recency": weights_of(share=1.0, likes=1.0, near=NEAR_WEIGHT, days=-2.0),
 }
 
 
@@ -164,8 +164,8 @@ def interval(values: np.ndarray, draws: int = 1000) -> tuple[float, float]:
 def shadow(
     heldout: Sequence[Example], fitted: np.ndarray, current: Blend
 ) -> dict[str, dict[str, float]]:
-    """HR@10 (with intervals) on the held-out people of every contender; the fit's paired
-    difference to the current blend too."""
+    """HR@10 (with intervals) on the held-out people of every contender; the paired
+    differences of the fit to the current blend and of the best baseline to the fit too."""
     rows: dict[str, np.ndarray] = {
         "fitted": hits(heldout, fitted),
         "current": hits(heldout, np.array(current.weights)),
@@ -178,12 +178,16 @@ def shadow(
         low, high = interval(values)
         out[name] = {"hr10": round(float(values.mean()), 4), "low": round(low, 4)}
         out[name]["high"] = round(high, 4)
-    low, high = interval(rows["fitted"] - rows["current"])
-    out["fitted - current"] = {
-        "hr10": round(float((rows["fitted"] - rows["current"]).mean()), 4),
-        "low": round(low, 4),
-        "high": round(high, 4),
-    }
+    pairs = [("fitted", "current")]
+    baselines = [n for n in BASELINES if n in rows]
+    if baselines:
+        pairs.append((max(baselines, key=lambda n: out[n]["hr10"]), "fitted"))
+    for first, second in pairs:
+        diff = rows[first] - rows[second]
+        low, high = interval(diff)
+        name = "best baseline - fitted" if second == "fitted" else "fitted - current"
+        out[name] = {"hr10": round(float(diff.mean()), 4), "low": round(low, 4)}
+        out[name]["high"] = round(high, 4)
     return out
 
 
@@ -195,19 +199,28 @@ BASELINES = (
 
 
 def decide(judged: dict[str, dict[str, float]], current: str, heldout: int) -> tuple[bool, str]:
-    """Ship the fit only when its held-out HR@10 beats the current blend's and is not below the
-    best baseline's (a fit that ranks as a baseline does *is* that baseline, as a blend: worth
-    shipping over a worse current one); the reason says which figures decided."""
+    """Ship the fit only when its held-out HR@10 beats the current blend's and the best
+    baseline does not rank better than it: not higher, or higher by no more than chance (the
+    paired difference's 95% interval reaches 0). A fit that ranks as a baseline does *is* that
+    baseline, as a blend, worth shipping over a worse current one; a tie-break's thousandth
+    between two baselines that rank alike must not keep the worse current blend. The reason
+    says which figures decided."""
     best = max(BASELINES, key=lambda n: judged[n]["hr10"])
     fit_hr, cur_hr, base_hr = (
         judged["fitted"]["hr10"],
         judged["current"]["hr10"],
         judged[best]["hr10"],
     )
-    if fit_hr > cur_hr and fit_hr >= base_hr:
+    ahead = judged.get("best baseline - fitted")
+    level = ahead is not None and ahead["low"] <= 0.0
+    if fit_hr > cur_hr and (fit_hr >= base_hr or level):
+        within = ""
+        if fit_hr < base_hr and ahead is not None:
+            span = f"{ahead['low']:+.3f} to {ahead['high']:+.3f}"
+            within = f" (ahead by chance only: {best} - fit {span})"
         return True, (
             f"shipped: HR@10 {fit_hr:.3f} on {heldout} held-out people, against {cur_hr:.3f} "
-            f"for the current blend ({current}) and {base_hr:.3f} for {best}"
+            f"for the current blend ({current}) and {base_hr:.3f} for {best}{within}"
         )
     if fit_hr <= cur_hr:
         return False, (
@@ -216,5 +229,5 @@ def decide(judged: dict[str, dict[str, float]], current: str, heldout: int) -> t
         )
     return False, (
         f"not shipped: the fit's HR@10 {fit_hr:.3f} on {heldout} held-out people is below "
-        f"{best} ({base_hr:.3f})"
+        f"{best} ({base_hr:.3f}), beyond chance"
     )
