@@ -320,6 +320,8 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         settings.token_ttl_seconds,
         settings.token_cache_seconds,
         settings.token_cache_size,
+        settings.profile_cache_seconds,
+        settings.profile_cache_size,
     )
     passwords = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism

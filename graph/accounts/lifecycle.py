@@ -291,6 +291,7 @@ class Lifecycle:
             )
             if not rows:
                 raise Conflict("your email changed since the code was sent; ask for a new one")
+            await self._sessions.profile_changed(user_id)
             return
         try:
             rows = await self._store.run(
@@ -300,6 +301,7 @@ class Lifecycle:
             rows = []
         if not rows:
             raise Conflict("this number now belongs to another account", errors={"phone": "taken"})
+        await self._sessions.profile_changed(user_id)
 
     # ---- password reset ----------------------------------------------------------------
 

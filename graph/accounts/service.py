@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from graph.accounts.commands import Login, Signup, UpdateProfile
@@ -312,6 +313,17 @@ class AccountService:
             raise NotFound("account not found")
         return rows[0]
 
+    async def own_profile(self, user_id: str, render: Callable[[dict[str, Any]], bytes]) -> bytes:
+        """`me` as `render` answers it, held by this worker for a few seconds: every change to
+        what it shows is pushed to every worker (graph.accounts.tokens)."""
+        profiles = self._sessions.profiles
+        if (held := profiles.get(user_id)) is not None:
+            return held
+        generation = profiles.generation
+        answer = render(await self.me(user_id))
+        profiles.put(user_id, answer, generation)
+        return answer
+
     async def update_profile(self, cmd: UpdateProfile) -> dict[str, Any]:
         location = (
             {"latitude": cmd.location.lat, "longitude": cmd.location.lon} if cmd.location else None
@@ -335,6 +347,7 @@ class AccountService:
         if not rows:
             await self.me(cmd.user_id)  # raises NotFound for a vanished account
             raise Conflict("handle already taken", errors={"handle": "already taken"})
+        await self._sessions.profile_changed(cmd.user_id)
         await self._cache.bump("catalog", [cmd.user_id])  # listings show their seller's name
         return rows[0]
 
@@ -342,6 +355,7 @@ class AccountService:
         rows = await self._store.run(SET_AVATAR, {"id": user_id, "image_id": image_id, **event()})
         if not rows:
             raise NotFound("no such image of yours")
+        await self._sessions.profile_changed(user_id)
         await self._cache.bump("catalog", [user_id])  # listings show their seller's avatar
         return rows[0]
 

@@ -5,9 +5,10 @@ off (beside revoking its tokens), and the check runs in the same round trip as t
 no token is issued to an account marked off (a login racing a suspension), and one that
 slipped out just before the mark is revoked with the rest.
 
-An HTTP worker holds what a token resolved to for a few seconds (`graph.accounts.tokens`):
-every revocation here is published in the MULTI that makes it, and each worker forgets it as
-the push arrives."""
+An HTTP worker holds what a token resolved to, and each person's own profile, for a few
+seconds (`graph.accounts.tokens`): every revocation here is published in the MULTI that makes
+it, every change to a profile once its write has committed (`profile_changed`), and each
+worker forgets what a push names as it arrives."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import secrets
 
 import redis.asyncio as aioredis
 
-from graph.accounts.tokens import TokenCache, follow
+from graph.accounts.tokens import ProfileCache, TokenCache, follow
 from graph.infra.errors import Forbidden
 
 
@@ -60,6 +61,8 @@ class Sessions:
         ttl_seconds: int,
         cache_seconds: float = 0.0,
         cache_size: int = 10_000,
+        profile_seconds: float = 0.0,
+        profile_size: int = 10_000,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -68,14 +71,30 @@ class Sessions:
         self._issue = redis.register_script(ISSUE)
         # used only while `follow` runs in this process (an HTTP worker's), else bypassed
         self.cache = TokenCache(cache_seconds, cache_size)
+        self.profiles = ProfileCache(profile_seconds, profile_size)
 
     @property
     def channel(self) -> str:
         return f"{self._prefix}sessions:revoked"
 
     async def follow(self) -> None:
-        """Apply every worker's revocations to this process's cache, until cancelled."""
-        await follow(self._redis, self.channel, self.cache)
+        """Apply every process's pushes to this process's caches, until cancelled."""
+        await follow(self._redis, self.channel, self.cache, self.profiles)
+
+    def _forget_here(self, message: str) -> None:
+        """At once in this process, without waiting for its own subscription to hear it."""
+        self.cache.forget(message)
+        self.profiles.forget(message)
+
+    async def profile_changed(self, user_id: str) -> None:
+        """What `GET /v1/users/me` shows of this person changed, the write committed: every
+        worker forgets what it holds of it. This process forgets it even when the push fails
+        (which raises); the others then answer what they hold for at most its seconds."""
+        message = f"p:{user_id}"
+        try:
+            await self._redis.publish(self.channel, message)
+        finally:
+            self._forget_here(message)
 
     def _off_key(self, user_id: str) -> str:
         return f"{self._prefix}account-off:{user_id}"
@@ -120,7 +139,7 @@ class Sessions:
                 pipe.srem(self._user_key(user_id), digest)
             pipe.publish(self.channel, f"s:{digest}")
             await pipe.execute()
-        self.cache.forget(f"s:{digest}")
+        self._forget_here(f"s:{digest}")
 
     async def revoke_all(self, user_id: str) -> None:
         digests = await self._redis.smembers(self._user_key(user_id))
@@ -129,7 +148,7 @@ class Sessions:
             pipe.delete(*keys, self._user_key(user_id))
             pipe.publish(self.channel, f"u:{user_id}")
             await pipe.execute()
-        self.cache.forget(f"u:{user_id}")
+        self._forget_here(f"u:{user_id}")
 
     async def disable(self, user_id: str) -> None:
         """The account may no longer act (suspended, deleted): mark it off, then revoke."""

@@ -249,6 +249,16 @@ class Settings(BaseSettings):
     token_cache_size: int = Field(
         10_000, ge=1, description="resolved tokens an HTTP worker holds at most (LRU)"
     )
+    profile_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="an HTTP worker holds a person's own profile (`GET /v1/users/me`) this long "
+        "(0: off); every change to it is pushed to every worker, which forgets it at once",
+    )
+    profile_cache_size: int = Field(
+        10_000, ge=1, description="own profiles an HTTP worker holds at most (LRU)"
+    )
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 2

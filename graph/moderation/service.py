@@ -355,6 +355,7 @@ class Moderation:
         if not await self._store.run(REINSTATE, params):
             raise Conflict(f"{ref} is not suspended")
         await self._sessions.enable(user_id)
+        await self._sessions.profile_changed(user_id)  # `me` answers for it again
         await self._changed(await self._listings(user_id))
 
     async def mark_trusted(self, ref: str, admin: str, reason: str, trusted: bool) -> None:
