@@ -322,6 +322,8 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         settings.token_cache_size,
         settings.profile_cache_seconds,
         settings.profile_cache_size,
+        settings.room_cache_seconds,
+        settings.room_cache_size,
     )
     passwords = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -341,7 +343,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
     pools = Pools(store, redis, settings.redis_prefix)
     notifier = Notifier(redis, settings.redis_prefix)
     catalog = CatalogService(store, settings.listing_ttl_days, cache, pools, notifier)
-    timers, pushes = Timers(settings), Pushes(notifier)
+    timers, pushes = Timers(settings), Pushes(notifier, sessions.rooms_changed)
     searches = SavedSearches(store, settings.max_saved_searches, settings.pickup_radius_km * 1000.0)
     outbox = Outbox(
         store, redis, notifier, settings, make_mailer(settings), make_sms(settings), searches
@@ -399,7 +401,7 @@ async def bootstrap(settings: Settings, *, ensure_schema: bool = True) -> Servic
         browse=browse,
         jobs=Jobs(store, blobs, cache, pools, redis, settings, reviews, trust, learner),
         learner=learner,
-        messaging=MessagingService(store, pools),
+        messaging=MessagingService(store, pools, sessions.rooms_changed),
         pools=pools,
         feed=FeedService(
             store,

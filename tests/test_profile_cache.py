@@ -24,8 +24,8 @@ from graph.accounts.commands import UpdateProfile
 from graph.accounts.tokens import RETRY_S, ProfileCache, TokenCache
 from graph.bootstrap import Services
 from graph.notify.codes import Limits
-from tests.conftest import BACKENDS, Api, backend_settings, drop_all, live_server, png_bytes
-from tests.test_token_cache import PASSWORD, Nodes, bearer, third, until
+from tests.conftest import BACKENDS, Api, png_bytes
+from tests.test_token_cache import PASSWORD, Nodes, bearer, third, two_nodes, until
 
 # ---- the cache alone ------------------------------------------------------------------------
 
@@ -134,16 +134,8 @@ async def test_a_broken_subscription_empties_the_profiles_until_it_is_back(
 def nodes(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Nodes]:
     """Two `vendr serve` (one HTTP worker each) on one graph and key prefix: A and B. Profiles
     are held 30 s: an answer that is not pushed away stays wrong well past the test."""
-    graph = backend_settings(request, data_dir, request.param)
-    held_s = {"VENDR_PROFILE_CACHE_SECONDS": "30"}
-    try:
-        with (
-            live_server(data_dir, "profiles_a", graph, **held_s) as a,
-            live_server(data_dir, "profiles_b", graph, **held_s) as b,
-        ):
-            yield Nodes(a, b, graph)
-    finally:
-        asyncio.run(drop_all(graph))
+    with two_nodes(request, data_dir, "profiles", VENDR_PROFILE_CACHE_SECONDS="30") as pair:
+        yield pair
 
 
 @dataclass

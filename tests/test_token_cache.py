@@ -158,18 +158,27 @@ class Nodes:
     graph: Settings
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def nodes(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Nodes]:
-    """Two `vendr serve` (one HTTP worker each) on one graph and key prefix: A and B."""
+@contextlib.contextmanager
+def two_nodes(
+    request: pytest.FixtureRequest, data_dir: Path, name: str, **env: str
+) -> Iterator[Nodes]:
+    """Two `vendr serve` (one HTTP worker each, `env` beside their settings) on one graph and
+    key prefix, the backend `request.param`: A and B."""
     graph = backend_settings(request, data_dir, request.param)
     try:
         with (
-            live_server(data_dir, "tokens_a", graph) as a,
-            live_server(data_dir, "tokens_b", graph) as b,
+            live_server(data_dir, f"{name}_a", graph, **env) as a,
+            live_server(data_dir, f"{name}_b", graph, **env) as b,
         ):
             yield Nodes(a, b, graph)
     finally:
         asyncio.run(drop_all(graph))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def nodes(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Nodes]:
+    with two_nodes(request, data_dir, "tokens") as pair:
+        yield pair
 
 
 @contextlib.asynccontextmanager

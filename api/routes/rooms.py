@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from sanic import Blueprint, Request, Websocket
-from sanic.response import HTTPResponse, empty, json
+from sanic.response import HTTPResponse, empty, json, raw
 
 from api.auth import authenticated, client_ip, limit_writes, services
 from api.contract import openapi, refusals
@@ -77,18 +77,27 @@ async def rooms(request: Request) -> HTTPResponse:
 @openapi.response(200, {"application/json": MessagePage})
 @authenticated
 async def messages(request: Request, room_id: str) -> HTTPResponse:
+    # the answer's bytes, held by this worker for a few seconds per reader, cursor and limit
+    # (graph.accounts.tokens, `RoomPages`): every change to what a page shows is pushed
     query = query_args(request, MessagesQuery)
-    before = services(request).cursors.decode(query.cursor, "messages")[1] if query.cursor else None
-    rows = await services(request).messaging.messages(
-        request.ctx.user_id, room_id, before, query.limit + 1
-    )
+    svc = services(request)
+    user_id = request.ctx.user_id
+    pages = svc.sessions.rooms
+    key = pages.key(room_id, user_id, query.cursor, query.limit)
+    if (held := pages.get(key)) is not None:
+        return raw(held, content_type="application/json")
+    generation = pages.generation
+    before = svc.cursors.decode(query.cursor, "messages")[1] if query.cursor else None
+    rows, members = await svc.messaging.page(user_id, room_id, before, query.limit + 1)
     page = rows[: query.limit]
     next_cursor = (
-        services(request).cursors.encode("messages", 0, page[-1]["id"])
-        if len(rows) > query.limit
-        else None
+        svc.cursors.encode("messages", 0, page[-1]["id"]) if len(rows) > query.limit else None
     )
-    return json({"items": [rooms_models.message(r) for r in page], "next_cursor": next_cursor})
+    body = orjson.dumps(
+        {"items": [rooms_models.message(r) for r in page], "next_cursor": next_cursor}
+    )
+    pages.put(key, body, room_id, members, generation)  # (a non-member's 404 raised before)
+    return raw(body, content_type="application/json")
 
 
 @bp.post("/rooms/<room_id:str>/messages")

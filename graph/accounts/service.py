@@ -365,10 +365,12 @@ class AccountService:
         rows = await self._store.run(BLOCK, {"user_id": user_id, "other_id": other_id, **event()})
         if not rows:
             raise NotFound("no such user")
+        await self._sessions.members_changed(user_id, other_id)  # their rooms no longer show
         await self._cache.forget(f"hidden:{user_id}", f"hidden:{other_id}")
 
     async def unblock(self, user_id: str, other_id: str) -> None:
         await self._store.run(UNBLOCK, {"user_id": user_id, "other_id": other_id, **event()})
+        await self._sessions.members_changed(user_id, other_id)  # their rooms show again
         await self._cache.forget(f"hidden:{user_id}", f"hidden:{other_id}")
 
     async def blocked(self, user_id: str) -> list[dict[str, Any]]:

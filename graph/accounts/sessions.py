@@ -5,19 +5,21 @@ off (beside revoking its tokens), and the check runs in the same round trip as t
 no token is issued to an account marked off (a login racing a suspension), and one that
 slipped out just before the mark is revoked with the rest.
 
-An HTTP worker holds what a token resolved to, and each person's own profile, for a few
-seconds (`graph.accounts.tokens`): every revocation here is published in the MULTI that makes
-it, every change to a profile once its write has committed (`profile_changed`), and each
-worker forgets what a push names as it arrives."""
+An HTTP worker holds what a token resolved to, each person's own profile and the pages of
+rooms' messages for a few seconds (`graph.accounts.tokens`): every revocation here is published
+in the MULTI that makes it, every change to a profile or to what a room shows once its write has
+committed (`profile_changed`, `rooms_changed`, `members_changed`), and each worker forgets what
+a push names as it arrives."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
-from graph.accounts.tokens import ProfileCache, TokenCache, follow
+from graph.accounts.tokens import ProfileCache, RoomPages, TokenCache, follow
 from graph.infra.errors import Forbidden
 
 
@@ -63,6 +65,8 @@ class Sessions:
         cache_size: int = 10_000,
         profile_seconds: float = 0.0,
         profile_size: int = 10_000,
+        room_seconds: float = 0.0,
+        room_size: int = 2_000,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -72,6 +76,7 @@ class Sessions:
         # used only while `follow` runs in this process (an HTTP worker's), else bypassed
         self.cache = TokenCache(cache_seconds, cache_size)
         self.profiles = ProfileCache(profile_seconds, profile_size)
+        self.rooms = RoomPages(room_seconds, room_size)
 
     @property
     def channel(self) -> str:
@@ -79,22 +84,47 @@ class Sessions:
 
     async def follow(self) -> None:
         """Apply every process's pushes to this process's caches, until cancelled."""
-        await follow(self._redis, self.channel, self.cache, self.profiles)
+        await follow(self._redis, self.channel, self.cache, self.profiles, self.rooms)
 
     def _forget_here(self, message: str) -> None:
         """At once in this process, without waiting for its own subscription to hear it."""
         self.cache.forget(message)
         self.profiles.forget(message)
+        self.rooms.forget(message)
+
+    async def _changed(self, messages: list[str]) -> None:
+        """Publish `messages` (one round trip), the writes they name committed. This process
+        forgets what they name even when the push fails (which raises); the others then
+        answer what they hold for at most their seconds."""
+        if not messages:
+            return
+        try:
+            if len(messages) == 1:
+                await self._redis.publish(self.channel, messages[0])
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for message in messages:
+                        pipe.publish(self.channel, message)
+                    await pipe.execute()
+        finally:
+            for message in messages:
+                self._forget_here(message)
 
     async def profile_changed(self, user_id: str) -> None:
         """What `GET /v1/users/me` shows of this person changed, the write committed: every
-        worker forgets what it holds of it. This process forgets it even when the push fails
-        (which raises); the others then answer what they hold for at most its seconds."""
-        message = f"p:{user_id}"
-        try:
-            await self._redis.publish(self.channel, message)
-        finally:
-            self._forget_here(message)
+        worker forgets what it holds of it."""
+        await self._changed([f"p:{user_id}"])
+
+    async def rooms_changed(self, room_ids: Iterable[str]) -> None:
+        """What these rooms' messages pages show changed (a message sent or hidden, a deal's
+        line), the writes committed: every worker forgets every page of them."""
+        await self._changed([f"r:{room_id}" for room_id in dict.fromkeys(room_ids)])
+
+    async def members_changed(self, *user_ids: str) -> None:
+        """What the rooms of these people show changed (a block between two of them, a
+        reinstatement: `ROOM_SHOWN`), the writes committed: every worker forgets every page
+        of their rooms."""
+        await self._changed([f"m:{user_id}" for user_id in dict.fromkeys(user_ids)])
 
     def _off_key(self, user_id: str) -> str:
         return f"{self._prefix}account-off:{user_id}"

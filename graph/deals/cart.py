@@ -131,13 +131,13 @@ CHECKOUT = statement(
     WITH buyer, ok, spec, o, r
     MATCH (seller:User {id: spec.seller_id})-[unread:MEMBER]->(r)
     SET unread.unread = coalesce(unread.unread, 0) + 1
-    WITH ok, spec, o
+    WITH ok, spec, o, r
     UNWIND ok AS item
-    WITH spec, o, item
+    WITH spec, o, r, item
     WHERE item.line.order_id = spec.order_id
-    WITH o, item.p AS p, item.line AS line
+    WITH o, r, item.p AS p, item.line AS line
     CREATE (o)-[:OF {quantity: line.quantity, unit_price: line.unit_price}]->(p)
-    RETURN DISTINCT o.id AS id
+    RETURN DISTINCT o.id AS id, r.id AS room_id
     """,
     write=True,
 )
@@ -234,6 +234,7 @@ class CartService:
                 errors={"cart": "changed"},
                 extra={"lines": after},
             )
+        await self._pushes.room_changed(*sorted({row["room_id"] for row in rows}))
         await self._changed(sorted({line["product_id"] for line in lines}))
         orders = [
             await self._orders.ensure_payment(await self._orders.get(user_id, spec["order_id"]))

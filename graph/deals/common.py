@@ -5,12 +5,17 @@ parties after the graph has them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
+
+from redis.exceptions import RedisError
 
 from graph.infra.store import GraphStore, Statement, statement
 from graph.messaging import SYSTEM_MESSAGE, SYSTEM_UNREAD, message_shape
 from graph.notify import DEAL_OUTBOX, Notifier
+
+log = logging.getLogger("vendr.deals")
 
 # why a deal ended without its party: their account was deleted, or suspended by a moderator
 Why = Literal["deleted", "suspended"]
@@ -24,11 +29,31 @@ def ended_text(what: str, side: str, why: Why) -> str:
     return f"{what}: {party}'s account is suspended"
 
 
-class Pushes:
-    """Deal updates to both parties' connections, after the graph has them."""
+async def _unheld(_: Iterable[str]) -> None:
+    """No worker holds rooms' pages (a process built without them)."""
 
-    def __init__(self, notifier: Notifier) -> None:
+
+class Pushes:
+    """Deal updates to both parties' connections, after the graph has them; and to every
+    worker, that the room's pages changed (`rooms_changed`: graph.messaging)."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        rooms_changed: Callable[[Iterable[str]], Awaitable[None]] = _unheld,
+    ) -> None:
         self._notifier = notifier
+        self._rooms_changed = rooms_changed
+
+    async def room_changed(self, *room_ids: str) -> None:
+        """A deal's write added lines to these rooms (committed): every worker forgets the
+        pages of them it holds. Called right after the write, before anything that may fail;
+        a push that fails is not the deal's failure (this process has forgotten them, the
+        others answer what they hold for at most their seconds)."""
+        try:
+            await self._rooms_changed(room_ids)
+        except (RedisError, OSError) as exc:
+            log.warning("rooms %s: the pages' push was lost (%s)", ", ".join(room_ids), exc)
 
     async def send(self, kind: str, body: dict[str, Any], parties: Iterable[str]) -> None:
         await self._notifier.publish(list(parties), {"type": kind, kind.split(".")[0]: body})

@@ -267,6 +267,7 @@ class OfferService:
         rows = await self._store.run(MAKE, params)
         if not rows:
             await self._explain_make(buyer_id, product_id, quantity)
+        await self._pushes.room_changed(rows[0]["room_id"])  # its lines (and the buyer's note)
         return await self._tell(rows[0], offer_id, product_id)
 
     @staticmethod
@@ -407,6 +408,7 @@ class OfferService:
         rows = await self._store.run(st, params)
         if not rows:
             return None
+        await self._pushes.room_changed(rows[0]["room_id"])
         if t.event == "accept":  # `id` is the order the acceptance placed
             await self._orders.tell(rows[0], [offer["product_id"]])
             return await self._tell(None, offer["id"], offer["product_id"])

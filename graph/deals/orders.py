@@ -261,6 +261,7 @@ class OrderService:
         rows = await self._store.run(PLACE, params)
         if not rows:
             await self.explain_refusal(buyer_id, product_id, quantity)
+        await self._pushes.room_changed(rows[0]["room_id"])
         return await self.tell(rows[0], [product_id])
 
     async def listing_state(self, buyer_id: str, product_id: str) -> dict[str, Any]:
@@ -375,6 +376,7 @@ class OrderService:
         rows = await self._store.run(MOVE, params)
         if not rows:
             return None
+        await self._pushes.room_changed(rows[0]["room_id"])  # before the payment's settling
         if rows[0]["owed_payment"]:  # a void or a refund, decided with the move
             await self._payments.settle(rows[0]["owed_payment"])
         products = rows[0]["products"] if t.restock or t.complete else []

@@ -259,6 +259,20 @@ class Settings(BaseSettings):
     profile_cache_size: int = Field(
         10_000, ge=1, description="own profiles an HTTP worker holds at most (LRU)"
     )
+    room_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="an HTTP worker holds a page of a room's messages (`GET "
+        "/v1/rooms/{id}/messages`, per reader, cursor and limit) this long (0: off); every "
+        "change to what it shows is pushed to every worker, which forgets it at once",
+    )
+    room_cache_size: int = Field(
+        2_000,
+        ge=1,
+        description="message pages an HTTP worker holds at most (LRU; a page over 32 KiB is "
+        "not held)",
+    )
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from graph.catalog import Pools
@@ -86,13 +87,21 @@ class Sends:
     at a time, so batches are written in order too. Each caller awaits its own message: its
     row, or NotFound when it is not the sender's to send; a batch the database refuses is
     written again one message at a time, so each caller gets its own error. A message is
-    answered only once the graph has it, as it was one by one."""
+    answered only once the graph has it, as it was one by one, and once every worker has been
+    told that its room's pages changed (`rooms_changed`: one push per room of the batch, in
+    one round trip, beside the listings' engagement)."""
 
     MAX_BATCH = 64
 
-    def __init__(self, store: GraphStore, pools: Pools) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        pools: Pools,
+        rooms_changed: Callable[[Iterable[str]], Awaitable[None]],
+    ) -> None:
         self._store = store
         self._pools = pools
+        self._rooms_changed = rooms_changed
         self._waiting: deque[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = deque()
         self._writer: asyncio.Task[None] | None = None
 
@@ -152,11 +161,19 @@ class Sends:
             else:
                 by_id = {row["id"]: row for row in found}
                 rows = [by_id.get(message["id"]) for message, _ in batch]
-        engaged = {row["product_id"] for row in rows if isinstance(row, dict)}
-        try:
-            await self._pools.mark_engaged(*engaged)  # messages count toward hype
-        except Exception as exc:  # as one by one: the send fails, the message kept
-            rows = [exc if isinstance(row, dict) else row for row in rows]
+        written = [row for row in rows if isinstance(row, dict)]
+        engaged = {row["product_id"] for row in written}
+        rooms = [row["room_id"] for row in written]
+        done = await asyncio.gather(
+            self._pools.mark_engaged(*engaged),  # messages count toward hype
+            self._rooms_changed(rooms) if rooms else asyncio.sleep(0),  # the pages held
+            return_exceptions=True,
+        )
+        failed = next((e for e in done if isinstance(e, BaseException)), None)
+        if failed is not None:  # as one by one: the send fails, the message kept
+            if not isinstance(failed, Exception):
+                raise failed
+            rows = [failed if isinstance(row, dict) else row for row in rows]
         for (_, future), row in zip(batch, rows, strict=True):
             if future.done():
                 continue

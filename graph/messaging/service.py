@@ -1,8 +1,14 @@
-"""Buyer-seller rooms and messages. Written to the graph first; the caller then publishes."""
+"""Buyer-seller rooms and messages. Written to the graph first; the caller then publishes.
+
+An HTTP worker holds the pages of a room's messages for a few seconds (graph.accounts.tokens,
+`RoomPages`): every write that changes what a page shows tells every worker once committed,
+through `rooms_changed` (sends here; the system lines deals write, in graph.deals; a message a
+moderator hides; blocks, suspensions and reinstatements of a member, by room member)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 from graph.catalog import Pools
@@ -12,6 +18,8 @@ from graph.infra.store import GraphStore, statement
 from graph.messaging.sends import MESSAGE_FIELDS, Sends
 
 Role = Literal["buyer", "seller"]
+# tells every worker that what these rooms' pages show changed (the writes committed)
+RoomsChanged = Callable[[Iterable[str]], Awaitable[None]]
 MAX_PAGE = 100
 MISSED_LIMIT = 500
 
@@ -217,12 +225,13 @@ MESSAGES = statement(
     WHERE """
     + ROOM_SHOWN
     + """
-    // the room checked once, before its messages (FalkorDB would check blocks per message)
-    WITH me, r
+    // the room checked once, before its messages (FalkorDB would check blocks per message);
+    // its members beside each row: a worker holding the page forgets it when one changes
+    WITH r, [(member:User)-[:MEMBER]->(r) | member.id] AS members
     MATCH (msg:Message)-[:IN]->(r)
     WHERE ($before IS NULL OR msg.id < $before) AND msg.hidden_at IS NULL
-    WITH msg ORDER BY msg.id DESC LIMIT $limit
-    RETURN
+    WITH members, msg ORDER BY msg.id DESC LIMIT $limit
+    RETURN members,
     """
     + MESSAGE_FIELDS
     + "ORDER BY id DESC",
@@ -278,11 +287,17 @@ def message_shape(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _unheld(_: Iterable[str]) -> None:
+    """No worker holds pages (a process built without them)."""
+
+
 class MessagingService:
-    def __init__(self, store: GraphStore, pools: Pools) -> None:
+    def __init__(
+        self, store: GraphStore, pools: Pools, rooms_changed: RoomsChanged = _unheld
+    ) -> None:
         self._store = store
         self._pools = pools
-        self._sends = Sends(store, pools)
+        self._sends = Sends(store, pools, rooms_changed)
 
     async def open_room(self, buyer_id: str, product_id: str) -> tuple[dict[str, Any], bool]:
         params = {
@@ -349,11 +364,19 @@ class MessagingService:
     async def messages(
         self, user_id: str, room_id: str, before: str | None, limit: int
     ) -> list[dict[str, Any]]:
+        return (await self.page(user_id, room_id, before, limit))[0]
+
+    async def page(
+        self, user_id: str, room_id: str, before: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The room's messages newest first, and its members (whose status, and the blocks
+        between whom, decide whether the room shows at all)."""
         params = {"user_id": user_id, "room_id": room_id, "before": before, "limit": limit}
         rows = await self._store.run(MESSAGES, params)  # (only a member's room has rows)
-        if not rows:
-            await self.room(user_id, room_id)  # 404 for non-members; a member's page is empty
-        return rows
+        if rows:
+            return rows, list(rows[0]["members"])
+        room = await self.room(user_id, room_id)  # 404 for non-members; a member's page is empty
+        return rows, [user_id, room["other_id"]]
 
     async def read(self, user_id: str, room_id: str) -> None:
         rows = await self._store.run(READ, {"user_id": user_id, "room_id": room_id, **event()})

@@ -213,6 +213,12 @@ MARK_TRUSTED = statement(
     write=True,
 )
 
+# the room a hidden message was in: the pages of it that workers hold are forgotten
+MESSAGE_ROOM = statement(
+    "moderation.message_room",
+    "MATCH (:Message {id: $id})-[:IN]->(r:Room) RETURN r.id AS id",
+)
+
 USER_BY_HANDLE = statement(
     "moderation.user_by_handle",
     "MATCH (u:User) WHERE u.handle = $ref OR u.id = $ref RETURN u.id AS id, u.status AS status",
@@ -328,6 +334,9 @@ class Moderation:
             await self.after_suspension(report["owner_id"])
         elif action == "hide" and target == "product":
             await self._changed([report["target_id"]])
+        elif action == "hide" and target == "message" and row["applied"]:
+            rooms = await self._store.run(MESSAGE_ROOM, {"id": report["target_id"]})
+            await self._sessions.rooms_changed(r["id"] for r in rooms)
         return {"action": action, "applied": int(row["applied"]), "closed": row["closed"]}
 
     async def after_suspension(self, user_id: str) -> None:
@@ -356,6 +365,7 @@ class Moderation:
             raise Conflict(f"{ref} is not suspended")
         await self._sessions.enable(user_id)
         await self._sessions.profile_changed(user_id)  # `me` answers for it again
+        await self._sessions.members_changed(user_id)  # and their rooms show again
         await self._changed(await self._listings(user_id))
 
     async def mark_trusted(self, ref: str, admin: str, reason: str, trusted: bool) -> None:
