@@ -32,7 +32,8 @@ from graph.infra.ids import now_ms
 from graph.infra.settings import Settings
 from seeds.generator import generate
 from seeds.loader import load
-from tests.conftest import read
+from tests.conftest import Api, read
+from tests.test_catalog_api import listing
 from tests.test_cli import vendr
 from tests.test_event_replay import each, log_of
 
@@ -161,6 +162,9 @@ def test_the_decision_ships_a_fit_better_than_the_current_blend_and_no_worse_tha
     assert not shipped
 
 
+RIGHT = {"dir": "right"}
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
     return {"feed_fit_min_people": 50, "feed_fit_people": 300}
@@ -238,6 +242,32 @@ async def test_a_fit_ships_when_it_beats_the_handset_blend_and_decks_use_it(
     listed = json.loads(shown.stdout)
     assert listed["current"]["version"] == current.version
     assert [f["shipped"] for f in listed["fits"]] == [False, True]
+
+
+async def test_what_the_person_did_after_the_held_out_like_is_not_popularity(
+    api: Api, services: Services
+) -> None:
+    """A fit's example is each candidate as the person met it before the like: the hype their
+    own like, and their views and saves after it, put on listings is taken out."""
+    _, seller = await api.signup()
+    lamps = [await listing(api, seller, title=f"Lamp {i}", tags=["lamps"]) for i in range(5)]
+    person, token = await api.signup()
+    for lamp in lamps[:3]:  # the third is the latest like: held out
+        swiped = await api.call("post", f"/v1/products/{lamp['id']}/swipe", token, json=RIGHT)
+        assert swiped.status == 200
+    after = lamps[3]["id"]  # looked at and saved after it
+    assert (await api.call("get", f"/v1/products/{after}", token)).status == 200
+    assert (await api.call("put", f"/v1/users/me/saved/{after}", token)).status == 204
+    assert await services.jobs.flush_views() == 1
+    await services.jobs.hype()
+    assert await services.pools.rebuild()
+    hyped = await read(services, "MATCH (p:Product {id: $id}) RETURN p.hype AS h", id=after)
+    assert hyped[0]["h"] > 4.9  # the view (1) and the save (4), seconds old
+    examples, _ = await services.learner._examples([person["id"]], now_ms())
+    assert len(examples) == 1
+    x = examples[0].x
+    assert len(x) == 3  # the held-out lamp, the one looked at after, the one never met
+    assert np.allclose(x[:, NAMES.index("hype")], 0.0, atol=1e-3)
 
 
 async def test_nothing_is_fitted_before_there_is_enough_data(settings: Settings) -> None:

@@ -66,6 +66,7 @@ CACHE_S = 15.0  # a worker reads the shipped blend again after this
 LIKE_HYPE, VIEW_HYPE, SAVE_HYPE = 3.0, 1.0, 4.0
 HYPE_TAU_MS, HYPE_WINDOW_MS = 3 * DAY_MS, 30 * DAY_MS
 NEAR_FIRST = 1e6  # the local baselines rank what lies within the radius first
+LATER_MAX = 500  # views and saves after the held-out like taken out of the hype they made
 
 PEOPLE = statement(
     "feed.learn_people",
@@ -89,10 +90,18 @@ LATEST = statement(
       WITH p, r ORDER BY r.at DESC, p.id DESC LIMIT 1
       RETURN p.id AS product_id, r.at AS at
     }
+    // what they viewed and saved after it (the latest first, bounded): their share of those
+    // listings' hype was not there when they liked
+    {{scope u, at}}
+      MATCH (u)-[e:VIEWED|SAVED]->(q:Product)
+      WHERE e.at > at
+      WITH q, e ORDER BY e.at DESC LIMIT $later
+      RETURN collect([q.id, type(e), e.at]) AS later
+    }
     // the person's own view and save of it: their share of its hype goes with the like's
     OPTIONAL MATCH (u)-[v:VIEWED]->(:Product {id: product_id})
     OPTIONAL MATCH (u)-[s:SAVED]->(:Product {id: product_id})
-    RETURN u.id AS id, product_id, at, v.at AS viewed_at, s.at AS saved_at
+    RETURN u.id AS id, product_id, at, v.at AS viewed_at, s.at AS saved_at, later
     """,
 )
 
@@ -304,7 +313,7 @@ class Learner:
         return FitReport(shipped, reason, blend, figures)
 
     async def _examples(self, people: list[str], now: int) -> tuple[list[Example], int]:
-        latest = await self._store.run(LATEST, {"ids": people})
+        latest = await self._store.run(LATEST, {"ids": people, "later": LATER_MAX})
         dealt = await self._dealt(latest)
         limit = asyncio.Semaphore(CONCURRENCY)
 
@@ -358,6 +367,12 @@ class Learner:
                 own += weight * math.exp((int(when) - now) / HYPE_TAU_MS)
         row["hype"] = max(0.0, float(row.get("hype") or 0.0) - own)
         row["likes"] = max(0, int(row.get("likes") or 0) - 1)  # nor the like itself
+        # nor the hype the person's own views and saves after the like made elsewhere: the
+        # listings they went on to look at would weigh more than they did when they liked
+        for pid, share in _later_shares(latest.get("later") or [], target, now).items():
+            if pid in got.rough:
+                later = got.rough[pid].row
+                later["hype"] = max(0.0, float(later.get("hype") or 0.0) - share)
         far = distance_floor(got.profile, got.near, got.radius_m)
         top = max(got.weights.values(), default=0.0)
         total = sum(got.weights.values())
@@ -393,6 +408,19 @@ class Learner:
             row | {"weights": json.loads(row["weights"]), "figures": json.loads(row["figures"])}
             for row in rows
         ]
+
+
+def _later_shares(later: list[list[Any]], target: str, now: int) -> dict[str, float]:
+    """The hype the person's views and saves after their held-out like put on each listing
+    (the held-out listing's own are taken out with the like's)."""
+    weights = {"VIEWED": VIEW_HYPE, "SAVED": SAVE_HYPE}
+    shares: dict[str, float] = {}
+    for pid, kind, when in later:
+        if pid == target or kind not in weights or int(when) < now - HYPE_WINDOW_MS:
+            continue
+        share = weights[kind] * math.exp((int(when) - now) / HYPE_TAU_MS)
+        shares[pid] = shares.get(pid, 0.0) + share
+    return shares
 
 
 def _blend(row: dict[str, Any]) -> Blend:
