@@ -247,8 +247,9 @@ async def test_a_fit_ships_when_it_beats_the_handset_blend_and_decks_use_it(
 async def test_what_the_person_did_after_the_held_out_like_is_not_popularity(
     api: Api, services: Services
 ) -> None:
-    """A fit's example is each candidate as the person met it before the like: the hype their
-    own like, and their views and saves after it, put on listings is taken out."""
+    """A fit's example is the candidates as the person met them before the like: what was
+    listed by then, without the hype their own like, and their views and saves after it, put
+    on listings."""
     _, seller = await api.signup()
     lamps = [await listing(api, seller, title=f"Lamp {i}", tags=["lamps"]) for i in range(5)]
     person, token = await api.signup()
@@ -258,6 +259,7 @@ async def test_what_the_person_did_after_the_held_out_like_is_not_popularity(
     after = lamps[3]["id"]  # looked at and saved after it
     assert (await api.call("get", f"/v1/products/{after}", token)).status == 200
     assert (await api.call("put", f"/v1/users/me/saved/{after}", token)).status == 204
+    await listing(api, seller, title="Lamp listed after", tags=["lamps"])  # not there yet
     assert await services.jobs.flush_views() == 1
     await services.jobs.hype()
     assert await services.pools.rebuild()

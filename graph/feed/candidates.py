@@ -127,10 +127,11 @@ async def gather(
     hide: Sequence[str] = (),
 ) -> Gathered:
     """The session's candidates and what weighs them. `before`: as this person's likes, saves,
-    views and co-likes stood before that time (what `learning` fits on: the like that followed
-    not yet made); `extra`: listings to take as candidates too (the cards a person was dealt);
-    `hide`: listings whose likes, saves and views are left out of the profile and that stay
-    candidates (the one `learning` holds out: its view just before the like would tell)."""
+    views and co-likes stood before that time, among the listings listed by then (what
+    `learning` fits on: the like that followed not yet made); `extra`: listings to take as
+    candidates too (the cards a person was dealt); `hide`: listings whose likes, saves and views
+    are left out of the profile and that stay candidates (the one `learning` holds out: its
+    view just before the like would tell)."""
     profile, interests, colikes = await asyncio.gather(
         store.run(PROFILE, {"user_id": user_id, "before": before, "hide": list(hide)}),
         store.run(INTERESTS, {"user_id": user_id}),
@@ -164,7 +165,9 @@ async def gather(
     items = {
         pid: item
         for pid, item in pooled.items()
-        if item.seller_id not in hidden_sellers and pid not in skip
+        if item.seller_id not in hidden_sellers
+        and pid not in skip
+        and (before is None or item.created_at < before)  # (not listed yet then)
     }
     if items:
         seen = await store.run(SEEN, {"user_id": user_id, "ids": list(items), "before": before})
