@@ -265,7 +265,7 @@ async def test_what_the_person_did_after_the_held_out_like_is_not_popularity(
     assert await services.pools.rebuild()
     hyped = await read(services, "MATCH (p:Product {id: $id}) RETURN p.hype AS h", id=after)
     assert hyped[0]["h"] > 4.9  # the view (1) and the save (4), seconds old
-    examples, _ = await services.learner._examples([person["id"]], now_ms())
+    examples, _ = await services.learner._examples([person["id"]])
     assert len(examples) == 1
     x = examples[0].x
     assert len(x) == 3  # the held-out lamp, the one looked at after, the one never met

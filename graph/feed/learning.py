@@ -3,8 +3,9 @@ worker on a schedule and after bulk loads).
 
 Each sampled person's latest like is held out: the feed's own candidate gathering
 (`candidates.gather`) is run as their likes, saves, views and co-likes stood just before it, over
-the listings the pools hold (plus the cards they were dealt then: the feed logs its
-impressions), and each candidate gets the blend's features (`blend.features`). A listwise
+the listings the pools hold that were listed by then (plus the cards they were dealt then: the
+feed logs its impressions), and each candidate gets the blend's features (`blend.features`),
+its hype and like count as they stood then too. A listwise
 model — a conditional logit: the held-out listing against every other candidate of the same
 deck — learns a weight per feature, pulled towards where it starts (an L2 penalty): the
 hand-set blend, or a simple baseline written as a blend (`PRIORS`); the start and the pull's
@@ -61,12 +62,11 @@ MIN_HELDOUT = 50  # reached held-out people the shadow evaluation needs to decid
 HELDOUT_SHARE = 0.3  # of the sampled people, kept out of the fit to judge it
 CONCURRENCY = 4  # people gathered at once (each a handful of reads)
 CACHE_S = 15.0  # a worker reads the shipped blend again after this
-# hype counts a like 3 e^(-age / 3 days) (graph.background.jobs): a held-out like's own share
-# is taken out of its listing's hype, which would otherwise give the answer away
-LIKE_HYPE, VIEW_HYPE, SAVE_HYPE = 3.0, 1.0, 4.0
+# hype counts a view 1, a like 3, a save 4, each e^(-age / 3 days) over 30 days
+# (graph.background.jobs); an example's candidates get it as it stood at the held-out like
+VIEW_HYPE, SAVE_HYPE = 1.0, 4.0
 HYPE_TAU_MS, HYPE_WINDOW_MS = 3 * DAY_MS, 30 * DAY_MS
 NEAR_FIRST = 1e6  # the local baselines rank what lies within the radius first
-LATER_MAX = 500  # views and saves after the held-out like taken out of the hype they made
 
 PEOPLE = statement(
     "feed.learn_people",
@@ -90,18 +90,30 @@ LATEST = statement(
       WITH p, r ORDER BY r.at DESC, p.id DESC LIMIT 1
       RETURN p.id AS product_id, r.at AS at
     }
-    // what they viewed and saved after it (the latest first, bounded): their share of those
-    // listings' hype was not there when they liked
-    {{scope u, at}}
-      MATCH (u)-[e:VIEWED|SAVED]->(q:Product)
-      WHERE e.at > at
-      WITH q, e ORDER BY e.at DESC LIMIT $later
-      RETURN collect([q.id, type(e), e.at]) AS later
-    }
     // the person's own view and save of it: their share of its hype goes with the like's
     OPTIONAL MATCH (u)-[v:VIEWED]->(:Product {id: product_id})
     OPTIONAL MATCH (u)-[s:SAVED]->(:Product {id: product_id})
-    RETURN u.id AS id, product_id, at, v.at AS viewed_at, s.at AS saved_at, later
+    RETURN u.id AS id, product_id, at, v.at AS viewed_at, s.at AS saved_at
+    """,
+)
+
+# the candidates' hype and likes as they stood at a held-out like: engagement before it only
+# (today's would carry what happened after: listings that got popular later, the person's own
+# later views; paid boosts, offers and messages are left out). Reads every engagement edge of
+# the candidates, as the hype pass does
+AS_OF = statement(
+    "feed.learn_as_of",
+    """
+    UNWIND $ids AS id
+    MATCH (p:Product {id: id})
+    OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-()
+    WHERE r.at < $at
+    WITH p,
+         sum(CASE WHEN r.at >= $since THEN coalesce(
+           CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
+           * exp(toFloat(r.at - $at) / $tau), 0.0) ELSE 0.0 END) AS hype,
+         sum(CASE WHEN type(r) = 'LIKED' THEN 1 ELSE 0 END) AS likes
+    RETURN p.id AS id, hype, likes
     """,
 )
 
@@ -251,7 +263,7 @@ class Learner:
                 {"people": len(people)},
             )
         sampled = sorted(people, key=lambda p: stable_share("sample:" + p))[: self._people]
-        examples, reached = await self._examples(sampled, now)
+        examples, reached = await self._examples(sampled)
         fit_set = [e for e in examples if stable_share("heldout:" + e.person) >= HELDOUT_SHARE]
         heldout = [e for e in examples if stable_share("heldout:" + e.person) < HELDOUT_SHARE]
         figures: dict[str, Any] = {
@@ -312,14 +324,14 @@ class Learner:
         log.info("feed blend %s: %s", blend.version, reason)
         return FitReport(shipped, reason, blend, figures)
 
-    async def _examples(self, people: list[str], now: int) -> tuple[list[Example], int]:
-        latest = await self._store.run(LATEST, {"ids": people, "later": LATER_MAX})
+    async def _examples(self, people: list[str]) -> tuple[list[Example], int]:
+        latest = await self._store.run(LATEST, {"ids": people})
         dealt = await self._dealt(latest)
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def one(row: dict[str, Any]) -> Example | None:
             async with limit:
-                return await self._example(row, now, dealt.get(row["id"], []))
+                return await self._example(row, dealt.get(row["id"], []))
 
         found = await asyncio.gather(*(one(row) for row in latest))
         examples = [e for e in found if e is not None]
@@ -337,7 +349,7 @@ class Learner:
             out[row["id"]] = list(dict.fromkeys(ids))
         return out
 
-    async def _example(self, latest: dict[str, Any], now: int, dealt: list[str]) -> Example | None:
+    async def _example(self, latest: dict[str, Any], dealt: list[str]) -> Example | None:
         person, target, at = latest["id"], latest["product_id"], int(latest["at"])
         got = await gather(
             self._store,
@@ -355,24 +367,31 @@ class Learner:
         )
         if target not in got.rough:
             return None
+        stood = await self._store.run(
+            AS_OF,
+            {
+                "ids": list(got.rough),
+                "at": at,
+                "since": at - HYPE_WINDOW_MS,
+                "tau": float(HYPE_TAU_MS),
+            },
+        )
+        for found in stood:
+            if found["id"] in got.rough:
+                got.rough[found["id"]].row |= {
+                    "hype": float(found["hype"] or 0.0),
+                    "likes": int(found["likes"] or 0),
+                }
+        # the person's own view and save of the held-out listing before the like would tell
         row = got.rough[target].row
-        # the held-out like's own share of its listing's hype, and the person's view and save
         own = 0.0
         for weight, when in (
-            (LIKE_HYPE, at),
             (VIEW_HYPE, latest.get("viewed_at")),
             (SAVE_HYPE, latest.get("saved_at")),
         ):
-            if when is not None and int(when) >= now - HYPE_WINDOW_MS:
-                own += weight * math.exp((int(when) - now) / HYPE_TAU_MS)
+            if when is not None and at - HYPE_WINDOW_MS <= int(when) < at:
+                own += weight * math.exp((int(when) - at) / HYPE_TAU_MS)
         row["hype"] = max(0.0, float(row.get("hype") or 0.0) - own)
-        row["likes"] = max(0, int(row.get("likes") or 0) - 1)  # nor the like itself
-        # nor the hype the person's own views and saves after the like made elsewhere: the
-        # listings they went on to look at would weigh more than they did when they liked
-        for pid, share in _later_shares(latest.get("later") or [], target, now).items():
-            if pid in got.rough:
-                later = got.rough[pid].row
-                later["hype"] = max(0.0, float(later.get("hype") or 0.0) - share)
         far = distance_floor(got.profile, got.near, got.radius_m)
         top = max(got.weights.values(), default=0.0)
         total = sum(got.weights.values())
@@ -408,19 +427,6 @@ class Learner:
             row | {"weights": json.loads(row["weights"]), "figures": json.loads(row["figures"])}
             for row in rows
         ]
-
-
-def _later_shares(later: list[list[Any]], target: str, now: int) -> dict[str, float]:
-    """The hype the person's views and saves after their held-out like put on each listing
-    (the held-out listing's own are taken out with the like's)."""
-    weights = {"VIEWED": VIEW_HYPE, "SAVED": SAVE_HYPE}
-    shares: dict[str, float] = {}
-    for pid, kind, when in later:
-        if pid == target or kind not in weights or int(when) < now - HYPE_WINDOW_MS:
-            continue
-        share = weights[kind] * math.exp((int(when) - now) / HYPE_TAU_MS)
-        shares[pid] = shares.get(pid, 0.0) + share
-    return shares
 
 
 def _blend(row: dict[str, Any]) -> Blend:
