@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from graph.catalog import Pools, by_expiry, place_listings
+from graph.catalog.engagement import ENGAGEMENT, HYPE_TAU_MS, HYPE_WINDOW_MS
 from graph.feed import Learner, flush_impressions, flush_views
 from graph.infra.blobs import BlobStore
 from graph.infra.cache import QueryCache
@@ -31,8 +32,6 @@ BATCH = 1000
 IMAGE_GRACE_MS = DAY_MS  # an upload not yet attached to a listing survives this long
 BLOB_GRACE_S = 3600  # a blob written before its graph node (uploads do that) survives this long
 ORPHAN_SWEEP_S = 3600  # how often the sweeper looks for blobs no image node names
-HYPE_TAU_MS = 3 * DAY_MS  # engagement counts e^(-age / 3 days)
-HYPE_WINDOW_MS = 30 * DAY_MS
 FIT_LOCK_S = 900  # a fit takes under a minute; a worker that died holding the lock frees it
 
 # The sweeper's writes that change listings and images are facts like a person's: each found
@@ -163,13 +162,12 @@ KNOWN_IMAGES = statement(
 # has had, undecayed (`likes`: the feed's steady popularity, where hype is its recent one).
 # (no label on the engaging end: only people view, like and save, and FalkorDB pays for the
 # label check on every edge)
-_HYPE = """
+_HYPE = (
+    """
     OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-()
-    WITH p,
-         sum(CASE WHEN r.at >= $since THEN coalesce(
-           CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
-           * exp(toFloat(r.at - $now) / $tau), 0.0) ELSE 0.0 END) AS engagement,
-         sum(CASE WHEN type(r) = 'LIKED' THEN 1 ELSE 0 END) AS likes
+    """
+    + ENGAGEMENT
+    + """
     SET p.likes = likes
     WITH p, engagement
     // (each sum in a projection of its own: FalkorDB gives null for `grouping key + sum()`)
@@ -185,6 +183,7 @@ _HYPE = """
     SET p.hype = round((engagement + coalesce(p.boost, 0.0)) * 1000000.0) / 1000000.0
     RETURN count(p) AS n
 """
+)
 
 HYPE = statement(
     "jobs.hype",

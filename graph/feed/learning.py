@@ -39,6 +39,13 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from graph.catalog import Pools
+from graph.catalog.engagement import (
+    ENGAGEMENT,
+    HYPE_TAU_MS,
+    HYPE_WINDOW_MS,
+    SAVE_HYPE,
+    VIEW_HYPE,
+)
 from graph.feed.blend import HANDSET, NAMES, Blend, features
 from graph.feed.candidates import gather
 from graph.feed.fitting import (
@@ -62,10 +69,6 @@ MIN_HELDOUT = 50  # reached held-out people the shadow evaluation needs to decid
 HELDOUT_SHARE = 0.3  # of the sampled people, kept out of the fit to judge it
 CONCURRENCY = 4  # people gathered at once (each a handful of reads)
 CACHE_S = 15.0  # a worker reads the shipped blend again after this
-# hype counts a view 1, a like 3, a save 4, each e^(-age / 3 days) over 30 days
-# (graph.background.jobs); an example's candidates get it as it stood at the held-out like
-VIEW_HYPE, SAVE_HYPE = 1.0, 4.0
-HYPE_TAU_MS, HYPE_WINDOW_MS = 3 * DAY_MS, 30 * DAY_MS
 NEAR_FIRST = 1e6  # the local baselines rank what lies within the radius first
 
 PEOPLE = statement(
@@ -107,14 +110,10 @@ AS_OF = statement(
     UNWIND $ids AS id
     MATCH (p:Product {id: id})
     OPTIONAL MATCH (p)<-[r:VIEWED|LIKED|SAVED]-()
-    WHERE r.at < $at
-    WITH p,
-         sum(CASE WHEN r.at >= $since THEN coalesce(
-           CASE type(r) WHEN 'VIEWED' THEN 1.0 WHEN 'LIKED' THEN 3.0 WHEN 'SAVED' THEN 4.0 END
-           * exp(toFloat(r.at - $at) / $tau), 0.0) ELSE 0.0 END) AS hype,
-         sum(CASE WHEN type(r) = 'LIKED' THEN 1 ELSE 0 END) AS likes
-    RETURN p.id AS id, hype, likes
-    """,
+    WHERE r.at < $now
+    """
+    + ENGAGEMENT
+    + "RETURN p.id AS id, engagement AS hype, likes",
 )
 
 # the cards each person was dealt in the week before their held-out like (impressions)
@@ -371,7 +370,7 @@ class Learner:
             AS_OF,
             {
                 "ids": list(got.rough),
-                "at": at,
+                "now": at,
                 "since": at - HYPE_WINDOW_MS,
                 "tau": float(HYPE_TAU_MS),
             },
