@@ -14,8 +14,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from graph.catalog import Pools, by_expiry, place_listings
-from graph.catalog.engagement import ENGAGEMENT, HYPE_TAU_MS, HYPE_WINDOW_MS
+from graph.catalog import (
+    ENGAGEMENT,
+    HYPE_TAU_MS,
+    HYPE_WINDOW_MS,
+    Pools,
+    by_expiry,
+    place_listings,
+)
 from graph.feed import Learner, flush_impressions, flush_views
 from graph.infra.blobs import BlobStore
 from graph.infra.cache import QueryCache

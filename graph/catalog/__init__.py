@@ -1,9 +1,18 @@
 """The catalog: listings and their images and tags, browse (filters, sorts, cursors, its
-planner), the candidate pools the feed deals from, expiry windows, saved searches.
+planner), the candidate pools the feed deals from, how engagement makes hype, expiry windows,
+saved searches.
 May import: notify, infra.
 """
 
 from graph.catalog.browse import DEFAULT_RADIUS_KM, BrowseService
+from graph.catalog.engagement import (
+    ENGAGEMENT,
+    HYPE_TAU_MS,
+    HYPE_WINDOW_MS,
+    LIKE_HYPE,
+    SAVE_HYPE,
+    VIEW_HYPE,
+)
 from graph.catalog.images import ImageService
 from graph.catalog.listings import PRODUCT_VIEW, CatalogService, Changed
 from graph.catalog.places import place_listings
@@ -15,7 +24,13 @@ from graph.catalog.windows import by_expiry
 
 __all__ = [
     "DEFAULT_RADIUS_KM",
+    "ENGAGEMENT",
+    "HYPE_TAU_MS",
+    "HYPE_WINDOW_MS",
+    "LIKE_HYPE",
     "PRODUCT_VIEW",
+    "SAVE_HYPE",
+    "VIEW_HYPE",
     "BrowseService",
     "CatalogService",
     "Changed",

@@ -38,14 +38,7 @@ from typing import Any
 import numpy as np
 import redis.asyncio as aioredis
 
-from graph.catalog import Pools
-from graph.catalog.engagement import (
-    ENGAGEMENT,
-    HYPE_TAU_MS,
-    HYPE_WINDOW_MS,
-    SAVE_HYPE,
-    VIEW_HYPE,
-)
+from graph.catalog import ENGAGEMENT, HYPE_TAU_MS, HYPE_WINDOW_MS, SAVE_HYPE, VIEW_HYPE, Pools
 from graph.feed.blend import HANDSET, NAMES, Blend, features
 from graph.feed.candidates import gather
 from graph.feed.fitting import (
