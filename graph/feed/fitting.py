@@ -141,7 +141,8 @@ def choose(examples: Sequence[Example]) -> Choice:
     for rank, name in enumerate(PRIORS):
         for lam in (None, *LAMBDAS):
             got = [judge.hits(_weights(inner, name, lam)) for inner, judge in judges]
-            hr = float(np.concatenate(got).mean())
+            # rounded: a sum's last bits must not pick between two starts that rank alike
+            hr = round(float(np.concatenate(got).mean()), 9)
             pull = math.inf if lam is None else lam
             scored.append((hr, pull, -rank, Choice(name, lam, round(hr, 4))))
     return max(scored, key=lambda s: s[:3])[3]

@@ -326,7 +326,8 @@ class Learner:
                 return await self._example(row, dealt.get(row["id"], []))
 
         found = await asyncio.gather(*(one(row) for row in latest))
-        examples = [e for e in found if e is not None]
+        # in one order whatever order the backend returned rows in: the same data, the same fit
+        examples = sorted((e for e in found if e is not None), key=lambda e: e.person)
         return examples, len(examples)
 
     async def _dealt(self, latest: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -387,7 +388,7 @@ class Learner:
         far = distance_floor(got.profile, got.near, got.radius_m)
         top = max(got.weights.values(), default=0.0)
         total = sum(got.weights.values())
-        ids = list(got.rough)
+        ids = sorted(got.rough)  # the candidates in one order, whatever the pools' order
         x = np.empty((len(ids), len(NAMES)))
         popularity = np.empty(len(ids))
         share = np.empty(len(ids))

@@ -67,8 +67,11 @@ class Replica:
 
 
 async def _replication(client: aioredis.Redis) -> dict[str, Any]:
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that lands
+    # as the answer comes in, and the watcher, cancelled on close, would check on for ever
     try:
-        info = await asyncio.wait_for(client.info("replication"), CHECK_TIMEOUT_S)
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            info = await client.info("replication")
     except TimeoutError as exc:
         raise RedisTimeoutError(f"no answer in {CHECK_TIMEOUT_S:g} s") from exc
     return dict(info)
@@ -98,6 +101,7 @@ class ReplicaSet:
         self._turn = itertools.count()
         self._last_offset: int | None = None  # the primary's, at the check before
         self._watcher: asyncio.Task[None] | None = None
+        self._closed = False  # the watcher stops on it too, not on its cancellation alone
         self._first = asyncio.Lock()
         self._checked = False
         # bumped each time a replica comes back into step: a write that began before must
@@ -116,7 +120,7 @@ class ReplicaSet:
                         await self.check()
                     except Exception:  # a request never fails on a check: reads on the primary
                         log.exception("replica check failed")
-        if self._watcher is None or self._watcher.done():
+        if not self._closed and (self._watcher is None or self._watcher.done()):
             self._watcher = asyncio.get_running_loop().create_task(self._run())
 
     async def pick(self) -> Replica | None:
@@ -225,14 +229,17 @@ class ReplicaSet:
         return offset >= max(replica.behind, primary)
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(self.check_seconds)
+            if self._closed:
+                return
             try:
                 await self.check()
             except Exception:  # the watcher outlives any one bad check
                 log.exception("replica check failed")
 
     async def close(self) -> None:
+        self._closed = True
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
