@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from graph.infra.tasks import raise_if_cancelled
+
 log = logging.getLogger("vendr.realtime")
 
 QUEUE_SIZE = 1000
@@ -70,6 +72,7 @@ class Hub:
 
     async def _read(self) -> None:
         while True:
+            raise_if_cancelled()  # a cancelled get_message may return instead of raising
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except (RedisError, OSError) as exc:

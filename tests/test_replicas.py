@@ -313,3 +313,47 @@ async def test_neo4j_runs_reads_as_read_transactions(request: pytest.FixtureRequ
         ]
     finally:
         await neo.close()
+
+
+async def test_closing_stops_the_watcher_even_when_a_check_swallows_its_cancellation(
+    replica: ReplicaInfo, data_dir: Path
+) -> None:
+    """Python 3.11's `asyncio.wait_for` returns the answer instead of raising when the
+    cancellation lands as the answer comes in: a watcher stopped only by cancelling would
+    check on for ever and `close()` would never return (a test hung on it for 300 s). Here
+    every check swallows its cancellation; closing still ends the watcher."""
+    from graph.bootstrap import _pool
+    from graph.infra.store.replicas import ReplicaSet
+
+    class Stubborn(ReplicaSet):
+        async def check(self) -> None:
+            try:
+                await super().check()
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                pass  # as wait_for does in that race
+
+    info = embedded.status(data_dir)
+    assert info is not None
+    primary = _pool(info.url)
+    replicas = Stubborn(
+        primary,
+        [(f"127.0.0.1:{replica.port}", _pool(replica.url))],
+        "watched",
+        wait_ms=300,
+        check_seconds=0.01,
+    )
+    try:
+        await replicas.started()
+        await until(lambda: replicas.in_step() != [])
+        for _ in range(20):  # cancelled wherever it happens to be: in a check or between two
+            await asyncio.sleep(0.013)
+            async with asyncio.timeout(5):
+                await replicas.close()
+            replicas._closed = False
+            await replicas.started()
+        async with asyncio.timeout(5):
+            await replicas.close()
+        assert replicas._watcher is None
+    finally:
+        await primary.aclose()

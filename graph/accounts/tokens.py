@@ -51,6 +51,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from graph.infra.tasks import raise_if_cancelled
+
 log = logging.getLogger("vendr.sessions")
 
 PING_S = 1.0  # how often the follower asks the subscription for a sign of life
@@ -224,11 +226,11 @@ async def follow(redis: aioredis.Redis, channel: str, *caches: Held[Any]) -> Non
     if not followed:
         return
     while True:
-        _raise_if_cancelled()
+        raise_if_cancelled()
         pubsub = redis.pubsub()
         try:
             await pubsub.subscribe(channel)
-            _raise_if_cancelled()
+            raise_if_cancelled()
             await _listen(pubsub, followed)
         except (RedisError, OSError) as exc:
             log.warning("session pushes: subscription lost (%s); caches off until back", exc)
@@ -240,14 +242,6 @@ async def follow(redis: aioredis.Redis, channel: str, *caches: Held[Any]) -> Non
         await asyncio.sleep(RETRY_S)
 
 
-def _raise_if_cancelled() -> None:
-    """redis-py's subscribe can swallow a cancellation that lands while it connects: the
-    task's own count still says it was asked to stop."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 class Silent(RedisError):
     """The subscription gave no sign of life for TRUST_S."""
 
@@ -257,7 +251,7 @@ async def _listen(pubsub: PubSub, caches: list[Held[Any]]) -> None:
     next_ping = heard
     confirmed = False
     while True:
-        _raise_if_cancelled()
+        raise_if_cancelled()
         now = time.monotonic()
         if now >= next_ping:
             await pubsub.ping()

@@ -34,6 +34,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from graph.infra.tasks import raise_if_cancelled
+
 log = logging.getLogger("vendr.replicas")
 
 # a reply that means "this server cannot answer now", not "this statement is wrong"
@@ -233,6 +235,7 @@ class ReplicaSet:
             await asyncio.sleep(self.check_seconds)
             if self._closed:
                 return
+            raise_if_cancelled()
             try:
                 await self.check()
             except Exception:  # the watcher outlives any one bad check
