@@ -111,6 +111,30 @@ def test_the_fuzzed_document_is_the_one_served(at_server: str) -> None:
     assert httpx.get(f"{at_server}/docs/openapi.json").json() == DOCUMENT
 
 
+def test_a_query_valid_as_sent_is_not_taken_for_an_invalid_one() -> None:
+    """The request a CI run's fuzzing drew as invalid (`tags` the boolean false) is valid as
+    sent (the one tag "false") and rightly served; queries invalid as sent stay invalid."""
+    products = DOCUMENT["paths"]["/v1/products"]["get"]
+    drawn = (
+        "near=%E2%80%84%E2%80%8290.0000000%E2%80%82%E2%80%84%E2%80%86%E1%9A%80+%E3%80%80%E2%80%84"
+        "+%2C++%E2%80%82%E3%80%80%E2%80%84-180%E2%80%AF%E2%80%88&tags=false&limit="
+    )
+    assert fuzzing.query_as_sent_is_valid(products, "http://h/v1/products?" + drawn)
+    assert fuzzing.query_as_sent_is_valid(
+        products, "http://h/v1/products?tags=lamp,vintage&limit=5"
+    )
+    for bad in (
+        "tags=" + ",".join(["lamp"] * 11),
+        "tags=lamp,,vintage",
+        "limit=0",
+        "limit=ten",
+        "near=91,0",
+        "limit=1&limit=2",
+        "colour=navy",
+    ):
+        assert not fuzzing.query_as_sent_is_valid(products, "http://h/v1/products?" + bad), bad
+
+
 SESSION = fuzzing.Session()
 
 
