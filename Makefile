@@ -102,11 +102,13 @@ run: $(STAMP)  ## serve the API on the embedded database, with demo data when th
 # database: a server per worker keeps them apart); TEST_WORKERS=0 runs it in one process.
 # The fuzz tests run after the rest, in one process, in order against one server: with the
 # seed fixed in pyproject.toml, every run draws the same and meets the same state. The 25
-# slowest tests are listed at the end (what to look at when the suite grows slow)
+# slowest tests are listed at the end (what to look at when the suite grows slow). A module's
+# tests go to one worker (`--dist loadscope`): its servers (module fixtures: two `vendr serve`,
+# a replica, a balancer) start once, not once on each worker
 TEST_WORKERS ?= 2
 
 test: $(STAMP) $(NEO4J_STAMP) $(S3PROXY_STAMP) $(CODEGEN_STAMP) $(HAPROXY_STAMP) $(WRK_STAMP)  ## the whole suite, on embedded FalkorDB and on Neo4j
-	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not fuzz and not cypherlint" --durations=25
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not fuzz and not cypherlint" --durations=25
 	$(BIN)/pytest -q -p no:xdist -m fuzz
 
 # catalog, learning, deals and trust run on the embedded FalkorDB and on Neo4j (heap and page
