@@ -281,7 +281,7 @@ async def _run_batches(
 ) -> int:
     """Run `st` over `rows` a batch at a time, up to `IN_FLIGHT` batches sent ahead. The
     batches of one statement are independent of each other (what one matches, an earlier
-    statement made); each is one source event (graph/infra/events.py): a replay loads it as
+    statement made); each is one source event (graph/infra/events/): a replay loads it as
     one, in the log's order, which is the order they were made in here."""
     depth = IN_FLIGHT.get(services.store.dialect, 1)
     pending: deque[asyncio.Future[list[dict[str, Any]]]] = deque()

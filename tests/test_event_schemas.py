@@ -33,7 +33,7 @@ WRITES = sorted(name for name, st in REGISTRY.items() if st.write)
 @pytest.mark.parametrize("name", WRITES)
 def test_every_write_statement_is_a_source_or_says_why_not(name: str) -> None:
     assert name in SOURCES or name in NOT_SOURCED, (
-        f"{name} writes: declare it in graph/infra/events.py (source(...) or not_sourced(...))"
+        f"{name} writes: declare it in graph/infra/events/ (source(...) or not_sourced(...))"
     )
 
 

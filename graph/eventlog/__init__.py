@@ -1,6 +1,6 @@
 """The event log as the truth: its export, replaying it into a graph (whole, or one account and
 what it touches), the canonical dump two graphs are compared by, and the streaming mirror of a
-sample of accounts to a test environment. The schemas of its facts are in graph/infra/events.py.
+sample of accounts to a test environment. The schemas of its facts are in graph/infra/events/.
 May import: bootstrap and everything below it.
 """
 

@@ -1,6 +1,6 @@
 """A canonical dump of a graph's facts (`vendr events dump`): every node with its labels and
 properties and every relationship with its type, ends and properties, as sorted JSON lines, less
-what is not a fact of the marketplace (graph/infra/events.py: the properties the sweeper derives,
+what is not a fact of the marketplace (graph/infra/events/: the properties the sweeper derives,
 the machinery's labels, the log itself). Two graphs hold the same marketplace when their dumps
 are equal: how a replay is proven faithful, and a backend move checked.
 

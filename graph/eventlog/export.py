@@ -3,7 +3,7 @@
 Events are append-only, so a page is "the next N events after the last one written", ordered by
 (at, id): a keyset, not SKIP, so each page costs the same however far in and an export started
 while the app writes never repeats or skips a row. Each line is one event with its `data` decoded:
-for a source event (graph/infra/events.py) its `via` statement, `version` and facts, which
+for a source event (graph/infra/events/) its `via` statement, `version` and facts, which
 `vendr events replay` applies to another graph.
 """
 

@@ -1,7 +1,7 @@
 """Rebuilding a graph from its event log (`vendr events replay`).
 
 Each source Event names the statement that made it and that statement's facts
-(graph/infra/events.py); replaying it runs the same statement with the same facts, its own id
+(graph/infra/events/); replaying it runs the same statement with the same facts, its own id
 and its own time, on the target graph, in the log's order (at, id). What the statement makes
 beside its Event (by-products: an order's payment, a notification) is made again with the ids
 the facts hold. An Event already in the target is skipped, so a replay interrupted and run again,
