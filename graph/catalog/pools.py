@@ -47,6 +47,40 @@ TAG_DEPTH = 30  # ids read from each of the person's tags' world-wide pool
 WINDOW_ROWS = 500  # a rebuild reads listings in windows of expiry time of about this many
 BUILD_LOCK_S = 600
 FIRST_BUILD_WAIT_S = 30  # how long a deck waits for the very first build before a 503
+UNPACKED_MAX = 20_000  # items a worker keeps unpacked (`Pools._unpacked`)
+
+# A deck's read of the pools in one round trip: the current generation, the members of each
+# pool read (ARGV: the prefix, how many pools, then name, depth and 1 if local for each, then
+# the listings asked for besides), their union in the order first seen with a flag each for
+# "only local pools brought it", and the items' packed facts. False when nothing is built.
+_CANDIDATES = """
+local gen = redis.call('GET', KEYS[1])
+if not gen then return false end
+local key = ARGV[1] .. gen .. ':'
+local pools = tonumber(ARGV[2])
+local ids, flags, at = {}, {}, {}
+local function add(id, is_local)
+  local i = at[id]
+  if i == nil then
+    ids[#ids + 1], flags[#ids + 1], at[id] = id, is_local, #ids + 1
+  elseif is_local == '0' then
+    flags[i] = '0'
+  end
+end
+for p = 0, pools - 1 do
+  local base = 3 + 3 * p
+  for _, id in ipairs(redis.call('ZREVRANGE', key .. ARGV[base], 0, ARGV[base + 1] - 1)) do
+    add(id, ARGV[base + 2])
+  end
+end
+for i = 3 + 3 * pools, #ARGV do add(ARGV[i], '0') end
+local packed = {}
+for first = 1, #ids, 500 do  -- (unpack has a limit on how many it spreads)
+  local got = redis.call('HMGET', key .. 'items', unpack(ids, first, math.min(first + 499, #ids)))
+  for _, raw in ipairs(got) do packed[#packed + 1] = raw end
+end
+return {gen, ids, table.concat(flags), packed}
+"""
 
 _FEATURES = """
 MATCH (s:User)-[:LISTED]->(p)
@@ -207,6 +241,10 @@ class Pools:
         self._store = store
         self._redis = redis
         self._p = f"{prefix}feed:"
+        self._read = redis.register_script(_CANDIDATES)
+        # (id, packed facts) -> the item: a listing's facts change only with its packed bytes
+        # (a refresh writes new ones), so an entry can never be stale, whatever the generation
+        self._unpacked: dict[tuple[bytes, bytes], Item] = {}
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -236,7 +274,6 @@ class Pools:
         listings in `also`, with their facts. Expired ones and those the pools no longer hold
         are left out; so is what came only from around `near` but lies beyond the radius, and
         what is offered for pickup only further from `near` than `pickup_m`."""
-        gen = await self.generation()
         reads: list[tuple[str, int, bool]] = [(f"tag:{t}", TAG_DEPTH, False) for t in tags]
         if near is not None:
             cells = cells_around(near, radius_m)
@@ -246,34 +283,34 @@ class Pools:
                 reads += [(f"hot:{cell}:{t}", share, True) for t in tags]
         else:
             reads += [("hot", 60, False), ("new", 20, False)]
-        pipe = self._redis.pipeline(transaction=False)
-        for name, n, _ in reads:
-            pipe.zrevrange(f"{self._p}{gen}:{name}", 0, n - 1)
-        found = await pipe.execute()
-        only_local: dict[str, bool] = {}  # listing id -> whether only local pools brought it
-        for (_, _, is_local), members in zip(reads, found, strict=True):
-            for raw in members:
-                pid = _text(raw)
-                only_local[pid] = only_local.get(pid, True) and is_local
-        for pid in also:
-            only_local[pid] = False
-        if not only_local:
-            return {}
-        order = list(only_local)
-        packed = await self._redis.hmget(f"{self._p}{gen}:items", order)
+        args: list[str | int] = [self._p, len(reads)]
+        for name, n, is_local in reads:
+            args += [name, n, int(is_local)]
+        args += list(also)
+        while (found := await self._read(keys=[self._p + "gen"], args=args)) is None:
+            await self.generation()  # none built yet: build it (or wait for the builder)
+        _, ids, flags, packed = found
         items: dict[str, Item] = {}
-        for pid, raw in zip(order, packed, strict=True):
+        for rid, only_local, raw in zip(ids, _text(flags), packed, strict=True):
             if raw is None:
                 continue
-            item = Item.unpack(pid, raw)
+            item = self._unpack(rid, raw)
             if item.expires_at <= now:
                 continue
-            if only_local[pid] and not _within(item, near, radius_m):
+            if only_local == "1" and not _within(item, near, radius_m):
                 continue
             if item.pickup_only and near is not None and not _within(item, near, pickup_m):
                 continue
-            items[pid] = item
+            items[item.id] = item
         return items
+
+    def _unpack(self, rid: bytes, raw: bytes) -> Item:
+        item = self._unpacked.get((rid, raw))
+        if item is None:
+            if len(self._unpacked) >= UNPACKED_MAX:
+                self._unpacked.clear()
+            item = self._unpacked[rid, raw] = Item.unpack(_text(rid), raw)
+        return item
 
     # ---- keeping current ------------------------------------------------------------------
 

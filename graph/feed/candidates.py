@@ -22,11 +22,17 @@ SEEDS, LIKERS, THEIR_LIKES = 10, 15, 8  # co-like fan-out caps
 TOP_TAGS = 5
 COLIKED_MAX = 80
 
-# what you liked or saved and, apart, what you looked at: the latest 30 of each, newest first
-PROFILE = statement(
-    "feed.profile",
+# who you are to a deck, in one statement: where you are, the tags you said you are into, and
+# what you liked or saved and, apart, what you looked at (the latest 30 of each, with their
+# tags and places; `gather` puts them newest first)
+START = statement(
+    "feed.start",
     """
     MATCH (me:User {id: $user_id})
+    {{scope me}}
+      OPTIONAL MATCH (me)-[i:INTERESTED_IN]->(t:Tag)
+      RETURN collect({tag: t.name, weight: i.weight}) AS interests
+    }
     {{scope me}}
       MATCH (me)-[r:LIKED|SAVED]->(p:Product)
       WHERE ($before IS NULL OR r.at < $before) AND NOT p.id IN $hide
@@ -39,22 +45,17 @@ PROFILE = statement(
       WITH p, r.at AS at ORDER BY at DESC LIMIT 30
       RETURN collect({id: p.id, at: at, liked: false}) AS viewed
     }
-    UNWIND liked + viewed AS row
-    // (the id taken out of the map first: FalkorDB matches nothing on {id: row.id})
-    WITH row.id AS id, row.at AS at, row.liked AS liked
-    MATCH (p:Product {id: id})-[:TAGGED]->(t:Tag)
-    RETURN p.id AS id, p.title AS title, at, liked, collect(t.name) AS tags,
-           p.place.latitude AS lat, p.place.longitude AS lon
-    ORDER BY at DESC
-    """,
-)
-
-INTERESTS = statement(
-    "feed.interests",
-    """
-    MATCH (me:User {id: $user_id})
-    OPTIONAL MATCH (me)-[i:INTERESTED_IN]->(t:Tag)
-    RETURN me.location AS location, collect({tag: t.name, weight: i.weight}) AS interests
+    {{scope liked, viewed}}
+      UNWIND liked + viewed AS row
+      // (the id taken out of the map first: FalkorDB matches nothing on {id: row.id})
+      // (`flag`, not `liked`: Neo4j will not let a subquery shadow what it imported)
+      WITH row.id AS id, row.at AS at, row.liked AS flag
+      MATCH (p:Product {id: id})-[:TAGGED]->(t:Tag)
+      WITH p, at, flag, collect(t.name) AS tags
+      RETURN collect({id: p.id, title: p.title, at: at, liked: flag, tags: tags,
+                      lat: p.place.latitude, lon: p.place.longitude}) AS profile
+    }
+    RETURN me.location AS location, interests, profile
     """,
 )
 
@@ -132,9 +133,8 @@ async def gather(
     candidates too (the cards a person was dealt); `hide`: listings whose likes, saves and views
     are left out of the profile and that stay candidates (the one `learning` holds out: its
     view just before the like would tell)."""
-    profile, interests, colikes = await asyncio.gather(
-        store.run(PROFILE, {"user_id": user_id, "before": before, "hide": list(hide)}),
-        store.run(INTERESTS, {"user_id": user_id}),
+    started, colikes = await asyncio.gather(
+        store.run(START, {"user_id": user_id, "before": before, "hide": list(hide)}),
         store.run(
             COLIKED,
             {
@@ -147,9 +147,11 @@ async def gather(
             },
         ),
     )
-    if not interests:
+    if not started:
         raise NotFound("no such user")
-    me = interests[0]
+    me = started[0]
+    # newest first (a stable sort: rows at the same time stay as the graph gave them)
+    profile: list[dict[str, Any]] = sorted(me["profile"], key=lambda row: row["at"], reverse=True)
     if near is None and me["location"]:
         near = Place(me["location"]["latitude"], me["location"]["longitude"])
     liked = [row for row in profile if row["liked"]]

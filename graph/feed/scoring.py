@@ -10,6 +10,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from graph.infra.geo import Place, haversine_m
@@ -98,7 +99,9 @@ def score(
 ) -> tuple[float, dict[str, float]]:
     p = cand.row
     tags = p.get("tags") or []
-    affinity = sum(weights.get(t, 0.0) for t in tags) / (top * 2) if top else 0.0
+    # (map, not a generator: the same sum in the same order, without a frame per tag; this
+    # runs for every candidate of every session)
+    affinity = sum(map(weights.get, tags, repeat(0.0))) / (top * 2) if top else 0.0
     distance = p.get("distance_m")
     age_days = max(0.0, (now - p["created_at"]) / DAY_MS)
     hype = float(p.get("hype") or 0.0)
