@@ -6,6 +6,7 @@ server's counters); then py-spy on the workers during the three most expensive r
 where their CPU goes, into bench/http.md.
 
     python -m bench.http [--seconds 8] [--backends falkordb,neo4j] [--out bench/http.md]
+                         [--only feed]  # the routes whose keys start so (and the heartbeat)
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class Run:
     commands: dict[str, dict[str, float]]  # route -> Redis commands per request
     cpu: dict[str, Cpu]  # route (and "bare") -> CPU per request
     uncached: dict[str, wrk.Result]  # cache off, one connection
-    feed_solo: wrk.Result
+    feed_solo: wrk.Result | None
     profiles: dict[str, tuple[wrk.Result, spy.Profile]] = field(default_factory=dict)
     setup_s: float = 0.0
 
@@ -230,8 +231,19 @@ def _api_env(database: Database, port: int, **extra: str) -> dict[str, str]:
     )
 
 
-def _drive(database: Database, seconds: float, people: tuple[str, ...]) -> Run:
-    """Both servers up, every route driven in turn, then the cache off, then the profiles."""
+def chosen_routes(only: str) -> tuple[Route, ...]:
+    """The routes whose keys start with one of `only`'s comma-separated words (every route
+    when empty), with the heartbeat kept: the feed's note compares answers with it."""
+    words = [w for w in only.split(",") if w]
+    if not words:
+        return ROUTES
+    return tuple(r for r in ROUTES if r.key == "heartbeat" or r.key.startswith(tuple(words)))
+
+
+def _drive(
+    database: Database, seconds: float, people: tuple[str, ...], only: tuple[Route, ...]
+) -> Run:
+    """Both servers up, every route driven in turn, then the profiles, then the cache off."""
     counter = _redis(database)
     api_port, bare_port = free_port(), free_port()
     api, bare = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
@@ -269,25 +281,25 @@ def _drive(database: Database, seconds: float, people: tuple[str, ...]) -> Run:
         fixture = _fixture(api, people)
         # every URL once under load first (not measured): caches filled, statements planned
         load(bare + "/bare", None, fixture, s=WARM_SECONDS)
-        for route in ROUTES:
+        for route in only:
             load(fixture.url(api, route), route, fixture, s=WARM_SECONDS)
         print("   warm; measuring", flush=True)
         bare_result, bare_cpu = measured(bare + "/bare", None, bare_proc.pid)
         cpu = {"bare": bare_cpu}
         routes: dict[str, wrk.Result] = {}
         commands: dict[str, dict[str, float]] = {}
-        for route in ROUTES:
+        for route in only:
             before = _counts(counter)
             routes[route.key], cpu[route.key] = measured(
                 fixture.url(api, route), route, api_proc.pid
             )
             commands[route.key] = _per_request(before, _counts(counter), routes[route.key].requests)
             print(f"   {route.key}: {routes[route.key].rps:,.0f} req/s", flush=True)
-        feed = next(r for r in ROUTES if r.key == "feed_people")
-        feed_solo = load(fixture.url(api, feed), feed, fixture, conns=1)
+        feed = next((r for r in only if r.key == "feed_people"), None)
+        feed_solo = load(fixture.url(api, feed), feed, fixture, conns=1) if feed else None
         run = Run(bare_result, routes, commands, cpu, {}, feed_solo)
         costly = sorted(
-            (r for r in ROUTES if r.key not in ("heartbeat", "feed")),
+            (r for r in only if r.key not in ("heartbeat", "feed")),
             key=lambda r: routes[r.key].rps,
         )[:PROFILED]
         PROFILES.mkdir(parents=True, exist_ok=True)
@@ -297,16 +309,18 @@ def _drive(database: Database, seconds: float, people: tuple[str, ...]) -> Run:
                 result = load(fixture.url(api, route), route, fixture)
             run.profiles[route.key] = (result, spy.parse(out.read_text()))
             print(f"   profiled {route.key}", flush=True)
+    if not any(route.cached for route in only):
+        return run
     cold_env = _api_env(database, api_port, VENDR_CACHE_TTL_SECONDS="0")
     with server(serve, cold_env, api + "/v1/heartbeat"):
-        for route in ROUTES:
+        for route in only:
             if route.cached:
                 load(fixture.url(api, route), route, fixture, conns=1, s=WARM_SECONDS)
                 run.uncached[route.key] = load(fixture.url(api, route), route, fixture, conns=1)
     return run
 
 
-async def measure(database: Database, seconds: float) -> Run:
+async def measure(database: Database, seconds: float, only: tuple[Route, ...] = ROUTES) -> Run:
     """A fresh graph with the demo data and tokens for its people, then `_drive` on it."""
     started = time.monotonic()
     database.fresh()
@@ -319,7 +333,7 @@ async def measure(database: Database, seconds: float) -> Run:
     finally:
         await shutdown(services)
     setup_s = time.monotonic() - started
-    run = await asyncio.to_thread(_drive, database, seconds, people)
+    run = await asyncio.to_thread(_drive, database, seconds, people, only)
     run.setup_s = setup_s
     return run
 
@@ -365,7 +379,7 @@ def _table(run: Run) -> list[str]:
         f"{_ms(r.p99_ms)} | 1 | {_cpu(run.cpu['bare'])} | — | {r.bytes_each:,.0f} | "
         f"{r.non_2xx + r.errors} |",
     ]
-    for route in ROUTES:
+    for route in _ran(run):
         r = run.routes[route.key]
         lines.append(
             f"| {route.label} | {route.connections} | {r.rps:,.0f} | {_ms(r.p50_ms)} | "
@@ -376,8 +390,14 @@ def _table(run: Run) -> list[str]:
     return lines
 
 
+def _ran(run: Run) -> list[Route]:
+    return [route for route in ROUTES if route.key in run.routes]
+
+
 def _feed_note(run: Run) -> str:
     """Whether the one person's deck ran dry in this run (the issue's feed row)."""
+    if "feed" not in run.routes:
+        return ""
     alone, empty = run.routes["feed"].bytes_each, run.routes["heartbeat"].bytes_each
     text = (
         "The feed deals one person no card twice (1,000 listings): the issue's row, one person "
@@ -396,13 +416,18 @@ def _feed_note(run: Run) -> str:
 def _targets(run: Run) -> list[str]:
     lines = []
     for text, keys, floor in TARGETS:
+        if any(k not in run.routes for k in keys):
+            continue
         worst = min(run.ratio(k) for k in keys)
         lines.append(f"- {text}: lowest {worst:.3f} — {'met' if worst >= floor else 'NOT met'}")
-    cold = max(r.p99_ms for r in run.uncached.values())
-    lines.append(
-        f"- uncached browse p99 < 50 ms at one connection: highest {_ms(cold)} — "
-        f"{'met' if cold < 50 else 'NOT met'}"
-    )
+    if run.uncached:
+        cold = max(r.p99_ms for r in run.uncached.values())
+        lines.append(
+            f"- uncached browse p99 < 50 ms at one connection: highest {_ms(cold)} — "
+            f"{'met' if cold < 50 else 'NOT met'}"
+        )
+    if run.feed_solo is None:
+        return lines
     solo = run.feed_solo.p99_ms
     lines.append(
         f"- feed decks p99 < 50 ms at one connection: {_ms(solo)} — "
@@ -418,10 +443,11 @@ def _uncached(run: Run) -> list[str]:
             r = run.uncached[route.key]
             lines.append(f"| {route.label} | {r.rps:,.0f} | {_ms(r.p50_ms)} | {_ms(r.p99_ms)} |")
     f = run.feed_solo
-    lines.append(
-        f"| `GET /v1/feed?limit=20` (cache as usual, 1 connection) | {f.rps:,.0f} | "
-        f"{_ms(f.p50_ms)} | {_ms(f.p99_ms)} |"
-    )
+    if f is not None:
+        lines.append(
+            f"| `GET /v1/feed?limit=20` (cache as usual, 1 connection) | {f.rps:,.0f} | "
+            f"{_ms(f.p50_ms)} | {_ms(f.p99_ms)} |"
+        )
     return lines
 
 
@@ -457,7 +483,7 @@ def _side_by_side(results: dict[str, Run | None], databases: dict[str, Database]
         + " | ".join(f"{r.bare.rps:,.0f} | {_ms(r.bare.p99_ms)} | 1" for r in ran.values())
         + " |"
     )
-    for route in ROUTES:
+    for route in _ran(next(iter(ran.values()))):
         cells = " | ".join(
             f"{r.routes[route.key].rps:,.0f} | {_ms(r.routes[route.key].p99_ms)} | "
             f"{r.ratio(route.key):.3f}"
@@ -550,14 +576,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--backends", default="falkordb", help=f"of {','.join(BACKENDS)}")
     parser.add_argument("--out", type=Path, default=REPORT)
+    parser.add_argument("--only", default="", help="routes whose keys start so, e.g. feed")
     args = parser.parse_args()
+    only = chosen_routes(args.only)
     wrk.command()  # fails now, not after the load, when there is no wrk
     databases = chosen(
         args.backends,
         lambda b: Database(b, ROOT / "var" / f"bench-http-{b}", server_jvm=True),
     )
     load = os.getloadavg()[0]
-    results, failures = on_each(databases, lambda d: measure(d, args.seconds))
+    results, failures = on_each(databases, lambda d: measure(d, args.seconds, only))
     report = markdown(results, databases, failures, args.seconds, load)
     args.out.write_text(report)
     print(report)
