@@ -238,7 +238,7 @@ async def crash_loop(
 ) -> Report:
     rng = random.Random(seed)
     report = Report()
-    product_id, tokens = "", []
+    product_id, tokens = "", list[str]()
     database = Database(backend, data_dir)
     try:
         for n in range(cycles):

@@ -447,8 +447,8 @@ class Outcome:
 def describe(data: Dataset, now: int) -> dict[str, Any]:
     """The marketplace as generated (before any hold-out): interactions, likes per person,
     how concentrated likes are, how old listings are."""
-    per_person = defaultdict(int)
-    per_listing = defaultdict(int)
+    per_person: defaultdict[str, int] = defaultdict(int)
+    per_listing: defaultdict[str, int] = defaultdict(int)
     for r in data.interactions["LIKED"]:
         per_person[r["u"]] += 1
         per_listing[r["p"]] += 1

@@ -152,9 +152,9 @@ async def run(n_searches: int, n_listings: int, n_naive: int) -> dict[str, Any]:
             listing = (await svc.store.run(saved.LISTING, {"id": row["id"]}))[0]
             words = set(saved.words_of(listing["title"], 100_000))
             pickup_m = svc.settings.pickup_radius_km * 1000.0
-            hits = {s["id"] for s in everything if saved.matches(s, listing, words, pickup_m)}
+            scanned = {s["id"] for s in everything if saved.matches(s, listing, words, pickup_m)}
             naive.append((time.perf_counter() - t0) * 1000)
-            assert hits == found[k], f"index and scan disagree on {row['id']}"
+            assert scanned == found[k], f"index and scan disagree on {row['id']}"
         await svc.store.drop_all()
         await shutdown(svc)
     finally:
