@@ -182,14 +182,14 @@ async def heard(attempt: Callable[[], Awaitable[T]], tries: int = 5) -> T:
 
 
 async def listening_to_room(s: Socket, ops: list[str], r: Rest, token: str, room: str) -> None:
-    """Messages into `room` until each of `ops` has heard one."""
-    pending = set(ops)
+    """Messages into `room` until every one of `ops` has heard the same one. Each op waits for
+    the last message sent and passes over the ones before it, so none is left unread for the
+    test's next `data` (an op that heard an earlier attempt's message hears this one too)."""
 
     async def attempt() -> None:
         sent = await r.say(token, room, "are you there?")
-        for op in list(pending):
+        for op in ops:
             await s.data(op, "roomMessages", 2.0, where=lambda m: m["id"] == sent["id"])
-            pending.discard(op)
 
     await heard(attempt)
 
