@@ -16,7 +16,7 @@ from graph.catalog import DEFAULT_RADIUS_KM, Item, Pools
 from graph.feed.scoring import Candidate, tag_weights
 from graph.infra.errors import NotFound
 from graph.infra.geo import Place, haversine_m
-from graph.infra.store import GraphStore, statement
+from graph.infra.store import GraphStore, Statement, statement
 
 SEEDS, LIKERS, THEIR_LIKES = 10, 15, 8  # co-like fan-out caps
 TOP_TAGS = 5
@@ -36,13 +36,13 @@ START = statement(
     {{scope me}}
       MATCH (me)-[r:LIKED|SAVED]->(p:Product)
       WHERE ($before IS NULL OR r.at < $before) AND NOT p.id IN $hide
-      WITH p, r.at AS at ORDER BY at DESC LIMIT 30
+      WITH p, r.at AS at ORDER BY at DESC, p.id LIMIT 30
       RETURN collect({id: p.id, at: at, liked: true}) AS liked
     }
     {{scope me}}
       MATCH (me)-[r:VIEWED]->(p:Product)
       WHERE ($before IS NULL OR r.at < $before) AND NOT p.id IN $hide
-      WITH p, r.at AS at ORDER BY at DESC LIMIT 30
+      WITH p, r.at AS at ORDER BY at DESC, p.id LIMIT 30
       RETURN collect({id: p.id, at: at, liked: false}) AS viewed
     }
     {{scope liked, viewed}}
@@ -59,24 +59,32 @@ START = statement(
     """,
 )
 
-COLIKED = statement(
-    "feed.coliked",
-    """
+
+def _coliked(name: str, picked: str) -> Statement:
+    """Listings liked by people who liked what you liked, capped at every hop; `picked`: how
+    a capped hop picks (after its WHERE, before its LIMIT)."""
+    return statement(
+        name,
+        """
     MATCH (me:User {id: $user_id})
     {{scope me}}
       MATCH (me)-[r:LIKED]->(seed:Product)
       WHERE $before IS NULL OR r.at < $before
-      RETURN seed ORDER BY r.at DESC LIMIT $seeds
+      RETURN seed ORDER BY r.at DESC, seed.id LIMIT $seeds
     }
     {{scope me, seed}}
       MATCH (seed)<-[l:LIKED]-(other:User)
       WHERE other.id <> me.id AND ($before IS NULL OR l.at < $before)
-      RETURN other LIMIT $likers
+      RETURN other """
+        + picked.format(edge="l", node="other")
+        + """ LIMIT $likers
     }
     {{scope other, seed}}
       MATCH (other)-[l:LIKED]->(c:Product)
       WHERE c.id <> seed.id AND c.status = 'active' AND ($before IS NULL OR l.at < $before)
-      RETURN c LIMIT $their_likes
+      RETURN c """
+        + picked.format(edge="l", node="c")
+        + """ LIMIT $their_likes
     }
     WITH c, seed, count(*) AS n
     ORDER BY n DESC, seed.id
@@ -85,7 +93,16 @@ COLIKED = statement(
     RETURN c.id AS id, paths, best.id AS seed_id, best.title AS seed_title
     ORDER BY paths DESC, id LIMIT $most
     """,
-)
+    )
+
+
+# a deck's: each capped hop takes whichever rows come first (no sort: a popular listing's
+# thousands of likers are never all read)
+COLIKED = _coliked("feed.coliked", "")
+# the fit's (`before` set, in the background worker): the latest likers and likes before then,
+# so the same data gives the same candidates whatever plan or row order the backend has (the
+# same fit on both backends, and twice in a row); it reads every liker of a seed to sort them
+COLIKED_AS_OF = _coliked("feed.coliked_as_of", "ORDER BY {edge}.at DESC, {node}.id")
 
 SEEN = statement(
     "feed.seen",
@@ -136,7 +153,7 @@ async def gather(
     started, colikes = await asyncio.gather(
         store.run(START, {"user_id": user_id, "before": before, "hide": list(hide)}),
         store.run(
-            COLIKED,
+            COLIKED if before is None else COLIKED_AS_OF,
             {
                 "user_id": user_id,
                 "seeds": SEEDS,

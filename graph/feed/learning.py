@@ -118,7 +118,7 @@ DEALT = statement(
     {{scope id, at}}
       MATCH (e:Event {actor_id: id})
       WHERE e.type = 'feed.dealt' AND e.at < at AND e.at >= at - $window
-      WITH e ORDER BY e.at DESC LIMIT $decks
+      WITH e ORDER BY e.at DESC, e.id DESC LIMIT $decks
       RETURN collect(e.data) AS decks
     }
     RETURN id, decks
@@ -372,7 +372,8 @@ class Learner:
         for found in stood:
             if found["id"] in got.rough:
                 got.rough[found["id"]].row |= {
-                    "hype": float(found["hype"] or 0.0),
+                    # rounded as the hype pass rounds: a sum's last bits depend on row order
+                    "hype": round(float(found["hype"] or 0.0), 6),
                     "likes": int(found["likes"] or 0),
                 }
         # the person's own view and save of the held-out listing before the like would tell
